@@ -1,0 +1,238 @@
+/**
+ * The broker protocol: what a client (producer, consumer, admin) asks of the log. It plays
+ * the part of Kafka's wire protocol. Every request and response is structured-cloneable and
+ * JSON-friendly (Uint8Array aside), so the same interface is served
+ *   - in process by `LocalBroker` (core over a storage adapter),
+ *   - across a Web Worker boundary by comlink (adapters/indexeddb),
+ *   - over HTTP by the Worker and `edgelog/http`.
+ * The KafkaJS-shaped client (core/client) is written once against this interface.
+ *
+ * Offsets are JS numbers here (exact up to 2^53); the KafkaJS-shaped surface shows them as
+ * decimal strings.
+ */
+import type { ErrorCode } from './errors.ts'
+import type { TopicConfig } from './config.ts'
+
+export interface TopicSpec {
+  topic: string
+  numPartitions?: number
+  replicationFactor?: number
+  /** Kafka's config names: retention.ms, cleanup.policy, … (values as strings or numbers). */
+  configEntries?: Array<{ name: string; value: string }>
+}
+
+export interface PartitionInfo {
+  partitionId: number
+  /** Always 0: one broker per log (the partition's single writer). */
+  leader: number
+  replicas: number[]
+  isr: number[]
+  offlineReplicas: number[]
+  partitionErrorCode: number
+}
+
+export interface TopicMetadata {
+  name: string
+  topicId: string
+  partitions: PartitionInfo[]
+  config: TopicConfig
+}
+
+export interface SegmentInfo {
+  baseOffset: number
+  /** Offset after the segment's last record. */
+  endOffset: number
+  sizeBytes: number
+  batches: number
+  createdAt: number
+  maxTimestamp: number
+}
+
+export interface PartitionState {
+  partition: number
+  logStartOffset: number
+  highWatermark: number
+  sizeBytes: number
+  segments: SegmentInfo[]
+}
+
+export interface ProduceEntry {
+  topic: string
+  partition: number
+  /** One Kafka RecordBatch v2 (baseOffset ignored: the log assigns offsets). */
+  batch: Uint8Array
+}
+
+export interface ProduceRequest {
+  /** -1 (all): durable before the answer; 1: the store's default; 0: no answer awaited. */
+  acks: -1 | 0 | 1
+  entries: ProduceEntry[]
+}
+
+export interface ProduceResult {
+  topic: string
+  partition: number
+  errorCode: number
+  /** Kafka's error name when errorCode is not 0. */
+  error?: { code: ErrorCode; message: string }
+  baseOffset: number
+  logAppendTime: number
+  logStartOffset: number
+}
+
+export interface FetchRequest {
+  topic: string
+  partition: number
+  offset: number
+  /** Bytes to aim for; the first batch is returned whatever its size. */
+  maxBytes: number
+  /** Wait up to this long for `minBytes` to be available (long poll). 0: answer now. */
+  maxWaitMs?: number
+  minBytes?: number
+}
+
+export interface FetchResult {
+  topic: string
+  partition: number
+  highWatermark: number
+  logStartOffset: number
+  /** Whole record batches, concatenated, as stored (may start before `offset`). */
+  batches: Uint8Array
+}
+
+export type OffsetSpec = 'earliest' | 'latest' | { timestamp: number }
+
+export interface ListOffsetsResult {
+  topic: string
+  partition: number
+  /** -1 when no record has a timestamp at or after the one asked for. */
+  offset: number
+  timestamp: number
+}
+
+export interface InitProducerIdResult {
+  producerId: number
+  producerEpoch: number
+}
+
+export interface OffsetCommit {
+  topic: string
+  partition: number
+  offset: number
+  metadata?: string | null
+}
+
+export interface CommittedOffset {
+  topic: string
+  partition: number
+  /** -1 when the group has committed nothing for the partition. */
+  offset: number
+  metadata: string | null
+}
+
+export interface TopicPartitions {
+  topic: string
+  partitions: number[]
+}
+
+/**
+ * KIP-848's ConsumerGroupHeartbeat: one request joins, heartbeats, acknowledges revocations
+ * and leaves. The coordinator computes assignments itself (server-side assignor).
+ */
+export interface GroupHeartbeatRequest {
+  groupId: string
+  /** Empty on the first heartbeat: the coordinator assigns one. */
+  memberId: string
+  /** 0 to join, -1 to leave, -2 to leave temporarily (static member), else the current epoch. */
+  memberEpoch: number
+  instanceId?: string | null
+  clientId?: string
+  rackId?: string | null
+  rebalanceTimeoutMs?: number
+  sessionTimeoutMs?: number
+  /** Sent when it changes (null: unchanged). */
+  subscribedTopicNames?: string[] | null
+  /** A regular expression's source, as an alternative to names. */
+  subscribedTopicRegex?: string | null
+  /** Assignor names in order of preference: 'range' | 'roundrobin' | 'cooperative-sticky'. */
+  serverAssignors?: string[] | null
+  /** What the member owns now; it acknowledges revocations. null: unchanged. */
+  topicPartitions?: TopicPartitions[] | null
+}
+
+export interface GroupHeartbeatResponse {
+  memberId: string
+  memberEpoch: number
+  heartbeatIntervalMs: number
+  /** The member's target assignment now (null: unchanged since the last response). */
+  assignment: TopicPartitions[] | null
+}
+
+export interface GroupMemberDescription {
+  memberId: string
+  instanceId: string | null
+  clientId: string
+  clientHost: string
+  memberEpoch: number
+  subscribedTopicNames: string[]
+  assignment: TopicPartitions[]
+}
+
+export interface GroupDescription {
+  groupId: string
+  /** Empty, Stable, PreparingRebalance/Reconciling, Dead. */
+  state: string
+  protocolType: 'consumer'
+  /** The assignor in use. */
+  protocol: string
+  groupEpoch: number
+  members: GroupMemberDescription[]
+}
+
+export interface GroupOffsetsWithLag {
+  topic: string
+  partition: number
+  offset: number
+  metadata: string | null
+  highWatermark: number
+  lag: number
+}
+
+export interface ClusterInfo {
+  clusterId: string
+  brokers: Array<{ nodeId: number; host: string; port: number }>
+  controller: number
+}
+
+export interface Broker {
+  describeCluster(): Promise<ClusterInfo>
+
+  // topics
+  createTopics(req: { topics: TopicSpec[]; validateOnly?: boolean }): Promise<Array<{ topic: string; created: boolean }>>
+  deleteTopics(req: { topics: string[] }): Promise<void>
+  createPartitions(req: { topicPartitions: Array<{ topic: string; count: number }> }): Promise<void>
+  /** Every topic when `topics` is omitted. Unknown topics: UNKNOWN_TOPIC_OR_PARTITION (or auto-created). */
+  metadata(req: { topics?: string[]; allowAutoTopicCreation?: boolean }): Promise<TopicMetadata[]>
+  alterConfigs(req: { topic: string; configEntries: Array<{ name: string; value: string | null }> }): Promise<TopicConfig>
+  describePartitions(req: { topic: string }): Promise<PartitionState[]>
+
+  // data
+  produce(req: ProduceRequest): Promise<ProduceResult[]>
+  fetch(req: FetchRequest): Promise<FetchResult>
+  listOffsets(req: { topic: string; partitions: number[]; spec: OffsetSpec }): Promise<ListOffsetsResult[]>
+  initProducerId(req: { transactionalId?: string | null; producerId?: number; producerEpoch?: number }): Promise<InitProducerIdResult>
+  /** Runs retention and compaction now (they also run on their own). */
+  runMaintenance(req: { topic?: string }): Promise<void>
+
+  // groups
+  groupHeartbeat(req: GroupHeartbeatRequest): Promise<GroupHeartbeatResponse>
+  commitOffsets(req: { groupId: string; memberId?: string; memberEpoch?: number; offsets: OffsetCommit[] }): Promise<void>
+  fetchOffsets(req: { groupId: string; topics?: string[] }): Promise<CommittedOffset[]>
+  describeGroups(req: { groupIds: string[] }): Promise<GroupDescription[]>
+  listGroups(): Promise<Array<{ groupId: string; protocolType: string; state: string }>>
+  deleteGroups(req: { groupIds: string[] }): Promise<Array<{ groupId: string; errorCode: number; error?: { code: ErrorCode; message: string } }>>
+  /** Committed offsets with the high watermark and lag, per partition of the group's topics. */
+  groupLag(req: { groupId: string }): Promise<GroupOffsetsWithLag[]>
+
+  close(): Promise<void>
+}

@@ -1,0 +1,118 @@
+/**
+ * Topic configs and log-level (broker) settings, with Kafka's names and defaults.
+ * Values are validated here; bad ones are INVALID_CONFIG.
+ */
+import { EdgelogError } from './errors.ts'
+
+export type CleanupPolicy = 'delete' | 'compact' | 'compact,delete'
+
+export interface TopicConfig {
+  'retention.ms': number
+  'retention.bytes': number
+  'segment.bytes': number
+  'segment.ms': number
+  'cleanup.policy': CleanupPolicy
+  'max.message.bytes': number
+  'min.compaction.lag.ms': number
+  'delete.retention.ms': number
+  'message.timestamp.type': 'CreateTime' | 'LogAppendTime'
+}
+
+export const TOPIC_CONFIG_DEFAULTS: TopicConfig = {
+  'retention.ms': 7 * 24 * 3600 * 1000,
+  'retention.bytes': -1,
+  'segment.bytes': 1024 * 1024 * 1024,
+  'segment.ms': 7 * 24 * 3600 * 1000,
+  'cleanup.policy': 'delete',
+  'max.message.bytes': 1024 * 1024 + 12,
+  'min.compaction.lag.ms': 0,
+  'delete.retention.ms': 24 * 3600 * 1000,
+  'message.timestamp.type': 'CreateTime',
+}
+
+/** Broker settings users expect from Kafka (server.properties), with Kafka's names. */
+export interface LogSettings {
+  'auto.create.topics.enable': boolean
+  'delete.topic.enable': boolean
+  'num.partitions': number
+  'default.replication.factor': number
+  'min.insync.replicas': number
+  'offsets.retention.minutes': number
+  /** How often retention and compaction run on their own (Kafka's log.retention.check.interval.ms). 0: only on segment roll and on request. */
+  'log.retention.check.interval.ms': number
+  'group.consumer.session.timeout.ms': number
+  'group.consumer.heartbeat.interval.ms': number
+}
+
+export const LOG_SETTINGS_DEFAULTS: LogSettings = {
+  'auto.create.topics.enable': true,
+  'delete.topic.enable': true,
+  'num.partitions': 1,
+  'default.replication.factor': 1,
+  'min.insync.replicas': 1,
+  'offsets.retention.minutes': 7 * 24 * 60,
+  'log.retention.check.interval.ms': 5 * 60 * 1000,
+  'group.consumer.session.timeout.ms': 45_000,
+  'group.consumer.heartbeat.interval.ms': 5_000,
+}
+
+const NUMERIC: Array<keyof TopicConfig> = [
+  'retention.ms', 'retention.bytes', 'segment.bytes', 'segment.ms', 'max.message.bytes',
+  'min.compaction.lag.ms', 'delete.retention.ms',
+]
+const MINIMUM: Partial<Record<keyof TopicConfig, number>> = {
+  'retention.ms': -1, 'retention.bytes': -1, 'segment.bytes': 14, 'segment.ms': 1,
+  'max.message.bytes': 0, 'min.compaction.lag.ms': 0, 'delete.retention.ms': 0,
+}
+
+/** Applies `entries` (Kafka config names; null resets to default) over `base`. */
+export function applyTopicConfig(
+  base: TopicConfig,
+  entries: Array<{ name: string; value: string | number | null }> | undefined,
+): TopicConfig {
+  const next: TopicConfig = { ...base }
+  for (const { name, value } of entries ?? []) {
+    if (!(name in TOPIC_CONFIG_DEFAULTS)) throw new EdgelogError('INVALID_CONFIG', `Unknown topic config '${name}'`)
+    const key = name as keyof TopicConfig
+    if (value === null || value === undefined) {
+      ;(next as any)[key] = TOPIC_CONFIG_DEFAULTS[key]
+      continue
+    }
+    if (NUMERIC.includes(key)) {
+      const n = typeof value === 'number' ? value : /^-?\d+$/.test(String(value).trim()) ? Number(value) : NaN
+      if (!Number.isSafeInteger(n) || n < (MINIMUM[key] ?? 0)) {
+        throw new EdgelogError('INVALID_CONFIG', `Invalid value ${JSON.stringify(value)} for config '${name}'`)
+      }
+      ;(next as any)[key] = n
+    } else if (key === 'cleanup.policy') {
+      const parts = String(value).split(',').map((s) => s.trim()).filter(Boolean).sort()
+      const policy = parts.join(',')
+      if (policy !== 'delete' && policy !== 'compact' && policy !== 'compact,delete') {
+        throw new EdgelogError('INVALID_CONFIG', `Invalid value ${JSON.stringify(value)} for config 'cleanup.policy' (delete, compact, or both)`)
+      }
+      next['cleanup.policy'] = policy
+    } else if (key === 'message.timestamp.type') {
+      if (value !== 'CreateTime' && value !== 'LogAppendTime') {
+        throw new EdgelogError('INVALID_CONFIG', `Invalid value ${JSON.stringify(value)} for config 'message.timestamp.type'`)
+      }
+      next['message.timestamp.type'] = value
+    }
+  }
+  return next
+}
+
+export function resolveLogSettings(overrides?: Partial<LogSettings>): LogSettings {
+  const settings = { ...LOG_SETTINGS_DEFAULTS, ...overrides }
+  if (!Number.isInteger(settings['num.partitions']) || settings['num.partitions'] < 1) {
+    throw new EdgelogError('INVALID_CONFIG', 'num.partitions must be a positive integer')
+  }
+  return settings
+}
+
+export function hasCompaction(config: TopicConfig): boolean {
+  return config['cleanup.policy'].includes('compact')
+}
+
+export function hasDeletion(config: TopicConfig): boolean {
+  return config['cleanup.policy'].includes('delete')
+}
