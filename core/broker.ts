@@ -96,8 +96,11 @@ export interface FetchResult {
   partition: number
   highWatermark: number
   logStartOffset: number
-  /** Whole record batches, concatenated, as stored (may start before `offset`). */
-  batches: Uint8Array
+  /**
+   * Whole record batches as stored, in offset order (the first may start before `offset`).
+   * In process these are the stored bytes themselves (zero-copy): readers must not mutate them.
+   */
+  batches: Uint8Array[]
 }
 
 export type OffsetSpec = 'earliest' | 'latest' | { timestamp: number }

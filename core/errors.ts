@@ -86,9 +86,9 @@ export class EdgelogError extends Error {
 }
 
 export function isEdgelogError(e: unknown, code?: ErrorCode): e is EdgelogError {
-  return e instanceof EdgelogError || (typeof e === 'object' && e !== null && (e as any).name === 'EdgelogError' && typeof (e as any).code === 'string' && (code === undefined || (e as any).code === code))
-    ? code === undefined || (e as EdgelogError).code === code
-    : false
+  const shaped = e instanceof EdgelogError ||
+    (typeof e === 'object' && e !== null && (e as { name?: unknown }).name === 'EdgelogError' && typeof (e as { code?: unknown }).code === 'string')
+  return shaped && (code === undefined || (e as EdgelogError).code === code)
 }
 
 /** Rebuilds an EdgelogError from its JSON form (HTTP bodies, worker messages). */

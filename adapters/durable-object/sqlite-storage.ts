@@ -1,0 +1,337 @@
+/**
+ * The storage port over a SQLite-backed Durable Object's `ctx.storage`.
+ *
+ * - One row per stored batch in `batches`, keyed `(stream, last_offset)` WITHOUT ROWID, so
+ *   "the batch holding offset N" is the first key >= (stream, N): a read is one range scan
+ *   of the primary key that steps only over the rows it returns (rows read are billed).
+ * - Small metadata as JSON text in `meta(key, value)`, listed by key range.
+ * - `commit` is one `transactionSync`: a throw anywhere in it rolls everything back.
+ *
+ * A Durable Object is single-threaded and this adapter is its only user of these tables, so
+ * there is no locking and no change feed (`capabilities.shared = false`).
+ */
+import { EdgelogError } from '../../core/errors.ts'
+import type {
+  MetaEntry,
+  ReadBatchesOptions,
+  StorageAdapter,
+  StorageCapabilities,
+  StorageWrite,
+  StoredBatch,
+  StreamId,
+} from '../../core/storage.ts'
+
+/** A Durable Object row (and a SQLite BLOB or string in one) holds at most 2 MB. */
+export const DO_MAX_VALUE_BYTES = 2_000_000
+
+/** What this adapter needs of `ctx.storage` (workers-types' `DurableObjectStorage`). */
+type DoStorage = globalThis.DurableObjectStorage
+
+/**
+ * Schema migrations, in order: `MIGRATIONS[i]` takes the schema from version i to i + 1.
+ * Append new versions; never edit a shipped one.
+ */
+const MIGRATIONS: ReadonlyArray<readonly string[]> = [
+  [
+    `CREATE TABLE IF NOT EXISTS batches (
+       stream TEXT NOT NULL,
+       last_offset INTEGER NOT NULL,
+       base_offset INTEGER NOT NULL,
+       max_ts INTEGER NOT NULL,
+       data BLOB NOT NULL,
+       PRIMARY KEY (stream, last_offset)
+     ) WITHOUT ROWID`,
+    `CREATE TABLE IF NOT EXISTS meta (
+       key TEXT NOT NULL PRIMARY KEY,
+       value TEXT NOT NULL
+     ) WITHOUT ROWID`,
+  ],
+]
+
+export const SCHEMA_VERSION = MIGRATIONS.length
+
+/** Bytes >= 0xF5 never occur in UTF-8: prefix bytes + 0xFF is above every key that starts with prefix. */
+const PREFIX_END = 0xff
+
+export interface SqliteStorageOptions {
+  /** Largest batch accepted; defaults to (and may not exceed) the Durable Object row limit. */
+  maxValueBytes?: number
+  /** Advertised to producers as the batch size to aim for. */
+  preferredBatchBytes?: number
+}
+
+export class SqliteStorage implements StorageAdapter {
+  readonly capabilities: StorageCapabilities
+  readonly #storage: DoStorage
+  readonly #sql: SqlStorage
+  readonly #maxValueBytes: number
+  #closed = false
+
+  /** `storage` is the Durable Object's `ctx.storage`; the schema is created or migrated here, synchronously. */
+  constructor(storage: DoStorage, options: SqliteStorageOptions = {}) {
+    this.#storage = storage
+    this.#sql = storage.sql
+    this.#maxValueBytes = Math.min(options.maxValueBytes ?? DO_MAX_VALUE_BYTES, DO_MAX_VALUE_BYTES)
+    this.capabilities = {
+      shared: false,
+      maxValueBytes: this.#maxValueBytes,
+      preferredBatchBytes: options.preferredBatchBytes ?? 256 * 1024,
+    }
+    guard(() => migrate(storage))
+  }
+
+  async commit(write: StorageWrite): Promise<void> {
+    this.#open()
+    const batches = write.batches ?? []
+    const ranges = write.deleteRanges ?? []
+    // Everything that can be checked without storage is checked before touching it.
+    for (const { stream, batch } of batches) {
+      checkStream(stream)
+      checkOffset(batch.baseOffset, 'baseOffset')
+      checkOffset(batch.lastOffset, 'lastOffset')
+      if (batch.lastOffset < batch.baseOffset) {
+        throw new EdgelogError('CORRUPT_MESSAGE', `batch lastOffset ${batch.lastOffset} < baseOffset ${batch.baseOffset}`)
+      }
+      if (!(batch.bytes instanceof Uint8Array)) throw new EdgelogError('CORRUPT_MESSAGE', 'batch bytes must be a Uint8Array')
+      if (batch.bytes.byteLength > this.#maxValueBytes) {
+        throw new EdgelogError(
+          'MESSAGE_TOO_LARGE',
+          `batch of ${batch.bytes.byteLength} bytes is over the Durable Object limit of ${this.#maxValueBytes} bytes`,
+        )
+      }
+    }
+    for (const r of ranges) {
+      checkStream(r.stream)
+      if (typeof r.fromOffset !== 'number' || Number.isNaN(r.fromOffset)) throw invalid(`bad fromOffset ${r.fromOffset}`)
+      if (typeof r.toOffset !== 'number' || Number.isNaN(r.toOffset)) throw invalid(`bad toOffset ${r.toOffset}`)
+    }
+
+    const sql = this.#sql
+    const maxValueBytes = this.#maxValueBytes
+    guard(() =>
+      this.#storage.transactionSync(() => {
+        for (const r of ranges) {
+          if (!(r.toOffset > r.fromOffset)) continue
+          if (r.toOffset > Number.MAX_SAFE_INTEGER) {
+            sql.exec('DELETE FROM batches WHERE stream = ? AND last_offset >= ?', r.stream, clampOffset(r.fromOffset))
+          } else {
+            sql.exec(
+              'DELETE FROM batches WHERE stream = ? AND last_offset >= ? AND last_offset < ?',
+              r.stream,
+              clampOffset(r.fromOffset),
+              clampOffset(r.toOffset),
+            )
+          }
+        }
+        for (const { stream, batch } of batches) {
+          sql.exec(
+            'INSERT OR REPLACE INTO batches (stream, last_offset, base_offset, max_ts, data) VALUES (?, ?, ?, ?, ?)',
+            stream,
+            batch.lastOffset,
+            batch.baseOffset,
+            Number.isFinite(batch.maxTimestamp) ? Math.trunc(batch.maxTimestamp) : -1,
+            toArrayBuffer(batch.bytes),
+          )
+        }
+        for (const prefix of write.deleteMetaPrefixes ?? []) {
+          sql.exec('DELETE FROM meta WHERE key >= ? AND key < CAST(? AS TEXT)', prefix, prefixEnd(prefix))
+        }
+        for (const { key, value } of write.meta ?? []) {
+          if (typeof key !== 'string') throw invalid('metadata key must be a string')
+          if (value === undefined) {
+            sql.exec('DELETE FROM meta WHERE key = ?', key)
+            continue
+          }
+          // Encoded here, inside the transaction: a value JSON cannot encode (a BigInt, a cycle)
+          // throws and rolls back what this commit already did.
+          const json = encodeJson(key, value)
+          if (json.length * 3 > maxValueBytes && utf8Length(json) > maxValueBytes) {
+            throw new EdgelogError('MESSAGE_TOO_LARGE', `metadata value for ${key} is over ${maxValueBytes} bytes`)
+          }
+          sql.exec('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)', key, json)
+        }
+      }),
+    )
+    // SQLite in a Durable Object is durable once the output gate opens; `sync()` waits for that.
+    if (write.durability === 'strict') await guardAsync(() => this.#storage.sync())
+  }
+
+  async readBatches(stream: StreamId, fromOffset: number, options: ReadBatchesOptions): Promise<StoredBatch[]> {
+    this.#open()
+    const { maxBytes, toOffset, maxBatches } = options
+    if (maxBatches !== undefined && maxBatches <= 0) return []
+    return guard(() => {
+      const cursor = this.#sql.exec<BatchRow>(
+        'SELECT base_offset, last_offset, max_ts, data FROM batches WHERE stream = ? AND last_offset >= ? ORDER BY last_offset LIMIT ?',
+        stream,
+        clampOffset(fromOffset),
+        maxBatches === undefined ? -1 : Math.floor(maxBatches),
+      )
+      const out: StoredBatch[] = []
+      let bytes = 0
+      // Step the cursor lazily: rows not stepped over are neither read nor billed.
+      for (let step = cursor.next(); !step.done; step = cursor.next()) {
+        const row = step.value
+        // Batches never overlap, so base offsets rise with last offsets: the first one at or
+        // past toOffset ends the read (filtering in SQL would scan the rest of the stream).
+        if (toOffset !== undefined && row.base_offset >= toOffset) break
+        const data = new Uint8Array(row.data)
+        if (out.length > 0 && bytes + data.byteLength > maxBytes) break
+        out.push({ baseOffset: row.base_offset, lastOffset: row.last_offset, maxTimestamp: row.max_ts, bytes: data })
+        bytes += data.byteLength
+        if (bytes >= maxBytes) break
+      }
+      return out
+    })
+  }
+
+  async getMeta<T = unknown>(key: string): Promise<T | undefined> {
+    this.#open()
+    return guard(() => {
+      const rows = this.#sql.exec<{ value: string }>('SELECT value FROM meta WHERE key = ?', key).toArray()
+      return rows.length === 0 ? undefined : (JSON.parse(rows[0].value) as T)
+    })
+  }
+
+  async listMeta<T = unknown>(prefix: string): Promise<Array<MetaEntry<T>>> {
+    this.#open()
+    const entries = guard(() =>
+      this.#sql
+        .exec<{ key: string; value: string }>(
+          'SELECT key, value FROM meta WHERE key >= ? AND key < CAST(? AS TEXT) ORDER BY key',
+          prefix,
+          prefixEnd(prefix),
+        )
+        .toArray()
+        .map((row) => ({ key: row.key, value: JSON.parse(row.value) as T })),
+    )
+    // SQLite orders by UTF-8 bytes (code points); JavaScript and IndexedDB by UTF-16 code
+    // units. They differ only for keys with characters above U+FFFF; sort the JavaScript way
+    // so every adapter lists in the same order (a no-op pass on already sorted input).
+    entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    return entries
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true
+  }
+
+  #open(): void {
+    if (this.#closed) throw new EdgelogError('CLOSED', 'storage is closed')
+  }
+}
+
+/** The same class under a name that does not clash with workers-types' `DurableObjectStorage`. */
+export { SqliteStorage as DurableObjectSqliteStorage, SqliteStorage as DurableObjectStorage }
+
+interface BatchRow extends Record<string, SqlStorageValue> {
+  base_offset: number
+  last_offset: number
+  max_ts: number
+  data: ArrayBuffer
+}
+
+function migrate(storage: DoStorage): void {
+  const sql = storage.sql
+  storage.transactionSync(() => {
+    sql.exec('CREATE TABLE IF NOT EXISTS edgelog_schema (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)')
+    const rows = sql.exec<{ version: number }>('SELECT version FROM edgelog_schema WHERE id = 1').toArray()
+    const current = rows.length === 0 ? 0 : rows[0].version
+    if (current > MIGRATIONS.length) {
+      throw new EdgelogError('STORAGE_ERROR', `storage schema version ${current} is newer than this code (${MIGRATIONS.length})`, {
+        retriable: false,
+      })
+    }
+    for (let v = current; v < MIGRATIONS.length; v++) for (const statement of MIGRATIONS[v]) sql.exec(statement)
+    if (current !== MIGRATIONS.length) {
+      sql.exec('INSERT OR REPLACE INTO edgelog_schema (id, version) VALUES (1, ?)', MIGRATIONS.length)
+    }
+  })
+}
+
+/** Runs `fn`, translating SQLite and runtime errors into EdgelogError at the boundary. */
+function guard<T>(fn: () => T): T {
+  try {
+    return fn()
+  } catch (e) {
+    throw translateStorageError(e)
+  }
+}
+
+async function guardAsync<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn()
+  } catch (e) {
+    throw translateStorageError(e)
+  }
+}
+
+export function translateStorageError(e: unknown): EdgelogError {
+  if (e instanceof EdgelogError) return e
+  const message = e instanceof Error ? e.message : String(e)
+  if (/SQLITE_FULL|database or disk is full|exceeded.*(storage|database|size|quota)|storage.*(limit|quota)|quota/i.test(message)) {
+    return new EdgelogError('STORAGE_QUOTA_EXCEEDED', `Durable Object storage is full: ${message}`, { cause: e })
+  }
+  if (/SQLITE_TOOBIG|too big/i.test(message)) {
+    return new EdgelogError('MESSAGE_TOO_LARGE', `value too large for Durable Object storage: ${message}`, { cause: e })
+  }
+  return new EdgelogError('STORAGE_ERROR', `Durable Object storage failed: ${message}`, { cause: e })
+}
+
+function encodeJson(key: string, value: unknown): string {
+  let json: string | undefined
+  try {
+    json = JSON.stringify(value)
+  } catch (e) {
+    throw invalid(`metadata value for ${key} cannot be encoded as JSON: ${e instanceof Error ? e.message : String(e)}`, e)
+  }
+  // JSON.stringify returns undefined for functions and symbols.
+  if (json === undefined) throw invalid(`metadata value for ${key} cannot be encoded as JSON`)
+  return json
+}
+
+function invalid(message: string, cause?: unknown): EdgelogError {
+  return new EdgelogError('INVALID_REQUEST', message, cause === undefined ? undefined : { cause })
+}
+
+function checkStream(stream: unknown): void {
+  if (typeof stream !== 'string') throw invalid('stream id must be a string')
+}
+
+function checkOffset(offset: number, what: string): void {
+  if (!Number.isSafeInteger(offset) || offset < 0) throw invalid(`${what} must be a non-negative safe integer, got ${offset}`)
+}
+
+/** Range bounds may be ±Infinity ("everything"); SQLite binds a JS number as a double, so clamp to safe integers. */
+function clampOffset(offset: number): number {
+  if (offset >= Number.MAX_SAFE_INTEGER) return Number.MAX_SAFE_INTEGER
+  if (offset <= -Number.MAX_SAFE_INTEGER) return -Number.MAX_SAFE_INTEGER
+  return Math.ceil(offset)
+}
+
+const encoder = new TextEncoder()
+
+function utf8Length(s: string): number {
+  return encoder.encode(s).byteLength
+}
+
+/**
+ * The exclusive upper bound of the keys starting with `prefix`, as bytes (bound as a BLOB and
+ * cast to TEXT in SQL). `prefix + '\uffff'` would miss keys whose next character is above
+ * U+FFFF, because SQLite compares the UTF-8 bytes.
+ */
+function prefixEnd(prefix: string): ArrayBuffer {
+  const bytes = encoder.encode(prefix)
+  const end = new Uint8Array(bytes.byteLength + 1)
+  end.set(bytes)
+  end[bytes.byteLength] = PREFIX_END
+  return end.buffer
+}
+
+function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
+  // A view of a whole ArrayBuffer is bound as is; otherwise copy just the viewed bytes.
+  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer) {
+    return bytes.buffer
+  }
+  return bytes.slice().buffer as ArrayBuffer
+}

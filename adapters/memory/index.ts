@@ -1,0 +1,192 @@
+/**
+ * The in-process storage adapter: the log in plain arrays and maps, for tests, scripts and
+ * short-lived logs. Nothing survives the process.
+ *
+ * - Per stream, batches sit in an array sorted by lastOffset behind a `head` index: an
+ *   append past the tail is a push (O(1) amortised), a lookup a binary search, and a delete
+ *   from the start (retention) moves `head` and compacts the array only once the dead
+ *   prefix outweighs the live part (O(1) amortised, no per-record work).
+ * - Meta values are kept as JSON text, so what is stored is isolated from the caller's
+ *   objects and a value JSON cannot hold is refused up front; keys are listed from a sorted
+ *   key array rebuilt lazily when the key set changed (listing is rare, commit is hot).
+ * - `commit` validates the whole write, then applies it synchronously: all or nothing, and
+ *   commits apply in call order.
+ * - Batch bytes are copied in and out (one memcpy each), so neither the caller's later
+ *   mutation nor a transfer of a returned buffer can touch what is stored.
+ */
+import { EdgelogError } from '../../core/errors.ts'
+import type {
+  MetaEntry,
+  ReadBatchesOptions,
+  StorageAdapter,
+  StorageCapabilities,
+  StorageWrite,
+  StoredBatch,
+  StreamId,
+} from '../../core/storage.ts'
+import { checkWrite, metaToJSON } from './validate.ts'
+
+/** One stream's batches, sorted by lastOffset, live from `head`. */
+class StreamBatches {
+  items: StoredBatch[] = []
+  head = 0
+
+  get size(): number {
+    return this.items.length - this.head
+  }
+
+  /** Index of the first live batch whose lastOffset >= offset (items.length if none). */
+  lowerBound(offset: number): number {
+    const items = this.items
+    let lo = this.head
+    let hi = items.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (items[mid]!.lastOffset < offset) lo = mid + 1
+      else hi = mid
+    }
+    return lo
+  }
+
+  put(batch: StoredBatch): void {
+    const items = this.items
+    if (this.head === items.length || batch.lastOffset > items[items.length - 1]!.lastOffset) {
+      items.push(batch)
+      return
+    }
+    const i = this.lowerBound(batch.lastOffset)
+    if (i < items.length && items[i]!.lastOffset === batch.lastOffset) items[i] = batch
+    else items.splice(i, 0, batch)
+  }
+
+  /** Removes batches whose lastOffset is in [from, to). */
+  deleteRange(from: number, to: number): void {
+    if (!(from < to) || this.size === 0) return
+    const start = this.lowerBound(from)
+    const end = this.lowerBound(to)
+    if (start >= end) return
+    if (start === this.head) {
+      this.head = end
+      for (let i = start; i < end; i++) this.items[i] = undefined as unknown as StoredBatch // let the bytes go
+      if (this.head === this.items.length) {
+        this.items = []
+        this.head = 0
+      } else if (this.head > 1024 && this.head * 2 > this.items.length) {
+        this.items = this.items.slice(this.head)
+        this.head = 0
+      }
+    } else {
+      this.items.splice(start, end - start)
+    }
+  }
+}
+
+function copyBatch(b: StoredBatch): StoredBatch {
+  return { baseOffset: b.baseOffset, lastOffset: b.lastOffset, maxTimestamp: b.maxTimestamp, bytes: new Uint8Array(b.bytes) }
+}
+
+export class MemoryStorage implements StorageAdapter {
+  readonly capabilities: StorageCapabilities = { shared: false }
+
+  readonly #streams = new Map<StreamId, StreamBatches>()
+  readonly #meta = new Map<string, string>()
+  /** Every meta key in ascending order, or null when the key set changed since it was built. */
+  #sortedKeys: string[] | null = []
+  #closed = false
+
+  async commit(write: StorageWrite): Promise<void> {
+    this.#open()
+    checkWrite(write)
+    // Prepare everything that can fail before touching any state.
+    const batches = (write.batches ?? []).map(({ stream, batch }) => ({ stream, batch: copyBatch(batch) }))
+    const meta = (write.meta ?? []).map(({ key, value }) => ({ key, json: value === undefined ? undefined : metaToJSON(key, value) }))
+
+    for (const { stream, fromOffset, toOffset } of write.deleteRanges ?? []) {
+      const s = this.#streams.get(stream)
+      if (s) {
+        s.deleteRange(fromOffset, toOffset)
+        if (s.size === 0) this.#streams.delete(stream)
+      }
+    }
+    for (const { stream, batch } of batches) {
+      let s = this.#streams.get(stream)
+      if (!s) this.#streams.set(stream, (s = new StreamBatches()))
+      s.put(batch)
+    }
+    for (const prefix of write.deleteMetaPrefixes ?? []) {
+      const [keys, lo, end] = this.#prefixRange(prefix)
+      for (let i = lo; i < end; i++) this.#meta.delete(keys[i]!)
+      keys.splice(lo, end - lo) // stays sorted
+    }
+    for (const { key, json } of meta) {
+      if (json === undefined) {
+        if (this.#meta.delete(key)) this.#sortedKeys = null
+      } else {
+        const had = this.#meta.has(key)
+        this.#meta.set(key, json)
+        if (!had) this.#sortedKeys = null
+      }
+    }
+  }
+
+  async readBatches(stream: StreamId, fromOffset: number, options: ReadBatchesOptions): Promise<StoredBatch[]> {
+    this.#open()
+    const s = this.#streams.get(stream)
+    if (!s) return []
+    const { maxBytes, toOffset = Number.POSITIVE_INFINITY, maxBatches = Number.POSITIVE_INFINITY } = options
+    const out: StoredBatch[] = []
+    let bytes = 0
+    const items = s.items
+    for (let i = s.lowerBound(fromOffset); i < items.length && out.length < maxBatches; i++) {
+      const b = items[i]!
+      if (b.baseOffset >= toOffset) break
+      if (out.length > 0 && bytes + b.bytes.byteLength > maxBytes) break
+      bytes += b.bytes.byteLength
+      out.push(copyBatch(b))
+    }
+    return out
+  }
+
+  async getMeta<T = unknown>(key: string): Promise<T | undefined> {
+    this.#open()
+    const json = this.#meta.get(key)
+    return json === undefined ? undefined : (JSON.parse(json) as T)
+  }
+
+  async listMeta<T = unknown>(prefix: string): Promise<Array<MetaEntry<T>>> {
+    this.#open()
+    const [keys, lo, end] = this.#prefixRange(prefix)
+    const out: Array<MetaEntry<T>> = []
+    for (let i = lo; i < end; i++) out.push({ key: keys[i]!, value: JSON.parse(this.#meta.get(keys[i]!)!) as T })
+    return out
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true
+    this.#streams.clear()
+    this.#meta.clear()
+    this.#sortedKeys = []
+  }
+
+  /**
+   * The sorted key array and the index range [lo, end) of the keys starting with `prefix`
+   * (ascending in UTF-16 code-unit order, as JS compares strings).
+   */
+  #prefixRange(prefix: string): [string[], number, number] {
+    const keys = (this.#sortedKeys ??= [...this.#meta.keys()].sort())
+    let lo = 0
+    let hi = keys.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (keys[mid]! < prefix) lo = mid + 1
+      else hi = mid
+    }
+    let end = lo
+    while (end < keys.length && keys[end]!.startsWith(prefix)) end++
+    return [keys, lo, end]
+  }
+
+  #open(): void {
+    if (this.#closed) throw new EdgelogError('CLOSED', 'MemoryStorage is closed')
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * KafkaJS-shaped messages, with Uint8Array where KafkaJS has Buffer. Values handed to
+ * consumers are `RecordBytes`: a Uint8Array whose toString() decodes UTF-8, as a KafkaJS
+ * user's `message.value.toString()` expects.
+ */
+import { EdgelogError } from '../errors.ts'
+import type { DecodedRecord, RecordHeaderEntry, RecordInput } from '../codec/record-batch.ts'
+
+export type Bytes = Uint8Array | string
+export type IHeaders = Record<string, Bytes | Bytes[] | undefined>
+
+export interface Message {
+  key?: Bytes | null
+  value: Bytes | null
+  partition?: number
+  headers?: IHeaders
+  /** Milliseconds since the epoch, as a string or number (KafkaJS: string). */
+  timestamp?: string | number
+}
+
+export interface KafkaMessage {
+  key: RecordBytes | null
+  value: RecordBytes | null
+  timestamp: string
+  attributes: number
+  offset: string
+  headers: Record<string, RecordBytes | RecordBytes[] | undefined>
+  size?: number
+}
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+export class RecordBytes extends Uint8Array {
+  override toString(encoding?: string): string {
+    if (encoding === 'hex') return Array.from(this, (b) => b.toString(16).padStart(2, '0')).join('')
+    if (encoding === 'base64') return btoa(String.fromCharCode(...this))
+    return decoder.decode(this)
+  }
+  toJSON(): string { return this.toString() }
+}
+
+function view(bytes: Uint8Array): RecordBytes {
+  return new RecordBytes(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength)
+}
+
+export function toBytes(value: Bytes, what: string): Uint8Array {
+  if (typeof value === 'string') return encoder.encode(value)
+  if (value instanceof Uint8Array) return value
+  throw new EdgelogError('INVALID_RECORD', `${what} must be a string or a Uint8Array, got ${describe(value)}`)
+}
+
+/** Turns a producer message into a record to encode; INVALID_RECORD for anything malformed. */
+export function toRecordInput(message: Message, now: number): RecordInput {
+  if (typeof message !== 'object' || message === null) throw new EdgelogError('INVALID_RECORD', `A message must be an object, got ${describe(message)}`)
+  if (message.value === undefined) throw new EdgelogError('INVALID_RECORD', 'A message needs a value (null for a tombstone)')
+  const key = message.key === undefined || message.key === null ? null : toBytes(message.key, 'key')
+  const value = message.value === null ? null : toBytes(message.value, 'value')
+  let timestamp = now
+  if (message.timestamp !== undefined && message.timestamp !== null) {
+    timestamp = Number(message.timestamp)
+    if (!Number.isSafeInteger(timestamp) || timestamp < 0) {
+      throw new EdgelogError('INVALID_TIMESTAMP', `Invalid timestamp ${JSON.stringify(message.timestamp)}`)
+    }
+  }
+  return { key, value, timestamp, headers: message.headers ? toHeaderEntries(message.headers) : undefined }
+}
+
+function toHeaderEntries(headers: IHeaders): RecordHeaderEntry[] {
+  if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) {
+    throw new EdgelogError('INVALID_RECORD', 'headers must be an object of string or Uint8Array values')
+  }
+  const entries: RecordHeaderEntry[] = []
+  for (const [key, value] of Object.entries(headers)) {
+    if (value === undefined) continue
+    for (const v of Array.isArray(value) ? value : [value]) entries.push({ key, value: v === null ? null : toBytes(v, `header '${key}'`) })
+  }
+  return entries
+}
+
+/** A decoded record as KafkaJS hands it to `eachMessage`. */
+export function toKafkaMessage(record: DecodedRecord, size?: number): KafkaMessage {
+  const headers: KafkaMessage['headers'] = {}
+  for (const h of record.headers) {
+    const value = h.value === null ? undefined : view(h.value)
+    const existing = headers[h.key]
+    if (existing === undefined || value === undefined) headers[h.key] = value
+    else headers[h.key] = Array.isArray(existing) ? [...existing, value] : [existing, value]
+  }
+  return {
+    key: record.key === null ? null : view(record.key),
+    value: record.value === null ? null : view(record.value),
+    timestamp: String(record.timestamp),
+    attributes: record.attributes,
+    offset: String(record.offset),
+    headers,
+    size,
+  }
+}
+
+export function parseOffset(offset: unknown, what = 'offset'): number {
+  const n = typeof offset === 'string' && /^-?\d+$/.test(offset) ? Number(offset) : typeof offset === 'number' ? offset : NaN
+  if (!Number.isSafeInteger(n)) throw new EdgelogError('OFFSET_OUT_OF_RANGE', `${what} must be an integer (a decimal string), got ${describe(offset)}`)
+  return n
+}
+
+export function describe(value: unknown): string {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'an array'
+  return typeof value === 'object' ? (value as object).constructor?.name ?? 'an object' : `${typeof value} ${JSON.stringify(value)}`
+}

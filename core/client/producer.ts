@@ -1,0 +1,287 @@
+/**
+ * The KafkaJS-shaped producer. Messages are partitioned (Kafka's Java client rules), gathered
+ * per partition (one batch per send, or across sends for `lingerMs`), split at `maxBatchBytes`,
+ * encoded as Kafka record batches and sent to the broker, which assigns the offsets.
+ * Idempotent producers number every record per partition (producer id, epoch, sequence), so a
+ * retried batch is stored once; batches of one partition go one at a time, in order.
+ */
+import { EdgelogError, isEdgelogError } from '../errors.ts'
+import type { Broker, ProduceEntry, TopicMetadata } from '../broker.ts'
+import { encodeBatch, encodeBatchAsync, type Compression, type RecordInput } from '../codec/record-batch.ts'
+import { Partitioners, type Partitioner } from '../partitioner.ts'
+import { toRecordInput, describe, type Message } from './messages.ts'
+import { Emitter } from './events.ts'
+import { retry, type RetryOptions } from './retry.ts'
+
+export interface ProducerConfig {
+  createPartitioner?: () => Partitioner
+  idempotent?: boolean
+  allowAutoTopicCreation?: boolean
+  transactionalId?: string
+  retry?: RetryOptions
+  /** Wait this long for more messages to the same partition before sending (Kafka's linger.ms). 0: send at once. */
+  lingerMs?: number
+  /** Largest batch sent to the broker; bigger sends are split (Kafka's batch.size, in bytes). */
+  maxBatchBytes?: number
+  /** Default acks for sends that do not say (KafkaJS: -1). */
+  acks?: -1 | 0 | 1
+}
+
+export interface ProducerRecord {
+  topic: string
+  messages: Message[]
+  acks?: -1 | 0 | 1
+  timeout?: number
+  compression?: Compression | 0 | 1
+}
+
+export interface RecordMetadata {
+  topicName: string
+  partition: number
+  errorCode: number
+  baseOffset: string
+  logAppendTime: string
+  logStartOffset: string
+}
+
+export interface ProducerBatch {
+  topicMessages: Array<{ topic: string; messages: Message[] }>
+  acks?: -1 | 0 | 1
+  timeout?: number
+  compression?: Compression | 0 | 1
+}
+
+export const CompressionTypes = { None: 0, GZIP: 1 } as const
+
+interface Pending {
+  records: RecordInput[]
+  bytes: number
+  /** Each waiting send: where its records start in `records`, and how to answer it. */
+  sends: Array<{ start: number; count: number; resolve: (r: { baseOffset: number; logAppendTime: number; logStartOffset: number }) => void; reject: (e: unknown) => void }>
+  timer?: ReturnType<typeof setTimeout>
+  compression: Compression
+}
+
+const RECORD_OVERHEAD = 24
+
+export class Producer {
+  readonly events = { CONNECT: 'producer.connect', DISCONNECT: 'producer.disconnect', REQUEST: 'producer.network.request' } as const
+  private readonly emitter = new Emitter()
+  private readonly partitioner: Partitioner
+  private readonly lingerMs: number
+  private readonly maxBatchBytes: number
+  private readonly idempotent: boolean
+  private producerId = -1
+  private producerEpoch = -1
+  private readonly sequences = new Map<string, number>()
+  private readonly pending = new Map<string, Pending>()
+  /** Per partition, the tail of its in-flight sends: batches of one partition go in order. */
+  private readonly inFlight = new Map<string, Promise<unknown>>()
+  private readonly metadata = new Map<string, Promise<TopicMetadata>>()
+  private connecting: Promise<void> | null = null
+
+  constructor(private readonly broker: Broker, private readonly config: ProducerConfig = {}, preferredBatchBytes?: number) {
+    if (config.transactionalId) {
+      throw new EdgelogError('UNSUPPORTED_VERSION', 'Transactions are not supported by edgelog (idempotent producers are)')
+    }
+    this.partitioner = (config.createPartitioner ?? Partitioners.DefaultPartitioner)()
+    this.lingerMs = Math.max(0, config.lingerMs ?? 0)
+    this.maxBatchBytes = config.maxBatchBytes ?? preferredBatchBytes ?? 1024 * 1024
+    this.idempotent = config.idempotent ?? false
+  }
+
+  on(event: string, listener: (e: unknown) => void): () => void { return this.emitter.on(event, listener) }
+  isIdempotent(): boolean { return this.idempotent }
+
+  connect(): Promise<void> {
+    this.connecting ??= this.open()
+    this.connecting.catch(() => { this.connecting = null })
+    return this.connecting
+  }
+
+  private async open(): Promise<void> {
+    if (this.idempotent && this.producerId < 0) {
+      const { producerId, producerEpoch } = await this.broker.initProducerId({})
+      this.producerId = producerId
+      this.producerEpoch = producerEpoch
+    }
+    this.emitter.emit(this.events.CONNECT, {})
+  }
+
+  async disconnect(): Promise<void> {
+    await this.flush()
+    this.connecting = null
+    this.emitter.emit(this.events.DISCONNECT, {})
+  }
+
+  transaction(): never {
+    throw new EdgelogError('UNSUPPORTED_VERSION', 'Transactions are not supported by edgelog (idempotent producers are)')
+  }
+
+  async send(record: ProducerRecord): Promise<RecordMetadata[]> {
+    if (typeof record !== 'object' || record === null) throw new EdgelogError('INVALID_REQUEST', 'send() takes { topic, messages }')
+    return this.sendBatch({ topicMessages: [{ topic: record.topic, messages: record.messages }], acks: record.acks, compression: record.compression })
+  }
+
+  async sendBatch(batch: ProducerBatch): Promise<RecordMetadata[]> {
+    // Every send awaits the same promise, so sends reach their partitions' queues in call order.
+    await this.connect()
+    if (!Array.isArray(batch?.topicMessages)) throw new EdgelogError('INVALID_REQUEST', 'sendBatch() takes { topicMessages: [{ topic, messages }] }')
+    const acks = batch.acks ?? this.config.acks ?? -1
+    if (acks !== -1 && acks !== 0 && acks !== 1) throw new EdgelogError('INVALID_REQUIRED_ACKS', `acks must be -1, 0 or 1, got ${describe(acks)}`)
+    const compression = toCompression(batch.compression)
+    const now = Date.now()
+    // Validate and place every message before queueing any: a bad message sends nothing.
+    const placed: Array<{ topic: string; partition: number; records: RecordInput[] }> = []
+    for (const { topic, messages } of batch.topicMessages) {
+      if (!Array.isArray(messages)) throw new EdgelogError('INVALID_REQUEST', `messages for '${topic}' must be an array`)
+      const meta = await this.topicMetadata(topic)
+      const byPartition = new Map<number, RecordInput[]>()
+      for (const message of messages) {
+        const input = toRecordInput(message, now)
+        const partition = this.choosePartition(topic, meta, message)
+        let list = byPartition.get(partition)
+        if (!list) byPartition.set(partition, (list = []))
+        list.push(input)
+      }
+      for (const [partition, records] of byPartition) placed.push({ topic, partition, records })
+      this.partitioner.onNewBatch?.(topic)
+    }
+    const results = await Promise.all(placed.map(({ topic, partition, records }) =>
+      this.enqueue(topic, partition, records, acks, compression).then((r) => ({ topic, partition, ...r }))))
+    if (acks === 0) return []
+    return results.map((r) => ({
+      topicName: r.topic, partition: r.partition, errorCode: 0, baseOffset: String(r.baseOffset),
+      logAppendTime: String(r.logAppendTime), logStartOffset: String(r.logStartOffset),
+    }))
+  }
+
+  /** Sends everything waiting for linger now. */
+  async flush(): Promise<void> {
+    const keys = [...this.pending.keys()]
+    await Promise.allSettled(keys.map((k) => this.drain(k, this.config.acks ?? -1)))
+  }
+
+  private choosePartition(topic: string, meta: TopicMetadata, message: Message): number {
+    const count = meta.partitions.length
+    if (message.partition !== undefined && message.partition !== null) {
+      if (!Number.isInteger(message.partition) || message.partition < 0 || message.partition >= count) {
+        throw new EdgelogError('UNKNOWN_TOPIC_OR_PARTITION', `Topic '${topic}' has no partition ${describe(message.partition)} (it has ${count})`)
+      }
+      return message.partition
+    }
+    const partition = this.partitioner({ topic, partitionMetadata: meta.partitions, message })
+    if (!Number.isInteger(partition) || partition < 0 || partition >= count) {
+      throw new EdgelogError('UNKNOWN_TOPIC_OR_PARTITION', `The partitioner chose partition ${describe(partition)} of '${topic}' (it has ${count})`)
+    }
+    return partition
+  }
+
+  /** Cached per topic; concurrent sends share one request, so they queue in call order. */
+  private topicMetadata(topic: string): Promise<TopicMetadata> {
+    let cached = this.metadata.get(topic)
+    if (!cached) {
+      cached = this.broker.metadata({ topics: [topic], allowAutoTopicCreation: this.config.allowAutoTopicCreation ?? true }).then(([meta]) => meta)
+      this.metadata.set(topic, cached)
+      cached.catch(() => this.metadata.delete(topic))
+    }
+    return cached
+  }
+
+  private enqueue(topic: string, partition: number, records: RecordInput[], acks: -1 | 0 | 1, compression: Compression) {
+    const key = `${topic}\u0000${partition}`
+    let pending = this.pending.get(key)
+    if (!pending) this.pending.set(key, (pending = { records: [], bytes: 0, sends: [], compression }))
+    const start = pending.records.length
+    for (const r of records) {
+      pending.records.push(r)
+      pending.bytes += RECORD_OVERHEAD + (r.key?.byteLength ?? 0) + (r.value?.byteLength ?? 0)
+    }
+    const answer = new Promise<{ baseOffset: number; logAppendTime: number; logStartOffset: number }>((resolve, reject) => {
+      pending!.sends.push({ start, count: records.length, resolve, reject })
+    })
+    if (this.lingerMs === 0 || pending.bytes >= this.maxBatchBytes) void this.drain(key, acks)
+    else pending.timer ??= setTimeout(() => void this.drain(key, acks), this.lingerMs)
+    return answer
+  }
+
+  /** Sends what is pending for one partition, after the partition's previous sends. */
+  private drain(key: string, acks: -1 | 0 | 1): Promise<void> {
+    const pending = this.pending.get(key)
+    if (!pending) return Promise.resolve()
+    this.pending.delete(key)
+    if (pending.timer) clearTimeout(pending.timer)
+    const [topic, p] = key.split('\u0000')
+    const partition = Number(p)
+    const previous = this.inFlight.get(key) ?? Promise.resolve()
+    const sending = previous.catch(() => {}).then(() => this.sendPartition(topic, partition, key, pending.records, acks, pending.compression))
+    this.inFlight.set(key, sending)
+    return sending.then(
+      (offsets) => {
+        for (const send of pending.sends) send.resolve({ ...offsets, baseOffset: offsets.baseOffsets[send.start] })
+      },
+      (error) => { for (const send of pending.sends) send.reject(error) },
+    ).finally(() => { if (this.inFlight.get(key) === sending) this.inFlight.delete(key) })
+  }
+
+  /** Encodes and sends one partition's records; answers the offset of each record. */
+  private async sendPartition(topic: string, partition: number, key: string, records: RecordInput[], acks: -1 | 0 | 1, compression: Compression) {
+    const baseOffsets: number[] = new Array(records.length)
+    let logAppendTime = -1
+    let logStartOffset = -1
+    for (const chunk of splitRecords(records, this.maxBatchBytes)) {
+      const sequence = this.sequences.get(key) ?? 0
+      const options = this.idempotent
+        ? { producerId: this.producerId, producerEpoch: this.producerEpoch, baseSequence: sequence }
+        : {}
+      const bytes = compression === 'none'
+        ? encodeBatch(chunk.records, options)
+        : await encodeBatchAsync(chunk.records, { ...options, compression })
+      const entry: ProduceEntry = { topic, partition, batch: bytes }
+      const [result] = await retry(this.config.retry, async () => {
+        const results = await this.broker.produce({ acks, entries: [entry] })
+        const r = results[0]
+        if (r.error) {
+          if (r.error.code === 'UNKNOWN_TOPIC_OR_PARTITION') this.metadata.delete(topic)
+          throw new EdgelogError(r.error.code, r.error.message)
+        }
+        return results
+      })
+      if (this.idempotent) this.sequences.set(key, (sequence + chunk.records.length) & 0x7fffffff)
+      for (let i = 0; i < chunk.records.length; i++) baseOffsets[chunk.start + i] = result.baseOffset + i
+      logAppendTime = result.logAppendTime
+      logStartOffset = result.logStartOffset
+    }
+    return { baseOffsets, logAppendTime, logStartOffset }
+  }
+}
+
+/** Splits records into runs whose encoded size stays under `maxBytes` (one record at least). */
+function splitRecords(records: RecordInput[], maxBytes: number): Array<{ start: number; records: RecordInput[] }> {
+  const chunks: Array<{ start: number; records: RecordInput[] }> = []
+  let start = 0
+  let size = 61
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i]
+    let recordSize = RECORD_OVERHEAD + (r.key?.byteLength ?? 0) + (r.value?.byteLength ?? 0)
+    if (r.headers) for (const h of r.headers) recordSize += 10 + h.key.length * 3 + (h.value?.byteLength ?? 0)
+    if (i > start && size + recordSize > maxBytes) {
+      chunks.push({ start, records: records.slice(start, i) })
+      start = i
+      size = 61
+    }
+    size += recordSize
+  }
+  if (records.length > start) chunks.push({ start, records: start === 0 ? records : records.slice(start) })
+  return chunks
+}
+
+function toCompression(value: ProducerBatch['compression']): Compression {
+  if (value === undefined || value === 0 || value === 'none') return 'none'
+  if (value === 1 || value === 'gzip') return 'gzip'
+  throw new EdgelogError('UNSUPPORTED_FOR_MESSAGE_FORMAT', `Compression ${describe(value)} is not supported (none or gzip)`)
+}
+
+export function isRetriable(error: unknown): boolean {
+  return isEdgelogError(error) && error.retriable
+}

@@ -1,0 +1,549 @@
+/**
+ * Kafka RecordBatch v2 (magic 2), byte for byte.
+ *
+ *   0 baseOffset int64 | 8 batchLength int32 | 12 partitionLeaderEpoch int32 | 16 magic int8 (2)
+ *  17 crc uint32 (CRC-32C of bytes 21..end) | 21 attributes int16 | 23 lastOffsetDelta int32
+ *  27 baseTimestamp int64 | 35 maxTimestamp int64 | 43 producerId int64 | 51 producerEpoch int16
+ *  53 baseSequence int32 | 57 records count int32 | 61 records (compressed as a whole if bits 0-2
+ *  of attributes say so)
+ *
+ *  record: length varint | attributes int8 | timestampDelta varlong | offsetDelta varint |
+ *          keyLength varint (-1 null) | key | valueLength varint (-1 null) | value |
+ *          header count varint | per header: keyLength varint, utf8 key, valueLength varint (-1 null), value
+ *
+ * The encoder computes the exact size first and writes once into one Uint8Array. The decoder
+ * returns keys and values as views into the given bytes (no copies).
+ */
+import { EdgelogError } from '../errors.ts'
+import {
+  getInt64,
+  putInt64,
+  putVarint,
+  putVarlong,
+  readUtf8,
+  sizeOfVarint,
+  sizeOfVarlong,
+  utf8Length,
+  writeUtf8,
+} from './bytes.ts'
+import { COMPRESSION_BY_ID, COMPRESSION_IDS, compress, decompress } from './compression.ts'
+import { crc32c } from './crc32c.ts'
+
+export type Compression = 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd'
+export interface RecordHeaderEntry { key: string; value: Uint8Array | null }
+export interface RecordInput {
+  key: Uint8Array | null
+  value: Uint8Array | null
+  timestamp: number
+  headers?: RecordHeaderEntry[]
+  /** Default: the record's index in the array. */
+  offsetDelta?: number
+}
+export interface EncodeOptions {
+  baseOffset?: number
+  /** Default -1 (Kafka's NO_PARTITION_LEADER_EPOCH). */
+  partitionLeaderEpoch?: number
+  /** Default -1. */
+  producerId?: number
+  /** Default -1. */
+  producerEpoch?: number
+  /** Default -1. */
+  baseSequence?: number
+  compression?: Compression
+  /** Default: the largest offsetDelta (0 for an empty batch). */
+  lastOffsetDelta?: number
+  isTransactional?: boolean
+  timestampType?: 'CreateTime' | 'LogAppendTime'
+  /** Default: the first record's timestamp (as Kafka's producer), -1 for an empty batch. */
+  baseTimestamp?: number
+}
+export interface BatchHeader {
+  baseOffset: number
+  batchLength: number
+  /** batchLength + 12: the whole batch's size in bytes. */
+  sizeBytes: number
+  partitionLeaderEpoch: number
+  magic: number
+  crc: number
+  attributes: number
+  compression: Compression
+  timestampType: 'CreateTime' | 'LogAppendTime'
+  isTransactional: boolean
+  isControl: boolean
+  lastOffsetDelta: number
+  baseTimestamp: number
+  maxTimestamp: number
+  producerId: number
+  producerEpoch: number
+  baseSequence: number
+  recordCount: number
+}
+export interface DecodedRecord {
+  /** baseOffset + offsetDelta */
+  offset: number
+  /** baseTimestamp + timestampDelta, or the batch's maxTimestamp for LogAppendTime batches */
+  timestamp: number
+  key: Uint8Array | null
+  value: Uint8Array | null
+  /** Records without headers share one frozen empty array. */
+  headers: RecordHeaderEntry[]
+  attributes: number
+}
+
+export const BATCH_HEADER_BYTES = 61
+/** Bytes before batchLength starts counting (baseOffset + batchLength). */
+export const LOG_OVERHEAD = 12
+export const MAGIC = 2
+/** Start of the CRC-covered region (attributes). */
+export const CRC_START = 21
+
+const ATTR_COMPRESSION_MASK = 0x07
+const ATTR_LOG_APPEND_TIME = 0x08
+const ATTR_TRANSACTIONAL = 0x10
+const ATTR_CONTROL = 0x20
+
+function corrupt(message: string): EdgelogError {
+  return new EdgelogError('CORRUPT_MESSAGE', message)
+}
+function invalid(message: string): EdgelogError {
+  return new EdgelogError('INVALID_RECORD', message)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoding
+
+/** Per-record body sizes of the batch being encoded (reused between calls). */
+let scratch = new Int32Array(1024)
+
+interface Plan {
+  recordsBytes: number
+  baseTimestamp: number
+  maxTimestamp: number
+  lastOffsetDelta: number
+}
+
+function headersSize(headers: RecordHeaderEntry[]): number {
+  let size = sizeOfVarint(headers.length)
+  for (let j = 0; j < headers.length; j++) {
+    const h = headers[j]
+    if (typeof h.key !== 'string') throw invalid('header key must be a string')
+    const kl = utf8Length(h.key)
+    size += sizeOfVarint(kl) + kl
+    const v = h.value
+    size += v == null ? 1 : sizeOfVarint(v.length) + v.length
+  }
+  return size
+}
+
+function plan(records: RecordInput[], options: EncodeOptions): Plan {
+  const n = records.length
+  if (scratch.length < n) scratch = new Int32Array(Math.max(n, scratch.length * 2))
+  const sizes = scratch
+  let baseTimestamp = options.baseTimestamp ?? (n > 0 ? records[0].timestamp : -1)
+  if (!Number.isSafeInteger(baseTimestamp)) throw invalid(`baseTimestamp must be an integer: ${baseTimestamp}`)
+  let maxTimestamp = n > 0 ? -Infinity : -1
+  let prevDelta = -1
+  let total = 0
+  for (let i = 0; i < n; i++) {
+    const r = records[i]
+    const ts = r.timestamp
+    const tsDelta = ts - baseTimestamp
+    if (!Number.isSafeInteger(ts) || !Number.isSafeInteger(tsDelta)) throw invalid(`record ${i}: timestamp must be an integer: ${ts}`)
+    if (ts > maxTimestamp) maxTimestamp = ts
+    const od = r.offsetDelta ?? i
+    if (!(od > prevDelta) || od > 0x7fffffff || (od | 0) !== od) throw invalid(`record ${i}: offsetDelta ${od} must be an int32 greater than the previous one`)
+    prevDelta = od
+    const key = r.key
+    const value = r.value
+    let size = 1 + sizeOfVarlong(tsDelta) + sizeOfVarint(od)
+    size += key == null ? 1 : sizeOfVarint(key.length) + key.length
+    size += value == null ? 1 : sizeOfVarint(value.length) + value.length
+    const headers = r.headers
+    size += headers === undefined || headers.length === 0 ? 1 : headersSize(headers)
+    sizes[i] = size
+    total += sizeOfVarint(size) + size
+  }
+  const lastOffsetDelta = options.lastOffsetDelta ?? (n > 0 ? prevDelta : 0)
+  if ((lastOffsetDelta | 0) !== lastOffsetDelta || lastOffsetDelta < prevDelta) {
+    throw invalid(`lastOffsetDelta ${lastOffsetDelta} is smaller than the last record's offsetDelta ${prevDelta}`)
+  }
+  return { recordsBytes: total, baseTimestamp, maxTimestamp, lastOffsetDelta }
+}
+
+function writeRecords(out: Uint8Array, pos: number, records: RecordInput[], baseTimestamp: number): number {
+  const sizes = scratch
+  const n = records.length
+  for (let i = 0; i < n; i++) {
+    const r = records[i]
+    pos = putVarint(out, pos, sizes[i])
+    out[pos++] = 0 // attributes
+    const tsDelta = r.timestamp - baseTimestamp
+    if (tsDelta >= 0 && tsDelta < 64) out[pos++] = tsDelta << 1
+    else pos = putVarlong(out, pos, tsDelta)
+    const od = r.offsetDelta ?? i
+    if (od < 64) out[pos++] = od << 1
+    else pos = putVarint(out, pos, od)
+    const key = r.key
+    if (key == null) out[pos++] = 1
+    else {
+      const kl = key.length
+      pos = putVarint(out, pos, kl)
+      if (kl > 0) { out.set(key, pos); pos += kl }
+    }
+    const value = r.value
+    if (value == null) out[pos++] = 1
+    else {
+      const vl = value.length
+      pos = putVarint(out, pos, vl)
+      if (vl > 0) { out.set(value, pos); pos += vl }
+    }
+    const headers = r.headers
+    if (headers === undefined || headers.length === 0) out[pos++] = 0
+    else {
+      pos = putVarint(out, pos, headers.length)
+      for (let j = 0; j < headers.length; j++) {
+        const h = headers[j]
+        pos = putVarint(out, pos, utf8Length(h.key))
+        pos = writeUtf8(out, pos, h.key)
+        const v = h.value
+        if (v == null) out[pos++] = 1
+        else {
+          pos = putVarint(out, pos, v.length)
+          out.set(v, pos)
+          pos += v.length
+        }
+      }
+    }
+  }
+  return pos
+}
+
+function checkInt(name: string, v: number, min: number, max: number): number {
+  if (!Number.isSafeInteger(v) || v < min || v > max) throw invalid(`${name} out of range: ${v}`)
+  return v
+}
+
+/** Writes the 61-byte header for a batch whose records (maybe compressed) already sit at 61.. */
+function writeHeader(out: Uint8Array, recordCount: number, p: Plan, options: EncodeOptions, compression: Compression): void {
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength)
+  const attributes =
+    COMPRESSION_IDS[compression] |
+    (options.timestampType === 'LogAppendTime' ? ATTR_LOG_APPEND_TIME : 0) |
+    (options.isTransactional ? ATTR_TRANSACTIONAL : 0)
+  putInt64(view, 0, checkInt('baseOffset', options.baseOffset ?? 0, -Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER))
+  view.setInt32(8, out.length - LOG_OVERHEAD)
+  view.setInt32(12, checkInt('partitionLeaderEpoch', options.partitionLeaderEpoch ?? -1, -0x80000000, 0x7fffffff))
+  view.setInt8(16, MAGIC)
+  view.setInt16(21, attributes)
+  view.setInt32(23, p.lastOffsetDelta)
+  putInt64(view, 27, p.baseTimestamp)
+  putInt64(view, 35, p.maxTimestamp)
+  putInt64(view, 43, checkInt('producerId', options.producerId ?? -1, -Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER))
+  view.setInt16(51, checkInt('producerEpoch', options.producerEpoch ?? -1, -0x8000, 0x7fff))
+  view.setInt32(53, checkInt('baseSequence', options.baseSequence ?? -1, -0x80000000, 0x7fffffff))
+  view.setInt32(57, recordCount)
+  view.setUint32(17, crc32c(out, CRC_START, out.length))
+}
+
+/** Encodes one uncompressed batch, synchronously. Throws for any compression but 'none'. */
+export function encodeBatch(records: RecordInput[], options: EncodeOptions = {}): Uint8Array {
+  const compression = options.compression ?? 'none'
+  if (compression !== 'none') {
+    if (!(compression in COMPRESSION_IDS)) throw new EdgelogError('UNSUPPORTED_FOR_MESSAGE_FORMAT', `unknown compression '${compression}'`)
+    throw new EdgelogError('UNSUPPORTED_FOR_MESSAGE_FORMAT', `encodeBatch is synchronous: use encodeBatchAsync for compression '${compression}'`)
+  }
+  const p = plan(records, options)
+  const out = new Uint8Array(BATCH_HEADER_BYTES + p.recordsBytes)
+  const end = writeRecords(out, BATCH_HEADER_BYTES, records, p.baseTimestamp)
+  if (end !== out.length) throw new EdgelogError('UNKNOWN_SERVER_ERROR', `record batch size mismatch: ${end} != ${out.length}`)
+  writeHeader(out, records.length, p, options, 'none')
+  return out
+}
+
+/** Encodes one batch with any supported compression (none, gzip). */
+export async function encodeBatchAsync(records: RecordInput[], options: EncodeOptions = {}): Promise<Uint8Array> {
+  const compression = options.compression ?? 'none'
+  if (compression === 'none') return encodeBatch(records, options)
+  if (!(compression in COMPRESSION_IDS)) throw new EdgelogError('UNSUPPORTED_FOR_MESSAGE_FORMAT', `unknown compression '${compression}'`)
+  const p = plan(records, options)
+  const raw = new Uint8Array(p.recordsBytes)
+  writeRecords(raw, 0, records, p.baseTimestamp)
+  const packed = await compress(compression, raw)
+  const out = new Uint8Array(BATCH_HEADER_BYTES + packed.length)
+  out.set(packed, BATCH_HEADER_BYTES)
+  writeHeader(out, records.length, p, options, compression)
+  return out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Header
+
+/** Reads and sanity-checks the header of the batch starting at `at`. */
+export function readBatchHeader(bytes: Uint8Array, at = 0): BatchHeader {
+  if (at < 0 || bytes.length - at < BATCH_HEADER_BYTES) {
+    throw corrupt(`record batch truncated: ${Math.max(0, bytes.length - at)} bytes, the header alone takes ${BATCH_HEADER_BYTES}`)
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset + at, BATCH_HEADER_BYTES)
+  const batchLength = view.getInt32(8)
+  const magic = view.getInt8(16)
+  if (magic !== MAGIC) throw corrupt(`unsupported record batch magic ${magic} (only v2 record batches, magic 2)`)
+  if (batchLength < BATCH_HEADER_BYTES - LOG_OVERHEAD) throw corrupt(`record batch length ${batchLength} smaller than the header`)
+  const sizeBytes = batchLength + LOG_OVERHEAD
+  if (sizeBytes > bytes.length - at) throw corrupt(`record batch length ${batchLength} past the end (${bytes.length - at - LOG_OVERHEAD} bytes available)`)
+  const attributes = view.getInt16(21)
+  const codec = attributes & ATTR_COMPRESSION_MASK
+  if (codec > 4) throw corrupt(`unknown compression codec ${codec}`)
+  const recordCount = view.getInt32(57)
+  if (recordCount < 0) throw corrupt(`negative record count ${recordCount}`)
+  return {
+    baseOffset: getInt64(view, 0),
+    batchLength,
+    sizeBytes,
+    partitionLeaderEpoch: view.getInt32(12),
+    magic,
+    crc: view.getUint32(17),
+    attributes,
+    compression: COMPRESSION_BY_ID[codec],
+    timestampType: attributes & ATTR_LOG_APPEND_TIME ? 'LogAppendTime' : 'CreateTime',
+    isTransactional: (attributes & ATTR_TRANSACTIONAL) !== 0,
+    isControl: (attributes & ATTR_CONTROL) !== 0,
+    lastOffsetDelta: view.getInt32(23),
+    baseTimestamp: getInt64(view, 27),
+    maxTimestamp: getInt64(view, 35),
+    producerId: getInt64(view, 43),
+    producerEpoch: view.getInt16(51),
+    baseSequence: view.getInt32(53),
+    recordCount,
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Records
+
+// Slow-path varint readers for the record parser: they return the new position and leave the
+// value in `rv` (no allocation). The parser inlines the one-byte case.
+let rv = 0
+
+function readVarintAt(buf: Uint8Array, pos: number, end: number): number {
+  let v = 0
+  for (let shift = 0; ; shift += 7) {
+    if (pos >= end) throw corrupt('varint past the end of its record')
+    const b = buf[pos++]
+    if (shift === 28) {
+      if (b & 0x80) throw corrupt('varint longer than 5 bytes')
+      v |= b << 28
+      break
+    }
+    v |= (b & 0x7f) << shift
+    if (b < 0x80) break
+  }
+  rv = (v >>> 1) ^ -(v & 1)
+  return pos
+}
+
+function readVarlongAt(buf: Uint8Array, pos: number, end: number): number {
+  if (pos >= end) throw corrupt('varlong past the end of its record')
+  let b = buf[pos++]
+  const sign = b & 1
+  let m = (b & 0x7f) >>> 1
+  if (b >= 0x80) {
+    let mul = 64
+    for (let i = 1; ; i++) {
+      if (i === 10) throw corrupt('varlong longer than 10 bytes')
+      if (pos >= end) throw corrupt('varlong past the end of its record')
+      b = buf[pos++]
+      m += (b & 0x7f) * mul
+      if (b < 0x80) break
+      mul *= 128
+    }
+    if (m > Number.MAX_SAFE_INTEGER) throw corrupt('varlong outside the safe integer range')
+  }
+  rv = sign ? -m - 1 : m
+  return pos
+}
+
+function parseHeaders(buf: Uint8Array, pos: number, end: number, count: number, headers: RecordHeaderEntry[]): number {
+  if (count < 0 || count * 2 > end - pos) throw corrupt(`header count ${count} out of bounds`)
+  for (let j = 0; j < count; j++) {
+    pos = readVarintAt(buf, pos, end)
+    const kl = rv
+    if (kl < 0 || kl > end - pos) throw corrupt(`header key length ${kl} out of bounds`)
+    const key = readUtf8(buf, pos, pos + kl)
+    pos += kl
+    pos = readVarintAt(buf, pos, end)
+    const vl = rv
+    let value: Uint8Array | null = null
+    if (vl >= 0) {
+      if (vl > end - pos) throw corrupt(`header value length ${vl} past the end of its record`)
+      value = buf.subarray(pos, pos + vl)
+      pos += vl
+    } else if (vl !== -1) throw corrupt(`header value length ${vl}`)
+    headers.push({ key, value })
+  }
+  return pos
+}
+
+/** Shared by every decoded record without headers (frozen: copy before adding headers). */
+const NO_HEADERS = Object.freeze([]) as unknown as RecordHeaderEntry[]
+
+/** Parses `count` records from `buf[start, end)`, which they must fill exactly. */
+function parseRecords(buf: Uint8Array, start: number, end: number, header: BatchHeader): DecodedRecord[] {
+  const count = header.recordCount
+  // every record takes at least 7 bytes: refuse absurd counts before allocating anything
+  if (count * 7 > end - start) throw corrupt(`record count ${count} cannot fit in ${end - start} bytes`)
+  const baseOffset = header.baseOffset
+  const baseTimestamp = header.baseTimestamp
+  const logAppendTime = header.timestampType === 'LogAppendTime'
+  const maxTimestamp = header.maxTimestamp
+  const lastOffsetDelta = header.lastOffsetDelta
+  const out: DecodedRecord[] = []
+  let prevDelta = -1
+  let pos = start
+  let b = 0
+  for (let i = 0; i < count; i++) {
+    // length
+    if (pos < end && (b = buf[pos]) < 0x80) { rv = (b >>> 1) ^ -(b & 1); pos++ } else pos = readVarintAt(buf, pos, end)
+    const len = rv
+    if (len < 6 || len > end - pos) throw corrupt(`record ${i}: length ${len} out of bounds`)
+    const rend = pos + len
+    const attributes = (buf[pos++] << 24) >> 24
+    // timestampDelta
+    if ((b = buf[pos]) < 0x80) { rv = (b >>> 1) ^ -(b & 1); pos++ } else pos = readVarlongAt(buf, pos, rend)
+    const tsDelta = rv
+    // offsetDelta
+    if (pos < rend && (b = buf[pos]) < 0x80) { rv = (b >>> 1) ^ -(b & 1); pos++ } else pos = readVarintAt(buf, pos, rend)
+    const offsetDelta = rv
+    if (offsetDelta <= prevDelta) throw invalid(`record ${i}: offsetDelta ${offsetDelta} not greater than the previous ${prevDelta}`)
+    if (offsetDelta > lastOffsetDelta) throw invalid(`record ${i}: offsetDelta ${offsetDelta} past lastOffsetDelta ${lastOffsetDelta}`)
+    prevDelta = offsetDelta
+    // key
+    if (pos < rend && (b = buf[pos]) < 0x80) { rv = (b >>> 1) ^ -(b & 1); pos++ } else pos = readVarintAt(buf, pos, rend)
+    let key: Uint8Array | null = null
+    if (rv >= 0) {
+      if (rv > rend - pos) throw corrupt(`record ${i}: key length ${rv} past the end of the record`)
+      key = buf.subarray(pos, pos + rv)
+      pos += rv
+    } else if (rv !== -1) throw corrupt(`record ${i}: key length ${rv}`)
+    // value
+    if (pos < rend && (b = buf[pos]) < 0x80) { rv = (b >>> 1) ^ -(b & 1); pos++ } else pos = readVarintAt(buf, pos, rend)
+    let value: Uint8Array | null = null
+    if (rv >= 0) {
+      if (rv > rend - pos) throw corrupt(`record ${i}: value length ${rv} past the end of the record`)
+      value = buf.subarray(pos, pos + rv)
+      pos += rv
+    } else if (rv !== -1) throw corrupt(`record ${i}: value length ${rv}`)
+    // headers
+    if (pos < rend && (b = buf[pos]) < 0x80) { rv = (b >>> 1) ^ -(b & 1); pos++ } else pos = readVarintAt(buf, pos, rend)
+    let headers = NO_HEADERS
+    if (rv !== 0) {
+      headers = []
+      pos = parseHeaders(buf, pos, rend, rv, headers)
+    }
+    if (pos !== rend) throw corrupt(`record ${i}: ${rend - pos} bytes left over inside the record`)
+    out.push({
+      offset: baseOffset + offsetDelta,
+      timestamp: logAppendTime ? maxTimestamp : baseTimestamp + tsDelta,
+      key,
+      value,
+      headers,
+      attributes,
+    })
+  }
+  if (pos !== end) throw corrupt(`${end - pos} bytes after the last of ${count} records`)
+  return out
+}
+
+function safe<T>(f: () => T): T {
+  try {
+    return f()
+  } catch (e) {
+    if (e instanceof EdgelogError) throw e
+    throw new EdgelogError('CORRUPT_MESSAGE', `malformed record batch: ${(e as Error)?.message ?? e}`, { cause: e })
+  }
+}
+
+/**
+ * Decodes the records of one uncompressed batch starting at bytes[0]. Keys and values are
+ * views into `bytes`. Does not check the CRC (validateBatch does). A compressed batch throws
+ * UNSUPPORTED_FOR_MESSAGE_FORMAT: use decodeBatch.
+ */
+export function decodeRecords(bytes: Uint8Array, header?: BatchHeader): DecodedRecord[] {
+  return safe(() => {
+    const h = header ?? readBatchHeader(bytes, 0)
+    if (h.compression !== 'none') {
+      throw new EdgelogError('UNSUPPORTED_FOR_MESSAGE_FORMAT', `decodeRecords reads uncompressed batches only (this one is ${h.compression}): use decodeBatch`)
+    }
+    if (h.sizeBytes > bytes.length) throw corrupt(`record batch length ${h.batchLength} past the end`)
+    return parseRecords(bytes, BATCH_HEADER_BYTES, h.sizeBytes, h)
+  })
+}
+
+/** Decodes one batch (bytes[0..]) with any supported compression. */
+export async function decodeBatch(bytes: Uint8Array): Promise<{ header: BatchHeader; records: DecodedRecord[] }> {
+  const header = safe(() => readBatchHeader(bytes, 0))
+  if (header.compression === 'none') return { header, records: decodeRecords(bytes, header) }
+  const raw = await decompress(header.compression, bytes.subarray(BATCH_HEADER_BYTES, header.sizeBytes))
+  return { header, records: safe(() => parseRecords(raw, 0, raw.length, header)) }
+}
+
+/**
+ * Checks that `bytes` is exactly one well-formed batch: header, exact length, CRC, every record
+ * (decompressed if need be) parsed within bounds, count, offsetDeltas strictly increasing and
+ * <= lastOffsetDelta, at least one record. Throws EdgelogError CORRUPT_MESSAGE or INVALID_RECORD
+ * (UNSUPPORTED_FOR_MESSAGE_FORMAT for an intact batch compressed with snappy, lz4 or zstd).
+ */
+export async function validateBatch(bytes: Uint8Array): Promise<BatchHeader> {
+  const header = safe(() => {
+    const h = readBatchHeader(bytes, 0)
+    if (h.sizeBytes !== bytes.length) throw corrupt(`record batch length ${h.batchLength} does not match the ${bytes.length} bytes given`)
+    const crc = crc32c(bytes, CRC_START, bytes.length)
+    if (crc !== h.crc) throw corrupt(`record batch CRC mismatch: stored ${h.crc}, computed ${crc}`)
+    if (h.recordCount < 1) throw invalid('record batch has no records')
+    return h
+  })
+  if (header.compression === 'none') {
+    safe(() => parseRecords(bytes, BATCH_HEADER_BYTES, bytes.length, header))
+  } else {
+    let raw: Uint8Array
+    try {
+      raw = await decompress(header.compression, bytes.subarray(BATCH_HEADER_BYTES))
+    } catch (e) {
+      if (e instanceof EdgelogError) throw e
+      throw corrupt(`cannot decompress record batch: ${(e as Error)?.message ?? e}`)
+    }
+    safe(() => parseRecords(raw, 0, raw.length, header))
+  }
+  return header
+}
+
+/** Splits concatenated batches into views of whole batches. CORRUPT_MESSAGE on a truncated tail. */
+export function splitBatches(concatenated: Uint8Array): Uint8Array[] {
+  const out: Uint8Array[] = []
+  const len = concatenated.length
+  if (len === 0) return out
+  const view = new DataView(concatenated.buffer, concatenated.byteOffset, concatenated.byteLength)
+  let at = 0
+  while (at < len) {
+    if (len - at < BATCH_HEADER_BYTES) throw corrupt(`truncated record batch at byte ${at}: ${len - at} bytes left`)
+    const batchLength = view.getInt32(at + 8)
+    if (batchLength < BATCH_HEADER_BYTES - LOG_OVERHEAD) throw corrupt(`record batch at byte ${at}: length ${batchLength} smaller than the header`)
+    const next = at + LOG_OVERHEAD + batchLength
+    if (next > len) throw corrupt(`truncated record batch at byte ${at}: length ${batchLength}, ${len - at - LOG_OVERHEAD} bytes left`)
+    out.push(concatenated.subarray(at, next))
+    at = next
+  }
+  return out
+}
+
+/** Patches the batch's baseOffset (bytes 0..7, outside the CRC) in place. */
+export function setBaseOffset(bytes: Uint8Array, baseOffset: number): void {
+  if (!Number.isSafeInteger(baseOffset)) throw new RangeError(`baseOffset must be a safe integer: ${baseOffset}`)
+  if (bytes.length < 8) throw corrupt('record batch truncated: no baseOffset')
+  putInt64(new DataView(bytes.buffer, bytes.byteOffset, 8), 0, baseOffset)
+}
+
+/** The last offset of a batch: baseOffset + lastOffsetDelta (reads only the header fields). */
+export function lastOffsetOf(bytes: Uint8Array, at = 0): number {
+  const h = readBatchHeader(bytes, at)
+  return h.baseOffset + h.lastOffsetDelta
+}

@@ -1,0 +1,313 @@
+/**
+ * The broker in process: topics (TopicRegistry), one PartitionLog per partition, and the
+ * group coordinator, all over one storage adapter. Serves the Broker protocol to the
+ * KafkaJS-shaped client directly, or across a worker boundary.
+ */
+import { EdgelogError, isEdgelogError } from '../errors.ts'
+import { resolveLogSettings, type LogSettings, type TopicConfig } from '../config.ts'
+import type {
+  Broker, ClusterInfo, FetchRequest, FetchResult, GroupHeartbeatRequest, InitProducerIdResult,
+  ListOffsetsResult, OffsetSpec, PartitionState, ProduceRequest, ProduceResult, TopicMetadata, TopicSpec,
+} from '../broker.ts'
+import type { StorageAdapter, StorageChange } from '../storage.ts'
+import { GroupCoordinator } from '../groups/coordinator.ts'
+import { keys, streamId } from './keys.ts'
+import { PartitionLog } from './partition-log.ts'
+import { randomId, TopicRegistry, validateTopicName, type TopicRecord } from './topic-registry.ts'
+import { validatePartitionIndex, validateOffset, validateMaxBytes } from './validate.ts'
+
+export interface LocalBrokerOptions {
+  storage: StorageAdapter
+  settings?: Partial<LogSettings>
+  now?: () => number
+}
+
+/** Kafka's default fetch.max.wait.ms is 500; a parked fetch never waits longer than this. */
+const MAX_FETCH_WAIT_MS = 60_000
+
+export class LocalBroker implements Broker {
+  readonly storage: StorageAdapter
+  readonly settings: LogSettings
+  readonly topics: TopicRegistry
+  readonly groups: GroupCoordinator
+  private readonly now: () => number
+  private readonly partitions = new Map<string, Promise<PartitionLog>>()
+  /** Current config per topic id, shared by that topic's partition logs. */
+  private readonly configs = new Map<string, TopicConfig>()
+  private readonly timers: Array<ReturnType<typeof setInterval>> = []
+  private groupTimer: ReturnType<typeof setTimeout> | undefined
+  private unwatch: (() => void) | undefined
+  private closed = false
+
+  constructor(options: LocalBrokerOptions) {
+    this.storage = options.storage
+    this.settings = resolveLogSettings(options.settings)
+    this.now = options.now ?? Date.now
+    this.topics = new TopicRegistry(this.storage, this.settings, this.now)
+    this.groups = new GroupCoordinator({
+      storage: this.storage,
+      settings: this.settings,
+      now: this.now,
+      topicPartitions: async (names) => {
+        const counts: Record<string, number> = {}
+        for (const name of names) {
+          const topic = await this.topics.get(name)
+          if (topic) counts[name] = topic.partitions
+        }
+        return counts
+      },
+      listTopics: async () => (await this.topics.list()).map((t) => t.name),
+      highWatermark: async (topic, partition) => {
+        const record = await this.topics.get(topic)
+        if (!record || partition >= record.partitions) return -1
+        return (await this.partition(record, partition)).highWatermark
+      },
+    })
+    this.unwatch = this.storage.watch?.((change) => this.onStorageChange(change))
+    const interval = this.settings['log.retention.check.interval.ms']
+    if (interval > 0) this.timers.push(unref(setInterval(() => { void this.runMaintenance({}).catch(() => {}) }, interval)))
+  }
+
+  async describeCluster(): Promise<ClusterInfo> {
+    let clusterId = await this.storage.getMeta<string>(keys.clusterId)
+    if (!clusterId) {
+      clusterId = randomId()
+      await this.storage.commit({ meta: [{ key: keys.clusterId, value: clusterId }] })
+    }
+    return { clusterId, brokers: [{ nodeId: 0, host: 'local', port: 0 }], controller: 0 }
+  }
+
+  async createTopics(req: { topics: TopicSpec[]; validateOnly?: boolean }) {
+    this.assertOpen()
+    return this.topics.createMany(req?.topics, req?.validateOnly ?? false)
+  }
+
+  async deleteTopics(req: { topics: string[] }): Promise<void> {
+    this.assertOpen()
+    if (!Array.isArray(req?.topics)) throw new EdgelogError('INVALID_REQUEST', 'topics must be an array')
+    for (const name of req.topics) validateTopicName(name)
+    for (const name of req.topics) await this.topics.lookup(name)
+    for (const name of req.topics) {
+      const record = await this.topics.delete(name)
+      for (let p = 0; p < record.partitions; p++) {
+        const key = streamId(record.topicId, p)
+        const log = this.partitions.get(key)
+        this.partitions.delete(key)
+        if (log) (await log).close()
+      }
+    }
+  }
+
+  async createPartitions(req: { topicPartitions: Array<{ topic: string; count: number }> }): Promise<void> {
+    this.assertOpen()
+    if (!Array.isArray(req?.topicPartitions)) throw new EdgelogError('INVALID_REQUEST', 'topicPartitions must be an array')
+    for (const { topic, count } of req.topicPartitions) await this.topics.increasePartitions(topic, count)
+  }
+
+  async metadata(req: { topics?: string[]; allowAutoTopicCreation?: boolean } = {}): Promise<TopicMetadata[]> {
+    this.assertOpen()
+    const records = req.topics === undefined
+      ? await this.topics.list()
+      : await Promise.all(req.topics.map((t) => this.topics.lookup(t, req.allowAutoTopicCreation ?? false)))
+    return records.map(toMetadata)
+  }
+
+  async alterConfigs(req: { topic: string; configEntries: Array<{ name: string; value: string | null }> }): Promise<TopicConfig> {
+    this.assertOpen()
+    const record = await this.topics.alterConfig(req?.topic, req?.configEntries)
+    this.configs.set(record.topicId, record.config)
+    return record.config
+  }
+
+  async describePartitions(req: { topic: string }): Promise<PartitionState[]> {
+    const record = await this.topics.lookup(req.topic)
+    const states: PartitionState[] = []
+    for (let p = 0; p < record.partitions; p++) {
+      const { stream: _stream, ...state } = (await this.partition(record, p)).state()
+      states.push(state)
+    }
+    return states
+  }
+
+  async produce(req: ProduceRequest): Promise<ProduceResult[]> {
+    this.assertOpen()
+    if (!req || !Array.isArray(req.entries)) throw new EdgelogError('INVALID_REQUEST', 'entries must be an array')
+    if (req.acks !== -1 && req.acks !== 0 && req.acks !== 1) {
+      throw new EdgelogError('INVALID_REQUIRED_ACKS', `acks must be -1, 0 or 1, got ${JSON.stringify(req.acks)}`)
+    }
+    const durability = req.acks === -1 ? 'strict' : 'relaxed'
+    return Promise.all(req.entries.map(async (entry): Promise<ProduceResult> => {
+      try {
+        if (!(entry?.batch instanceof Uint8Array)) throw new EdgelogError('CORRUPT_MESSAGE', 'batch must be a Uint8Array of Kafka record batch bytes')
+        const record = await this.topics.lookup(entry.topic, true)
+        validatePartitionIndex(entry.partition, record)
+        const log = await this.partition(record, entry.partition)
+        const result = await log.append(entry.batch, { durability })
+        return {
+          topic: entry.topic, partition: entry.partition, errorCode: 0,
+          baseOffset: result.baseOffset, logAppendTime: result.logAppendTime, logStartOffset: log.logStartOffset,
+        }
+      } catch (error) {
+        if (!isEdgelogError(error)) throw error
+        return {
+          topic: entry?.topic, partition: entry?.partition, errorCode: error.errorCode,
+          error: { code: error.code, message: error.message }, baseOffset: -1, logAppendTime: -1, logStartOffset: -1,
+        }
+      }
+    }))
+  }
+
+  async fetch(req: FetchRequest): Promise<FetchResult> {
+    this.assertOpen()
+    const record = await this.topics.lookup(req?.topic)
+    validatePartitionIndex(req.partition, record)
+    validateOffset(req.offset)
+    validateMaxBytes(req.maxBytes)
+    const log = await this.partition(record, req.partition)
+    let result = await log.read(req.offset, req.maxBytes)
+    const maxWait = Math.min(Math.max(0, Number(req.maxWaitMs) || 0), MAX_FETCH_WAIT_MS)
+    const minBytes = Math.max(1, Number(req.minBytes) || 1)
+    if (maxWait > 0 && byteSize(result.batches) < minBytes) {
+      await log.waitForData(req.offset, maxWait, minBytes)
+      result = await log.read(req.offset, req.maxBytes)
+    }
+    return {
+      topic: req.topic, partition: req.partition, highWatermark: result.highWatermark,
+      logStartOffset: result.logStartOffset, batches: result.batches.map((b) => b.bytes),
+    }
+  }
+
+  async listOffsets(req: { topic: string; partitions: number[]; spec: OffsetSpec }): Promise<ListOffsetsResult[]> {
+    this.assertOpen()
+    const record = await this.topics.lookup(req?.topic)
+    const spec = req.spec
+    if (spec !== 'earliest' && spec !== 'latest' && !(typeof spec === 'object' && Number.isFinite(spec?.timestamp))) {
+      throw new EdgelogError('INVALID_REQUEST', `spec must be 'earliest', 'latest' or { timestamp }`)
+    }
+    const partitions = req.partitions ?? Array.from({ length: record.partitions }, (_, p) => p)
+    return Promise.all(partitions.map(async (partition) => {
+      validatePartitionIndex(partition, record)
+      const found = await (await this.partition(record, partition)).offsetForTime(spec)
+      return { topic: req.topic, partition, ...found }
+    }))
+  }
+
+  async initProducerId(): Promise<InitProducerIdResult> {
+    this.assertOpen()
+    const allocate = async () => {
+      const next = (await this.storage.getMeta<number>(keys.producerIds)) ?? 0
+      await this.storage.commit({ meta: [{ key: keys.producerIds, value: next + 1 }], durability: 'strict' })
+      return { producerId: next, producerEpoch: 0 }
+    }
+    return this.storage.capabilities.shared && this.storage.lock ? this.storage.lock(keys.producerIds, allocate) : this.serialised(allocate)
+  }
+
+  async runMaintenance(req: { topic?: string } = {}): Promise<void> {
+    this.assertOpen()
+    const records = req.topic ? [await this.topics.lookup(req.topic)] : await this.topics.list()
+    for (const record of records) {
+      for (let p = 0; p < record.partitions; p++) {
+        await (await this.partition(record, p)).maintain({ forceCompaction: req.topic !== undefined })
+      }
+    }
+    await this.groups.expire()
+  }
+
+  // groups: the coordinator validates and answers; the broker schedules its session checks.
+  async groupHeartbeat(req: GroupHeartbeatRequest) {
+    this.assertOpen()
+    const response = await this.groups.heartbeat(req)
+    this.scheduleGroupExpiry()
+    return response
+  }
+  async commitOffsets(req: Parameters<Broker['commitOffsets']>[0]) { this.assertOpen(); return this.groups.commitOffsets(req) }
+  async fetchOffsets(req: Parameters<Broker['fetchOffsets']>[0]) { this.assertOpen(); return this.groups.fetchOffsets(req) }
+  async describeGroups(req: Parameters<Broker['describeGroups']>[0]) { this.assertOpen(); return this.groups.describeGroups(req) }
+  async listGroups() { this.assertOpen(); return this.groups.listGroups() }
+  async deleteGroups(req: Parameters<Broker['deleteGroups']>[0]) { this.assertOpen(); return this.groups.deleteGroups(req) }
+  async groupLag(req: Parameters<Broker['groupLag']>[0]) { this.assertOpen(); return this.groups.groupLag(req) }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    for (const t of this.timers) clearInterval(t)
+    if (this.groupTimer) clearTimeout(this.groupTimer)
+    this.unwatch?.()
+    for (const log of this.partitions.values()) (await log).close()
+    await this.storage.close()
+  }
+
+  /** The partition's log, opened once and cached. */
+  partition(record: TopicRecord, partition: number): Promise<PartitionLog> {
+    const key = streamId(record.topicId, partition)
+    let log = this.partitions.get(key)
+    this.configs.set(record.topicId, record.config)
+    if (!log) {
+      const { topicId, config } = record
+      log = PartitionLog.open({
+        storage: this.storage,
+        stream: key,
+        now: this.now,
+        // Configs change (alterConfigs): the log reads the current one at each use.
+        config: () => this.configs.get(topicId) ?? config,
+      })
+      this.partitions.set(key, log)
+      log.catch(() => this.partitions.delete(key))
+    }
+    return log
+  }
+
+  private scheduleGroupExpiry(): void {
+    const deadline = this.groups.nextDeadline()
+    if (deadline === undefined || this.closed) return
+    if (this.groupTimer) clearTimeout(this.groupTimer)
+    this.groupTimer = unref(setTimeout(() => {
+      this.groupTimer = undefined
+      void this.groups.expire().then(() => this.scheduleGroupExpiry(), () => {})
+    }, Math.max(0, deadline - this.now()) + 5))
+  }
+
+  private onStorageChange(change: StorageChange): void {
+    if (change.kind === 'append') {
+      void this.partitions.get(change.stream)?.then((log) => log.observeAppend(change.nextOffset), () => {})
+    } else if (change.key.startsWith(keys.topicPrefix)) {
+      const name = change.key.slice(keys.topicPrefix.length)
+      this.topics.invalidate(name)
+      void this.topics.get(name).then((r) => { if (r) this.configs.set(r.topicId, r.config) }, () => {})
+    }
+  }
+
+  private queue: Promise<unknown> = Promise.resolve()
+  private serialised<T>(fn: () => Promise<T>): Promise<T> {
+    const result = this.queue.then(fn, fn)
+    this.queue = result.catch(() => undefined)
+    return result
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new EdgelogError('CLOSED', 'The log is closed')
+  }
+}
+
+function toMetadata(record: TopicRecord): TopicMetadata {
+  return {
+    name: record.name,
+    topicId: record.topicId,
+    config: record.config,
+    partitions: Array.from({ length: record.partitions }, (_, partitionId) => ({
+      partitionId, leader: 0, replicas: [0], isr: [0], offlineReplicas: [], partitionErrorCode: 0,
+    })),
+  }
+}
+
+function byteSize(batches: Array<{ bytes: Uint8Array }>): number {
+  let n = 0
+  for (const b of batches) n += b.bytes.byteLength
+  return n
+}
+
+/** Lets Node exit while a timer is pending; other runtimes have no unref and need none. */
+function unref<T>(timer: T): T {
+  ;(timer as { unref?: () => void }).unref?.()
+  return timer
+}

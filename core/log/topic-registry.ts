@@ -1,0 +1,168 @@
+/**
+ * Topics and their configs: Kafka's controller metadata, kept in `topic/<name>` meta keys.
+ * Runs over any storage (one LocalBroker, or the Worker's controller Durable Object).
+ */
+import { EdgelogError } from '../errors.ts'
+import { applyTopicConfig, TOPIC_CONFIG_DEFAULTS, type LogSettings, type TopicConfig } from '../config.ts'
+import type { TopicSpec } from '../broker.ts'
+import type { StorageAdapter } from '../storage.ts'
+import { keys, streamId } from './keys.ts'
+
+export interface TopicRecord {
+  name: string
+  topicId: string
+  partitions: number
+  config: TopicConfig
+  createdAt: number
+}
+
+const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/
+/** Kafka's hard limit on partitions per topic request is far higher; this keeps a typo from allocating millions. */
+export const MAX_PARTITIONS = 10_000
+
+export function validateTopicName(name: unknown): asserts name is string {
+  if (typeof name !== 'string' || !TOPIC_NAME.test(name) || name === '.' || name === '..') {
+    throw new EdgelogError('INVALID_TOPIC_EXCEPTION', `Invalid topic name ${JSON.stringify(name)}: 1-249 characters of [a-zA-Z0-9._-], not '.' or '..'`)
+  }
+}
+
+export function validatePartitionCount(count: unknown, what = 'numPartitions'): asserts count is number {
+  if (typeof count !== 'number' || !Number.isInteger(count) || count < 1 || count > MAX_PARTITIONS) {
+    throw new EdgelogError('INVALID_PARTITIONS', `${what} must be an integer from 1 to ${MAX_PARTITIONS}, got ${JSON.stringify(count)}`)
+  }
+}
+
+export class TopicRegistry {
+  private readonly cache = new Map<string, TopicRecord | null>()
+
+  constructor(
+    private readonly storage: StorageAdapter,
+    private readonly settings: LogSettings,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async get(name: string): Promise<TopicRecord | undefined> {
+    if (!this.storage.capabilities.shared && this.cache.has(name)) return this.cache.get(name) ?? undefined
+    const record = await this.storage.getMeta<TopicRecord>(keys.topic(name))
+    this.cache.set(name, record ?? null)
+    return record
+  }
+
+  /** The topic, or UNKNOWN_TOPIC_OR_PARTITION (auto-created first when allowed). */
+  async lookup(name: string, autoCreate = false): Promise<TopicRecord> {
+    validateTopicName(name)
+    const found = await this.get(name)
+    if (found) return found
+    if (autoCreate && this.settings['auto.create.topics.enable']) {
+      await this.create({ topic: name })
+      return (await this.get(name))!
+    }
+    throw new EdgelogError('UNKNOWN_TOPIC_OR_PARTITION', `This server does not host topic '${name}'`)
+  }
+
+  async list(): Promise<TopicRecord[]> {
+    const entries = await this.storage.listMeta<TopicRecord>(keys.topicPrefix)
+    return entries.map((e) => e.value)
+  }
+
+  /** Validates every spec before creating any: one bad spec creates nothing. */
+  async createMany(specs: TopicSpec[], validateOnly = false): Promise<Array<{ topic: string; created: boolean }>> {
+    if (!Array.isArray(specs)) throw new EdgelogError('INVALID_REQUEST', 'topics must be an array')
+    const seen = new Set<string>()
+    const records: TopicRecord[] = []
+    for (const spec of specs) {
+      const record = this.recordFor(spec)
+      if (seen.has(record.name)) throw new EdgelogError('INVALID_REQUEST', `Topic '${record.name}' is listed twice`)
+      seen.add(record.name)
+      records.push(record)
+    }
+    const results: Array<{ topic: string; created: boolean }> = []
+    const toCreate: TopicRecord[] = []
+    for (const record of records) {
+      const exists = await this.get(record.name)
+      results.push({ topic: record.name, created: !exists })
+      if (!exists) toCreate.push(record)
+    }
+    if (!validateOnly && toCreate.length > 0) {
+      await this.storage.commit({ meta: toCreate.map((r) => ({ key: keys.topic(r.name), value: r })) })
+      for (const r of toCreate) this.cache.set(r.name, r)
+    }
+    return results
+  }
+
+  async create(spec: TopicSpec): Promise<boolean> {
+    const [result] = await this.createMany([spec])
+    return result.created
+  }
+
+  /** Removes the topic and every record, segment and producer state of its partitions. */
+  async delete(name: string): Promise<TopicRecord> {
+    if (!this.settings['delete.topic.enable']) {
+      throw new EdgelogError('TOPIC_DELETION_DISABLED', 'Topic deletion is disabled (delete.topic.enable=false)')
+    }
+    const record = await this.lookup(name)
+    await this.storage.commit({
+      deleteRanges: Array.from({ length: record.partitions }, (_, p) => ({
+        stream: streamId(record.topicId, p), fromOffset: 0, toOffset: Number.MAX_SAFE_INTEGER,
+      })),
+      meta: [{ key: keys.topic(name), value: undefined }],
+      deleteMetaPrefixes: keys.topicDataPrefixes(record.topicId),
+    })
+    this.cache.delete(name)
+    return record
+  }
+
+  /** Partitions can be added, never removed (INVALID_PARTITIONS). */
+  async increasePartitions(name: string, count: number): Promise<TopicRecord> {
+    validatePartitionCount(count, 'count')
+    const record = await this.lookup(name)
+    if (count <= record.partitions) {
+      throw new EdgelogError('INVALID_PARTITIONS', `Topic '${name}' has ${record.partitions} partitions; the count can only increase (asked ${count})`)
+    }
+    const next = { ...record, partitions: count }
+    await this.storage.commit({ meta: [{ key: keys.topic(name), value: next }] })
+    this.cache.set(name, next)
+    return next
+  }
+
+  async alterConfig(name: string, entries: Array<{ name: string; value: string | null }>): Promise<TopicRecord> {
+    if (!Array.isArray(entries)) throw new EdgelogError('INVALID_REQUEST', 'configEntries must be an array')
+    const record = await this.lookup(name)
+    const next = { ...record, config: applyTopicConfig(record.config, entries) }
+    await this.storage.commit({ meta: [{ key: keys.topic(name), value: next }] })
+    this.cache.set(name, next)
+    return next
+  }
+
+  /** Another context changed topic metadata (shared stores). */
+  invalidate(name?: string): void {
+    if (name === undefined) this.cache.clear()
+    else this.cache.delete(name)
+  }
+
+  private recordFor(spec: TopicSpec): TopicRecord {
+    if (typeof spec !== 'object' || spec === null) throw new EdgelogError('INVALID_REQUEST', 'A topic spec must be an object')
+    validateTopicName(spec.topic)
+    const partitions = spec.numPartitions === undefined || spec.numPartitions === -1 ? this.settings['num.partitions'] : spec.numPartitions
+    validatePartitionCount(partitions)
+    const rf = spec.replicationFactor
+    if (rf !== undefined && rf !== -1 && rf !== 1) {
+      throw new EdgelogError('INVALID_REPLICATION_FACTOR', `Replication factor ${rf} is larger than the 1 broker that holds this log`)
+    }
+    return {
+      name: spec.topic,
+      topicId: randomId(),
+      partitions,
+      config: applyTopicConfig(TOPIC_CONFIG_DEFAULTS, spec.configEntries),
+      createdAt: this.now(),
+    }
+  }
+}
+
+export function randomId(): string {
+  const bytes = new Uint8Array(16)
+  crypto.getRandomValues(bytes)
+  let s = ''
+  for (const b of bytes) s += b.toString(16).padStart(2, '0')
+  return s
+}

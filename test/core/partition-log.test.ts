@@ -1,0 +1,293 @@
+import { describe, expect, it } from 'vitest'
+import fc from 'fast-check'
+import { PartitionLog } from '../../core/log/partition-log.ts'
+import { encodeBatch } from '../../core/codec/record-batch.ts'
+import { batchOf, clock, openPartition, readAll, records } from './helpers.ts'
+
+describe('offsets', () => {
+  it('are assigned by the log: 0, 1, 2, … contiguous across batches, whatever the producer wrote', async () => {
+    const { log } = await openPartition()
+    const first = await log.append(encodeBatch(records(['a', 'b', 'c']), { baseOffset: 999 }))
+    const second = await log.append(batchOf(['d', 'e']))
+    expect(first.baseOffset).toBe(0)
+    expect(second.baseOffset).toBe(3)
+    expect(log.highWatermark).toBe(5)
+    expect((await readAll(log)).map((r) => [r.offset, r.value])).toEqual([[0, 'a'], [1, 'b'], [2, 'c'], [3, 'd'], [4, 'e']])
+  })
+
+  it('a read from inside a batch starts with the batch holding that offset', async () => {
+    const { log } = await openPartition()
+    await log.append(batchOf(['a', 'b', 'c']))
+    await log.append(batchOf(['d', 'e']))
+    const { batches, highWatermark } = await log.read(4, 1)
+    expect(batches.map((b) => [b.baseOffset, b.lastOffset])).toEqual([[3, 4]])
+    expect(highWatermark).toBe(5)
+    expect((await readAll(log, 1)).map((r) => r.offset)).toEqual([1, 2, 3, 4])
+  })
+
+  it('reading at the high watermark returns nothing; past either end is OFFSET_OUT_OF_RANGE', async () => {
+    const { log } = await openPartition()
+    await log.append(batchOf(['a']))
+    expect((await log.read(1, 100)).batches).toEqual([])
+    await expect(log.read(2, 100)).rejects.toMatchObject({ code: 'OFFSET_OUT_OF_RANGE' })
+    await expect(log.read(-1, 100)).rejects.toMatchObject({ code: 'OFFSET_OUT_OF_RANGE' })
+  })
+
+  it('survive a reopen over the same storage', async () => {
+    const { log, storage, current } = await openPartition()
+    await log.append(batchOf(['a', 'b']))
+    const again = await PartitionLog.open({ storage, stream: 't1/0', config: () => current.config })
+    expect(again.highWatermark).toBe(2)
+    expect((await again.append(batchOf(['c']))).baseOffset).toBe(2)
+  })
+})
+
+describe('bad batches change nothing', () => {
+  it('a flipped byte is CORRUPT_MESSAGE', async () => {
+    const { log } = await openPartition()
+    await log.append(batchOf(['ok']))
+    const bad = batchOf(['x', 'y'])
+    bad[bad.length - 2] ^= 0xff
+    await expect(log.append(bad)).rejects.toMatchObject({ code: 'CORRUPT_MESSAGE' })
+    expect(log.highWatermark).toBe(1)
+    expect((await readAll(log)).map((r) => r.value)).toEqual(['ok'])
+  })
+
+  it('a truncated batch is CORRUPT_MESSAGE', async () => {
+    const { log } = await openPartition()
+    const bytes = batchOf(['x', 'y'])
+    await expect(log.append(bytes.subarray(0, bytes.length - 3))).rejects.toMatchObject({ code: 'CORRUPT_MESSAGE' })
+    expect(log.highWatermark).toBe(0)
+  })
+
+  it('a batch over max.message.bytes is MESSAGE_TOO_LARGE', async () => {
+    const { log } = await openPartition({ 'max.message.bytes': 200 })
+    await expect(log.append(batchOf(['x'.repeat(300)]))).rejects.toMatchObject({ code: 'MESSAGE_TOO_LARGE' })
+    expect(log.highWatermark).toBe(0)
+  })
+
+  it('offset deltas that are not 0..n-1 are INVALID_RECORD', async () => {
+    const { log } = await openPartition()
+    const gappy = encodeBatch(records(['a', 'b']).map((r, i) => ({ ...r, offsetDelta: i * 2 })))
+    await expect(log.append(gappy)).rejects.toMatchObject({ code: 'INVALID_RECORD' })
+    expect(log.highWatermark).toBe(0)
+  })
+
+  it('a keyless record on a compacted topic is INVALID_RECORD', async () => {
+    const { log } = await openPartition({ 'cleanup.policy': 'compact' })
+    await expect(log.append(batchOf(['v']))).rejects.toMatchObject({ code: 'INVALID_RECORD' })
+  })
+})
+
+describe('idempotent producer', () => {
+  const pid = { producerId: 7, producerEpoch: 0 }
+
+  it('a retried batch is stored once and answered with its first offset', async () => {
+    const { log } = await openPartition()
+    const batch = batchOf(['a', 'b'], { ...pid, baseSequence: 0 })
+    const first = await log.append(batch)
+    const retry = await log.append(batch)
+    expect(retry).toMatchObject({ baseOffset: first.baseOffset, duplicate: true })
+    await log.append(batchOf(['c'], { ...pid, baseSequence: 2 }))
+    expect((await readAll(log)).map((r) => r.value)).toEqual(['a', 'b', 'c'])
+  })
+
+  it('a gap in sequences is OUT_OF_ORDER_SEQUENCE_NUMBER and stores nothing', async () => {
+    const { log } = await openPartition()
+    await log.append(batchOf(['a'], { ...pid, baseSequence: 0 }))
+    await expect(log.append(batchOf(['c'], { ...pid, baseSequence: 5 }))).rejects.toMatchObject({ code: 'OUT_OF_ORDER_SEQUENCE_NUMBER' })
+    expect(log.highWatermark).toBe(1)
+  })
+
+  it('an older epoch is fenced with INVALID_PRODUCER_EPOCH', async () => {
+    const { log } = await openPartition()
+    await log.append(batchOf(['a'], { producerId: 7, producerEpoch: 2, baseSequence: 0 }))
+    await expect(log.append(batchOf(['b'], { producerId: 7, producerEpoch: 1, baseSequence: 1 }))).rejects.toMatchObject({ code: 'INVALID_PRODUCER_EPOCH' })
+    expect(log.highWatermark).toBe(1)
+  })
+
+  it('producer state survives a reopen, so a retry after a restart is still recognised', async () => {
+    const { log, storage, current } = await openPartition()
+    const batch = batchOf(['a'], { ...pid, baseSequence: 0 })
+    await log.append(batch)
+    const again = await PartitionLog.open({ storage, stream: 't1/0', config: () => current.config })
+    expect(await again.append(batch)).toMatchObject({ baseOffset: 0, duplicate: true })
+    expect(again.highWatermark).toBe(1)
+  })
+})
+
+describe('segments', () => {
+  it('roll when segment.bytes would be exceeded', async () => {
+    const { log } = await openPartition({ 'segment.bytes': 300 })
+    for (let i = 0; i < 6; i++) await log.append(batchOf(['x'.repeat(100)]))
+    const segments = log.state().segments
+    expect(segments.length).toBeGreaterThan(2)
+    expect(segments.every((s) => s.sizeBytes <= 300)).toBe(true)
+    expect(segments[0].baseOffset).toBe(0)
+    for (let i = 1; i < segments.length; i++) expect(segments[i].baseOffset).toBe(segments[i - 1].endOffset)
+  })
+
+  it('roll when segment.ms has passed', async () => {
+    const time = clock()
+    const { log } = await openPartition({ 'segment.ms': 1000 }, { now: time.now })
+    await log.append(batchOf(['a']))
+    time.advance(500)
+    await log.append(batchOf(['b']))
+    time.advance(600)
+    await log.append(batchOf(['c']))
+    expect(log.state().segments.map((s) => [s.baseOffset, s.endOffset])).toEqual([[0, 2], [2, 3]])
+  })
+})
+
+describe('retention deletes whole segments only', () => {
+  it('by time: segments whose newest record is older than retention.ms, never one with a record inside it', async () => {
+    const time = clock()
+    const { log } = await openPartition({ 'segment.bytes': 200, 'retention.ms': 10_000 }, { now: time.now })
+    for (let i = 0; i < 3; i++) await log.append(batchOf(['x'.repeat(120)], { timestamp: time.now() }))
+    time.advance(8_000)
+    for (let i = 0; i < 3; i++) await log.append(batchOf(['y'.repeat(120)], { timestamp: time.now() }))
+    time.advance(5_000) // the first three are 13 s old, the last three 5 s
+    const { deletedSegments } = await log.maintain()
+    expect(deletedSegments).toBe(3)
+    expect(log.logStartOffset).toBe(3)
+    expect((await readAll(log)).map((r) => r.offset)).toEqual([3, 4, 5])
+    await expect(log.read(2, 100)).rejects.toMatchObject({ code: 'OFFSET_OUT_OF_RANGE' })
+    // Offsets go on from where they were.
+    expect((await log.append(batchOf(['z']))).baseOffset).toBe(6)
+  })
+
+  it('by size: the oldest segments go while the rest still reaches retention.bytes', async () => {
+    const { log } = await openPartition({ 'segment.bytes': 200, 'retention.bytes': 400 })
+    for (let i = 0; i < 6; i++) await log.append(batchOf(['x'.repeat(120)]))
+    const before = log.state()
+    await log.maintain()
+    const after = log.state()
+    expect(after.sizeBytes).toBeGreaterThanOrEqual(400)
+    expect(after.sizeBytes - after.segments[0].sizeBytes).toBeLessThan(400)
+    expect(after.logStartOffset).toBeGreaterThan(0)
+    expect(after.highWatermark).toBe(before.highWatermark)
+  })
+
+  it('the active segment is rolled and removed once everything in it expired', async () => {
+    const time = clock()
+    const { log } = await openPartition({ 'retention.ms': 1000 }, { now: time.now })
+    await log.append(batchOf(['a', 'b'], { timestamp: time.now() }))
+    time.advance(2000)
+    await log.maintain()
+    expect(log.logStartOffset).toBe(2)
+    expect(log.highWatermark).toBe(2)
+    expect((await log.append(batchOf(['c']))).baseOffset).toBe(2)
+  })
+})
+
+describe('compaction', () => {
+  it('keeps the latest record per key at its original offset', async () => {
+    const time = clock()
+    const { log } = await openPartition({ 'cleanup.policy': 'compact', 'segment.bytes': 150 }, { now: time.now })
+    const keys = ['k1', 'k2', 'k1', 'k3', 'k2', 'k1']
+    for (let i = 0; i < keys.length; i++) await log.append(batchOf([`v${i}`], { keys: [keys[i]], timestamp: time.now() }))
+    await log.append(batchOf(['active'], { keys: ['k9'], timestamp: time.now() })) // the active segment is never cleaned
+    time.advance(1)
+    const { compactedSegments } = await log.maintain({ forceCompaction: true })
+    expect(compactedSegments).toBeGreaterThan(0)
+    expect((await readAll(log)).map((r) => [r.offset, r.key, r.value])).toEqual([[3, 'k3', 'v3'], [4, 'k2', 'v4'], [5, 'k1', 'v5'], [6, 'k9', 'active']])
+  })
+
+  it('removes a key whose latest record is a tombstone, once delete.retention.ms has passed', async () => {
+    const time = clock()
+    const { log } = await openPartition({ 'cleanup.policy': 'compact', 'segment.bytes': 100, 'delete.retention.ms': 1000 }, { now: time.now })
+    await log.append(batchOf(['v0'], { keys: ['a'], timestamp: time.now() }))
+    await log.append(batchOf(['v1'], { keys: ['b'], timestamp: time.now() }))
+    await log.append(batchOf([null], { keys: ['a'], timestamp: time.now() }))
+    await log.append(batchOf(['x'], { keys: ['z'], timestamp: time.now() }))
+    await log.maintain({ forceCompaction: true })
+    expect((await readAll(log)).map((r) => [r.key, r.value])).toEqual([['b', 'v1'], ['a', null], ['z', 'x']])
+    time.advance(2000)
+    await log.append(batchOf(['y'], { keys: ['z2'], timestamp: time.now() }))
+    await log.maintain({ forceCompaction: true })
+    expect((await readAll(log)).map((r) => r.key)).toEqual(['b', 'z', 'z2'])
+  })
+
+  it('leaves records inside min.compaction.lag.ms alone', async () => {
+    const time = clock()
+    const { log } = await openPartition({ 'cleanup.policy': 'compact', 'segment.bytes': 150, 'min.compaction.lag.ms': 60_000 }, { now: time.now })
+    for (const v of ['1', '2', '3']) await log.append(batchOf([v], { keys: ['k'], timestamp: time.now() }))
+    await log.maintain({ forceCompaction: true })
+    expect((await readAll(log)).map((r) => r.value)).toEqual(['1', '2', '3'])
+  })
+})
+
+describe('offsets by time (ListOffsets)', () => {
+  it('finds the first offset whose timestamp is at or after the one asked for', async () => {
+    const { log } = await openPartition({ 'segment.bytes': 150 })
+    for (let i = 0; i < 5; i++) await log.append(batchOf([`v${i}`], { timestamp: 1000 + i * 100 }))
+    expect(await log.offsetForTime({ timestamp: 1250 })).toEqual({ offset: 3, timestamp: 1300 })
+    expect(await log.offsetForTime({ timestamp: 0 })).toEqual({ offset: 0, timestamp: 1000 })
+    expect((await log.offsetForTime({ timestamp: 9999 })).offset).toBe(-1)
+    expect((await log.offsetForTime('earliest')).offset).toBe(0)
+    expect((await log.offsetForTime('latest')).offset).toBe(5)
+  })
+})
+
+describe('long polling', () => {
+  it('a reader waiting at the end wakes when a record arrives, not when its time is up', async () => {
+    const { log } = await openPartition()
+    const started = Date.now()
+    const waiting = log.waitForData(0, 10_000)
+    setTimeout(() => void log.append(batchOf(['late'])), 20)
+    await waiting
+    expect(Date.now() - started).toBeLessThan(5_000)
+    expect(log.highWatermark).toBe(1)
+  })
+
+  it('gives up after maxWaitMs with nothing new', async () => {
+    const { log } = await openPartition()
+    await log.waitForData(0, 30)
+    expect(log.highWatermark).toBe(0)
+  })
+})
+
+describe('invariants (property)', () => {
+  it('offsets stay contiguous, order holds, nothing acknowledged is lost', async () => {
+    await fc.assert(fc.asyncProperty(
+      fc.array(fc.array(fc.string({ maxLength: 40 }), { minLength: 1, maxLength: 20 }), { minLength: 1, maxLength: 25 }),
+      fc.integer({ min: 100, max: 2000 }),
+      async (batches, segmentBytes) => {
+        const { log } = await openPartition({ 'segment.bytes': segmentBytes })
+        const acked: string[] = []
+        for (const values of batches) {
+          const { baseOffset } = await log.append(batchOf(values))
+          expect(baseOffset).toBe(acked.length)
+          acked.push(...values)
+        }
+        const read = await readAll(log)
+        expect(read.map((r) => r.offset)).toEqual(acked.map((_, i) => i))
+        expect(read.map((r) => r.value)).toEqual(acked)
+      },
+    ), { numRuns: 60 })
+  })
+
+  it('retention never removes a record inside the limits, and keeps the rest readable at their offsets', async () => {
+    await fc.assert(fc.asyncProperty(
+      fc.array(fc.integer({ min: 0, max: 5_000 }), { minLength: 1, maxLength: 30 }),
+      fc.integer({ min: 1_000, max: 20_000 }),
+      async (gaps, retentionMs) => {
+        const time = clock()
+        const { log } = await openPartition({ 'segment.bytes': 200, 'retention.ms': retentionMs }, { now: time.now })
+        const stamps: number[] = []
+        for (const gap of gaps) {
+          time.advance(gap)
+          stamps.push(time.now())
+          await log.append(batchOf(['x'.repeat(80)], { timestamp: time.now() }))
+        }
+        await log.maintain()
+        const read = await readAll(log)
+        const kept = new Set(read.map((r) => r.offset))
+        stamps.forEach((ts, offset) => {
+          if (time.now() - ts <= retentionMs) expect(kept.has(offset), `offset ${offset} is inside retention`).toBe(true)
+        })
+        expect(read.map((r) => r.offset)).toEqual(stamps.map((_, i) => i).filter((i) => i >= log.logStartOffset))
+      },
+    ), { numRuns: 60 })
+  })
+})

@@ -1,0 +1,238 @@
+/**
+ * `EdgeBroker`: the Broker protocol over the Worker's Durable Objects — LocalBroker's
+ * distributed twin. Topic metadata from the controller (cached per isolate for a moment),
+ * data from one object per partition, groups from one object per group. The HTTP routes
+ * speak only this interface.
+ */
+import { EdgelogError, isEdgelogError } from '../core/errors.ts'
+import type { TopicConfig } from '../core/config.ts'
+import type {
+  Broker, ClusterInfo, FetchRequest, FetchResult, GroupDescription, GroupHeartbeatRequest, GroupHeartbeatResponse,
+  InitProducerIdResult, ListOffsetsResult, OffsetSpec, PartitionState, ProduceRequest, ProduceResult, TopicMetadata, TopicSpec,
+} from '../core/broker.ts'
+import { splitBatches } from '../core/codec/record-batch.ts'
+import { validateMaxBytes, validateOffset } from '../core/log/validate.ts'
+import { Cluster } from './cluster.ts'
+import type { EdgelogEnv } from './env.ts'
+import { targetOf, type TopicView } from './objects/controller.ts'
+import type { FetchOutcome } from './objects/partition.ts'
+import { settingsOf, unwrap } from './rpc.ts'
+
+export interface EdgeBrokerOptions {
+  /** The caller's address, shown as a group member's clientHost. */
+  clientHost?: string
+}
+
+export class EdgeBroker implements Broker {
+  readonly cluster: Cluster
+
+  constructor(readonly env: EdgelogEnv, private readonly options: EdgeBrokerOptions = {}) {
+    this.cluster = new Cluster(env)
+  }
+
+  async describeCluster(): Promise<ClusterInfo> {
+    const { clusterId } = await unwrap(this.cluster.controller().describeCluster())
+    return { clusterId, brokers: [{ nodeId: 0, host: 'edge', port: 443 }], controller: 0 }
+  }
+
+  // ------------------------------------------------------------------ topics
+
+  async createTopics(req: { topics: TopicSpec[]; validateOnly?: boolean }) {
+    const results = await unwrap(this.cluster.controller().createTopics(req?.topics, req?.validateOnly ?? false))
+    for (const r of results) if (r.created) this.cluster.invalidate(r.topic)
+    return results
+  }
+
+  async deleteTopics(req: { topics: string[] }): Promise<void> {
+    try {
+      await unwrap(this.cluster.controller().deleteTopics(req?.topics))
+    } finally {
+      for (const t of Array.isArray(req?.topics) ? req.topics : []) if (typeof t === 'string') this.cluster.invalidate(t)
+    }
+  }
+
+  async createPartitions(req: { topicPartitions: Array<{ topic: string; count: number }> }): Promise<void> {
+    try {
+      await unwrap(this.cluster.controller().createPartitions(req?.topicPartitions))
+    } finally {
+      for (const t of Array.isArray(req?.topicPartitions) ? req.topicPartitions : []) if (typeof t?.topic === 'string') this.cluster.invalidate(t.topic)
+    }
+  }
+
+  async metadata(req: { topics?: string[]; allowAutoTopicCreation?: boolean } = {}): Promise<TopicMetadata[]> {
+    if (req.topics !== undefined && !Array.isArray(req.topics)) throw new EdgelogError('INVALID_REQUEST', 'topics must be an array')
+    const views = await unwrap(this.cluster.controller().metadata(req.topics, req.allowAutoTopicCreation ?? false))
+    for (const v of views) this.cluster.remember(v)
+    return views.map(toMetadata)
+  }
+
+  /** The topics' views (name, id, partitions, config, version), fresh from the controller. */
+  async topicViews(): Promise<TopicView[]> {
+    return this.cluster.topics()
+  }
+
+  async alterConfigs(req: { topic: string; configEntries: Array<{ name: string; value: string | null }> }): Promise<TopicConfig> {
+    const view = await unwrap(this.cluster.controller().alterConfigs(req?.topic, req?.configEntries))
+    this.cluster.remember(view)
+    return view.config
+  }
+
+  async describePartitions(req: { topic: string }): Promise<PartitionState[]> {
+    const view = await this.cluster.topic(req?.topic, { fresh: true })
+    return Promise.all(Array.from({ length: view.partitions }, (_, p) => {
+      const target = targetOf(view, p)
+      return this.cluster.onPartition(target, (stub) => unwrap(stub.state(target)))
+    }))
+  }
+
+  // ------------------------------------------------------------------ data
+
+  async produce(req: ProduceRequest): Promise<ProduceResult[]> {
+    if (!req || !Array.isArray(req.entries)) throw new EdgelogError('INVALID_REQUEST', 'entries must be an array')
+    if (req.acks !== -1 && req.acks !== 0 && req.acks !== 1) {
+      throw new EdgelogError('INVALID_REQUIRED_ACKS', `acks must be -1, 0 or 1, got ${JSON.stringify(req.acks)}`)
+    }
+    const results: ProduceResult[] = new Array(req.entries.length)
+    // One call per partition, its batches in request order.
+    const groups = new Map<string, number[]>()
+    req.entries.forEach((entry, i) => {
+      const key = `${entry?.topic}\u0000${entry?.partition}`
+      const list = groups.get(key)
+      if (list) list.push(i)
+      else groups.set(key, [i])
+    })
+    const autoCreate = settingsOf(this.env)['auto.create.topics.enable']
+    await Promise.all([...groups.values()].map(async (indexes) => {
+      const first = req.entries[indexes[0]]
+      const fail = (error: EdgelogError) => {
+        for (const i of indexes) results[i] = failed(req.entries[i], error)
+      }
+      try {
+        for (const i of indexes) {
+          if (!(req.entries[i]?.batch instanceof Uint8Array)) throw new EdgelogError('CORRUPT_MESSAGE', 'batch must be a Uint8Array of Kafka record batch bytes')
+        }
+        const target = await this.cluster.target(first.topic, first.partition, { autoCreate })
+        const answer = await this.cluster.onPartition(target, (stub) => unwrap(stub.produce(target, indexes.map((i) => req.entries[i].batch), req.acks)))
+        indexes.forEach((i, k) => {
+          const r = answer.results[k]
+          results[i] = r.error
+            ? failed(req.entries[i], new EdgelogError(r.error.code as never, r.error.message))
+            : { topic: first.topic, partition: first.partition, errorCode: 0, baseOffset: r.baseOffset, logAppendTime: r.logAppendTime, logStartOffset: answer.logStartOffset }
+        })
+      } catch (error) {
+        if (!isEdgelogError(error)) throw error
+        fail(error)
+      }
+    }))
+    return results
+  }
+
+  async fetch(req: FetchRequest): Promise<FetchResult> {
+    const raw = await this.fetchRaw(req)
+    return {
+      topic: req.topic, partition: req.partition, highWatermark: raw.highWatermark, logStartOffset: raw.logStartOffset,
+      batches: raw.batchCount === 0 ? [] : splitBatches(raw.bytes),
+    }
+  }
+
+  /** Fetch with the batches as one buffer (what the binary HTTP route sends as is). */
+  async fetchRaw(req: FetchRequest): Promise<FetchOutcome> {
+    const target = await this.cluster.target(req?.topic, req?.partition)
+    validateOffset(req.offset)
+    validateMaxBytes(req.maxBytes)
+    return this.cluster.onPartition(target, (stub) => unwrap(stub.fetchBatches(target, {
+      offset: req.offset, maxBytes: req.maxBytes, maxWaitMs: req.maxWaitMs, minBytes: req.minBytes,
+    })))
+  }
+
+  async listOffsets(req: { topic: string; partitions: number[]; spec: OffsetSpec }): Promise<ListOffsetsResult[]> {
+    const view = await this.cluster.topic(req?.topic)
+    const spec = req.spec
+    if (spec !== 'earliest' && spec !== 'latest' && !(typeof spec === 'object' && spec !== null && Number.isFinite(spec.timestamp))) {
+      throw new EdgelogError('INVALID_REQUEST', `spec must be 'earliest', 'latest' or { timestamp }`)
+    }
+    const partitions = req.partitions ?? Array.from({ length: view.partitions }, (_, p) => p)
+    if (!Array.isArray(partitions)) throw new EdgelogError('INVALID_REQUEST', 'partitions must be an array')
+    return Promise.all(partitions.map(async (partition) => {
+      const target = await this.cluster.target(req.topic, partition)
+      const found = await this.cluster.onPartition(target, (stub) => unwrap(stub.listOffsets(target, spec)))
+      return { topic: req.topic, partition, ...found }
+    }))
+  }
+
+  async initProducerId(): Promise<InitProducerIdResult> {
+    return unwrap(this.cluster.controller().initProducerId())
+  }
+
+  async runMaintenance(req: { topic?: string } = {}): Promise<void> {
+    const views = req?.topic !== undefined ? [await this.cluster.topic(req.topic, { fresh: true })] : await this.cluster.topics()
+    for (const view of views) {
+      await Promise.all(Array.from({ length: view.partitions }, (_, p) => {
+        const target = targetOf(view, p)
+        return this.cluster.onPartition(target, (stub) => unwrap(stub.maintain(target, req?.topic !== undefined)))
+      }))
+    }
+  }
+
+  // ------------------------------------------------------------------ groups
+
+  async groupHeartbeat(req: GroupHeartbeatRequest): Promise<GroupHeartbeatResponse> {
+    return unwrap(this.cluster.group(groupIdOf(req?.groupId)).heartbeat(req, this.options.clientHost))
+  }
+
+  async commitOffsets(req: Parameters<Broker['commitOffsets']>[0]): Promise<void> {
+    return unwrap(this.cluster.group(groupIdOf(req?.groupId)).commitOffsets(req))
+  }
+
+  async fetchOffsets(req: Parameters<Broker['fetchOffsets']>[0]) {
+    return unwrap(this.cluster.group(groupIdOf(req?.groupId)).fetchOffsets(req))
+  }
+
+  async describeGroups(req: { groupIds: string[] }): Promise<GroupDescription[]> {
+    if (!Array.isArray(req?.groupIds)) throw new EdgelogError('INVALID_REQUEST', 'groupIds must be an array')
+    return Promise.all(req.groupIds.map((id) => unwrap(this.cluster.group(groupIdOf(id)).describe(id))))
+  }
+
+  async listGroups() {
+    const ids = await unwrap(this.cluster.controller().listGroupIds())
+    const listings = await Promise.all(ids.map((id) => unwrap(this.cluster.group(id).listing(id))))
+    return listings.flat()
+  }
+
+  async deleteGroups(req: { groupIds: string[] }) {
+    if (!Array.isArray(req?.groupIds)) throw new EdgelogError('INVALID_REQUEST', 'groupIds must be an array')
+    return Promise.all(req.groupIds.map((id) => unwrap(this.cluster.group(groupIdOf(id)).delete(id))))
+  }
+
+  async groupLag(req: { groupId: string }) {
+    return unwrap(this.cluster.group(groupIdOf(req?.groupId)).lag(req.groupId))
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** Group object names are group ids; the coordinator validates them again inside. */
+function groupIdOf(groupId: unknown): string {
+  if (typeof groupId !== 'string' || groupId.length === 0 || groupId.length > 255) {
+    throw new EdgelogError('INVALID_GROUP_ID', `Invalid group id ${JSON.stringify(groupId)}: a non-empty string of at most 255 characters`)
+  }
+  return groupId
+}
+
+function failed(entry: { topic: string; partition: number } | undefined, error: EdgelogError): ProduceResult {
+  return {
+    topic: entry?.topic as string, partition: entry?.partition as number, errorCode: error.errorCode,
+    error: { code: error.code, message: error.message }, baseOffset: -1, logAppendTime: -1, logStartOffset: -1,
+  }
+}
+
+export function toMetadata(view: TopicView): TopicMetadata {
+  return {
+    name: view.name,
+    topicId: view.topicId,
+    config: view.config,
+    partitions: Array.from({ length: view.partitions }, (_, partitionId) => ({
+      partitionId, leader: 0, replicas: [0], isr: [0], offlineReplicas: [], partitionErrorCode: 0,
+    })),
+  }
+}

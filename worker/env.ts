@@ -1,0 +1,32 @@
+/**
+ * The Worker's bindings and variables. Embedders declare the same names in their own
+ * wrangler config (see docs/http-api.md).
+ */
+import type { ControllerObject } from './objects/controller.ts'
+import type { GroupObject } from './objects/group.ts'
+import type { PartitionObject } from './objects/partition.ts'
+
+export interface EdgelogEnv {
+  /** One object per topic partition, named `${topicId}/${partition}`. */
+  PARTITION: DurableObjectNamespace<PartitionObject>
+  /** One object, named 'controller': topic metadata and producer ids. */
+  CONTROLLER: DurableObjectNamespace<ControllerObject>
+  /** One object per consumer group, named by the group id. */
+  GROUP: DurableObjectNamespace<GroupObject>
+  /**
+   * Bearer tokens and their permissions, as JSON (a secret: `wrangler secret put EDGELOG_TOKENS`):
+   * `{ "<token>": { "topics": { "<name or prefix*>": ["read","write","admin"] }, "groups": {…}, "cluster": ["admin"] } }`.
+   */
+  EDGELOG_TOKENS?: string
+  /**
+   * With no tokens configured: "true" opens the API to anyone, "false" refuses every request.
+   * Unset: open only on a loopback host (wrangler dev on 127.0.0.1 / localhost).
+   */
+  EDGELOG_ALLOW_OPEN?: string
+  /** CORS: "*" or a comma-separated list of origins allowed to call the API from a browser. Unset: no CORS headers. */
+  EDGELOG_CORS_ORIGINS?: string
+  /** Kafka broker settings as JSON (`{ "auto.create.topics.enable": false, … }`), see core/config.ts LogSettings. */
+  EDGELOG_SETTINGS?: string
+  /** Largest request body in bytes (default 8 MiB). */
+  EDGELOG_MAX_REQUEST_BYTES?: string
+}

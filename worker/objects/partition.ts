@@ -1,0 +1,199 @@
+import { DurableObject } from 'cloudflare:workers'
+import { SqliteStorage } from '../../adapters/durable-object/index.ts'
+import { EdgelogError } from '../../core/errors.ts'
+import type { TopicConfig } from '../../core/config.ts'
+import type { OffsetSpec, PartitionState } from '../../core/broker.ts'
+import { PartitionLog } from '../../core/log/partition-log.ts'
+import type { EdgelogEnv } from '../env.ts'
+import { envelope, settingsOf, type Result } from '../rpc.ts'
+
+/**
+ * What every request tells the partition about itself. The Worker has it from the controller's
+ * topic metadata (cached briefly); the object keeps the newest config it has seen (by
+ * `configVersion`, which the controller raises on every alter), and the controller also pushes
+ * a new config here at once when it changes.
+ */
+export interface PartitionTarget {
+  /** `${topicId}/${partition}`: the object's name and the PartitionLog's stream. */
+  stream: string
+  topic: string
+  partition: number
+  config: TopicConfig
+  configVersion: number
+}
+
+export interface AppendOutcome {
+  baseOffset: number
+  logAppendTime: number
+  error?: { code: string; message: string }
+}
+
+export interface FetchOutcome {
+  /** The batches, concatenated as stored (Kafka's fetch response records field). */
+  bytes: Uint8Array
+  batchCount: number
+  highWatermark: number
+  logStartOffset: number
+}
+
+/** A parked fetch never waits longer than this (LocalBroker's limit too). */
+export const MAX_FETCH_WAIT_MS = 60_000
+
+const INFO_KEY = 'edge/partition'
+const DROPPED_KEY = 'edge/dropped'
+
+/**
+ * One topic partition: its single writer (offsets are assigned here, one request at a time,
+ * as by a Kafka partition leader), over the object's own SQLite storage. Fetches with
+ * `maxWaitMs` park inside the object (`PartitionLog.waitForData`) and wake on the append that
+ * satisfies them. Retention and compaction run from an alarm every
+ * `log.retention.check.interval.ms`. A dropped partition (topic deleted) answers
+ * UNKNOWN_TOPIC_OR_PARTITION for ever, so a Worker with stale metadata cannot write into it.
+ */
+export class PartitionObject extends DurableObject<EdgelogEnv> {
+  readonly storage: SqliteStorage
+  private info: PartitionTarget | undefined
+  private log: Promise<PartitionLog> | undefined
+  private dropped: boolean | undefined
+  private alarmArmed = false
+
+  constructor(ctx: DurableObjectState, env: EdgelogEnv) {
+    super(ctx, env)
+    this.storage = new SqliteStorage(ctx.storage)
+  }
+
+  produce(target: PartitionTarget, batches: Uint8Array[], acks: -1 | 0 | 1): Promise<Result<{ results: AppendOutcome[]; logStartOffset: number }>> {
+    return envelope(async () => {
+      const log = await this.open(target)
+      const durability = acks === -1 ? 'strict' : 'relaxed'
+      const results: AppendOutcome[] = []
+      // One at a time, in order: a partition's batches keep the order they were sent in.
+      for (const batch of batches) {
+        try {
+          const r = await log.append(batch, { durability })
+          results.push({ baseOffset: r.baseOffset, logAppendTime: r.logAppendTime })
+        } catch (error) {
+          if (!(error instanceof EdgelogError)) throw error
+          results.push({ baseOffset: -1, logAppendTime: -1, error: { code: error.code, message: error.message } })
+        }
+      }
+      await this.armAlarm()
+      return { results, logStartOffset: log.logStartOffset }
+    })
+  }
+
+  fetchBatches(target: PartitionTarget, req: { offset: number; maxBytes: number; maxWaitMs?: number; minBytes?: number }): Promise<Result<FetchOutcome>> {
+    return envelope(async () => {
+      const log = await this.open(target)
+      let read = await log.read(req.offset, req.maxBytes)
+      const maxWait = Math.min(Math.max(0, Number(req.maxWaitMs) || 0), MAX_FETCH_WAIT_MS)
+      const minBytes = Math.max(1, Number(req.minBytes) || 1)
+      let size = 0
+      for (const b of read.batches) size += b.bytes.byteLength
+      if (maxWait > 0 && size < minBytes) {
+        await log.waitForData(req.offset, maxWait, minBytes)
+        await this.assertLive()
+        read = await log.read(req.offset, req.maxBytes)
+      }
+      const parts = read.batches.map((b) => b.bytes)
+      return { bytes: concat(parts), batchCount: parts.length, highWatermark: read.highWatermark, logStartOffset: read.logStartOffset }
+    })
+  }
+
+  listOffsets(target: PartitionTarget, spec: OffsetSpec): Promise<Result<{ offset: number; timestamp: number }>> {
+    return envelope(async () => (await this.open(target)).offsetForTime(spec))
+  }
+
+  state(target: PartitionTarget): Promise<Result<PartitionState>> {
+    return envelope(async () => {
+      const { stream: _stream, ...state } = (await this.open(target)).state()
+      return state
+    })
+  }
+
+  maintain(target: PartitionTarget, force: boolean): Promise<Result<{ deletedSegments: number; compactedSegments: number }>> {
+    return envelope(async () => (await this.open(target)).maintain({ forceCompaction: force }))
+  }
+
+  /** The controller's push of a new topic config (alterConfigs). */
+  configure(target: PartitionTarget): Promise<Result<void>> {
+    return envelope(async () => { await this.open(target) })
+  }
+
+  /** The topic was deleted: remove every batch and metadata row, and refuse every later request. */
+  drop(stream: string): Promise<Result<void>> {
+    return envelope(async () => {
+      const log = this.log
+      this.log = undefined
+      if (log) (await log.catch(() => undefined))?.close()
+      await this.storage.commit({
+        deleteRanges: [{ stream, fromOffset: 0, toOffset: Number.MAX_SAFE_INTEGER }],
+        deleteMetaPrefixes: [`head/${stream}`, `seg/${stream}/`, `pid/${stream}/`, INFO_KEY],
+        meta: [{ key: DROPPED_KEY, value: true }],
+        durability: 'strict',
+      })
+      this.dropped = true
+      this.info = undefined
+      await this.ctx.storage.deleteAlarm()
+    })
+  }
+
+  /** Retention and compaction on their own, every log.retention.check.interval.ms while there is data. */
+  override async alarm(): Promise<void> {
+    this.alarmArmed = false
+    if (await this.isDropped()) return
+    const info = this.info ?? (await this.storage.getMeta<PartitionTarget>(INFO_KEY))
+    if (!info) return
+    const log = await this.open(info)
+    await log.maintain()
+    if (log.state().sizeBytes > 0) await this.armAlarm()
+  }
+
+  private async armAlarm(): Promise<void> {
+    if (this.alarmArmed) return
+    const interval = settingsOf(this.env)['log.retention.check.interval.ms']
+    if (!(interval > 0)) return
+    this.alarmArmed = true
+    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + interval)
+  }
+
+  private async isDropped(): Promise<boolean> {
+    if (this.dropped === undefined) this.dropped = (await this.storage.getMeta<boolean>(DROPPED_KEY)) === true
+    return this.dropped
+  }
+
+  private async assertLive(): Promise<void> {
+    if (await this.isDropped()) throw new EdgelogError('UNKNOWN_TOPIC_OR_PARTITION', 'This partition was deleted with its topic')
+  }
+
+  private async open(target: PartitionTarget): Promise<PartitionLog> {
+    if (!target || typeof target.stream !== 'string') throw new EdgelogError('INVALID_REQUEST', 'partition target missing')
+    await this.assertLive()
+    if (!this.info) this.info = await this.storage.getMeta<PartitionTarget>(INFO_KEY)
+    if (this.info && this.info.stream !== target.stream) {
+      throw new EdgelogError('UNKNOWN_SERVER_ERROR', `Partition object of ${this.info.stream} asked for ${target.stream}`)
+    }
+    if (!this.info || target.configVersion > this.info.configVersion) {
+      const info: PartitionTarget = { stream: target.stream, topic: target.topic, partition: target.partition, config: target.config, configVersion: target.configVersion }
+      await this.storage.commit({ meta: [{ key: INFO_KEY, value: info }] })
+      this.info = info
+    }
+    if (!this.log) {
+      const fallback = target.config
+      const log = PartitionLog.open({ storage: this.storage, stream: target.stream, config: () => this.info?.config ?? fallback })
+      this.log = log
+      log.catch(() => { if (this.log === log) this.log = undefined })
+    }
+    return this.log
+  }
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0]
+  let total = 0
+  for (const p of parts) total += p.byteLength
+  const out = new Uint8Array(total)
+  let at = 0
+  for (const p of parts) { out.set(p, at); at += p.byteLength }
+  return out
+}
