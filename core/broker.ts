@@ -59,7 +59,10 @@ export interface PartitionState {
 export interface ProduceEntry {
   topic: string
   partition: number
-  /** One Kafka RecordBatch v2 (baseOffset ignored: the log assigns offsets). */
+  /**
+   * One Kafka RecordBatch v2 (baseOffset ignored: the log assigns offsets). The broker takes
+   * the bytes over: it writes the assigned base offset into them in place.
+   */
   batch: Uint8Array
 }
 

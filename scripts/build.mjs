@@ -5,7 +5,7 @@ import { build } from 'esbuild'
 import { readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 
-const roots = ['core', 'adapters', 'worker']
+const roots = ['core', 'adapters', 'worker', 'cli']
 const entryPoints = []
 function walk(dir) {
   for (const name of readdirSync(dir)) {
@@ -25,5 +25,5 @@ const rewriteTsImports = {
 await build({
   entryPoints, outdir: 'dist', outbase: '.', format: 'esm', platform: 'neutral', target: 'es2022',
   bundle: true, packages: 'external', plugins: [rewriteTsImports], logLevel: 'warning',
-  external: ['cloudflare:*'],
+  external: ['cloudflare:*', 'node:*'],
 })

@@ -1,15 +1,26 @@
 /**
- * `edgelog/worker`: the Hono Worker serving the v1 HTTP API, and the Durable Object classes
- * (export them from your own Worker's entry to embed edgelog).
+ * `edgelog/worker`: the Hono Worker serving the v1 HTTP API, and the Durable Object classes.
+ *
+ * Embedding in your own Worker: export the three classes from your entry module, bind them as
+ * PARTITION, CONTROLLER and GROUP (see wrangler.jsonc), and mount the app:
+ *
+ *   import { createEdgelogApp } from 'edgelog/worker'
+ *   export { PartitionObject, ControllerObject, GroupObject } from 'edgelog/worker'
+ *   const edgelog = createEdgelogApp()
+ *   export default { fetch: (req, env, ctx) => new URL(req.url).pathname.startsWith('/v1/') ? edgelog.fetch(req, env, ctx) : mine(req) }
  */
-import { Hono } from 'hono'
+import { createApp } from './http/app.ts'
 
-export { PartitionObject } from './objects/partition.ts'
-export { ControllerObject } from './objects/controller.ts'
+export { PartitionObject, type PartitionTarget } from './objects/partition.ts'
+export { ControllerObject, type TopicView } from './objects/controller.ts'
 export { GroupObject } from './objects/group.ts'
+export { EdgeBroker } from './edge-broker.ts'
+export type { EdgelogEnv } from './env.ts'
+export { openapi } from './http/openapi.ts'
 
-export const app = new Hono<{ Bindings: Cloudflare.Env }>()
+/** A fresh Hono app serving the v1 API under /v1 (for mounting in your own Worker). */
+export const createEdgelogApp = createApp
 
-app.get('/v1/health', (c) => c.json({ ok: true }))
+export const app = createApp()
 
 export default app

@@ -10,7 +10,7 @@ import type { Broker, TopicPartitions } from '../broker.ts'
 import { decodeBatch, decodeRecords, readBatchHeader } from '../codec/record-batch.ts'
 import { Emitter } from './events.ts'
 import { GroupMember, assertGroupId, tpKey } from './group-member.ts'
-import { describe, parseOffset, toKafkaMessage, type KafkaMessage } from './messages.ts'
+import { describe, parseOffset, recordBytesView, toKafkaMessage, type KafkaMessage } from './messages.ts'
 import { OffsetTracker } from './offset-tracker.ts'
 import type { RetryOptions } from './retry.ts'
 import { Semaphore } from './semaphore.ts'
@@ -87,14 +87,23 @@ const EVENTS = {
 interface PartitionReader {
   topic: string
   partition: number
-  /** Next offset to fetch. */
+  /** Next offset to fetch; -1 until known (the committed offset, or where autoOffsetReset says). */
   position: number
-  /** Bumped by seek and revoke: a fetch started under an older one is discarded. */
+  /** Bumped by seek and revoke: work started under an older one is stale. */
   generation: number
+  /** Bumped by seek alone: an offset processed before a seek is not resolved after it. */
+  seeks: number
   revoked: boolean
   /** Processing in progress (awaited on revoke, so that offsets are final before commit). */
-  processing: Promise<void> | null
+  processing: Promise<unknown> | null
   highWatermark: number
+  /** The read loop, so that stop() can wait for every loop to be done with the broker. */
+  loop: Promise<void> | null
+}
+
+/** A failure of the user's handler (retried: the message is read again). */
+class HandlerError {
+  constructor(readonly error: unknown) {}
 }
 
 export class Consumer {
@@ -112,7 +121,8 @@ export class Consumer {
     autoCommit: true, eachBatchAutoResolve: true, partitionsConsumedConcurrently: 1,
   }
   private running = false
-  private connected = false
+  private starting: Promise<void> | null = null
+  private stopping: Promise<void> | null = null
   private semaphore = new Semaphore(1)
   private lastCommit = Date.now()
   private readonly wakers = new Set<() => void>()
@@ -124,13 +134,11 @@ export class Consumer {
   on(event: string, listener: (e: any) => void): () => void { return this.emitter.on(event, listener) }
 
   async connect(): Promise<void> {
-    this.connected = true
     this.emitter.emit(EVENTS.CONNECT, {})
   }
 
   async disconnect(): Promise<void> {
     await this.stop()
-    this.connected = false
     this.emitter.emit(EVENTS.DISCONNECT, {})
   }
 
@@ -138,66 +146,125 @@ export class Consumer {
     if (this.running) throw new EdgelogError('INVALID_REQUEST', 'Cannot subscribe while the consumer is running')
     const list = subscription?.topics ?? (subscription?.topic !== undefined ? [subscription.topic] : undefined)
     if (!Array.isArray(list) || list.length === 0) throw new EdgelogError('INVALID_REQUEST', 'subscribe takes { topics: [...] } with at least one topic')
+    for (const t of list) {
+      if (!(t instanceof RegExp) && typeof t !== 'string') {
+        throw new EdgelogError('INVALID_TOPIC_EXCEPTION', `A subscription is a topic name or a RegExp, got ${describe(t)}`)
+      }
+    }
+    // Every name is checked (and auto-created where allowed) before the subscription changes.
+    const names = list.filter((t): t is string => typeof t === 'string')
+    for (const t of names) await this.broker.metadata({ topics: [t], allowAutoTopicCreation: this.config.allowAutoTopicCreation ?? true })
     this.fromBeginning = subscription.fromBeginning ?? false
     for (const t of list) {
       if (t instanceof RegExp) this.patterns.push(t)
-      else if (typeof t === 'string') {
-        await this.broker.metadata({ topics: [t], allowAutoTopicCreation: this.config.allowAutoTopicCreation ?? true })
-        this.topics.add(t)
-      } else throw new EdgelogError('INVALID_TOPIC_EXCEPTION', `A subscription is a topic name or a RegExp, got ${describe(t)}`)
+      else this.topics.add(t)
     }
   }
 
   async run(config: RunConfig = {}): Promise<void> {
-    if (this.running) throw new EdgelogError('INVALID_REQUEST', 'The consumer is already running')
-    if (!config.eachMessage && !config.eachBatch) throw new EdgelogError('INVALID_REQUEST', 'run takes eachMessage or eachBatch')
+    if (this.running || this.starting) throw new EdgelogError('INVALID_REQUEST', 'The consumer is already running')
+    if (typeof config?.eachMessage !== 'function' && typeof config?.eachBatch !== 'function') {
+      throw new EdgelogError('INVALID_REQUEST', 'run takes eachMessage or eachBatch')
+    }
     if (this.topics.size === 0 && this.patterns.length === 0) throw new EdgelogError('INVALID_REQUEST', 'Subscribe to a topic before run')
-    this.runConfig = { ...this.runConfig, ...config }
+    await this.stopping
+    this.runConfig = { autoCommit: true, eachBatchAutoResolve: true, partitionsConsumedConcurrently: 1, ...config }
     this.semaphore = new Semaphore(Math.max(1, this.runConfig.partitionsConsumedConcurrently))
     this.running = true
     this.lastCommit = Date.now()
-    if (this.config.groupId !== undefined) {
-      this.member = new GroupMember(this.broker, {
-        groupId: this.config.groupId,
-        clientId: this.clientId,
-        instanceId: this.config.groupInstanceId ?? null,
-        rackId: this.config.rackId ?? null,
-        sessionTimeoutMs: this.config.sessionTimeout ?? 30_000,
-        rebalanceTimeoutMs: this.config.rebalanceTimeout ?? 60_000,
-        heartbeatIntervalMs: this.config.heartbeatInterval ?? 3_000,
-        assignors: (this.config.partitionAssigners ?? ['cooperative-sticky', 'range']).map((a) => (typeof a === 'string' ? a : a.name)),
-        onRevoke: (tps) => this.revoke(tps, true),
-        onAssign: (tps) => this.assign(tps),
-        onHeartbeat: (r) => this.emitter.emit(EVENTS.HEARTBEAT, { groupId: this.config.groupId, memberId: r.memberId, memberEpoch: r.memberEpoch }),
-        onJoin: (info) => this.emitter.emit(EVENTS.GROUP_JOIN, {
-          groupId: this.config.groupId, memberId: info.memberId, leaderId: null, isLeader: false, memberAssignment: toRecord(info.assignment), groupProtocol: 'consumer',
-        }),
-        onError: (error) => this.crash(error),
-      })
-      this.member.subscribe([...this.topics], this.patterns.length > 0 ? combinePatterns([...this.topics], this.patterns) : null)
-      await this.member.start()
-    } else {
+    this.starting = this.start()
+    try {
+      await this.starting
+    } catch (error) {
+      this.running = false
+      this.member = null
+      await this.dropReaders([...this.readers.values()])
+      throw error
+    } finally {
+      this.starting = null
+    }
+  }
+
+  private async start(): Promise<void> {
+    if (this.config.groupId === undefined) {
       const all: TopicPartitions[] = []
       for (const topic of await this.matchingTopics()) {
         const [meta] = await this.broker.metadata({ topics: [topic] })
         all.push({ topic, partitions: meta.partitions.map((p) => p.partitionId) })
       }
       await this.assign(all)
+      return
     }
+    const groupId = this.config.groupId
+    const member = new GroupMember(this.broker, {
+      groupId,
+      clientId: this.clientId,
+      instanceId: this.config.groupInstanceId ?? null,
+      rackId: this.config.rackId ?? null,
+      sessionTimeoutMs: this.config.sessionTimeout ?? 30_000,
+      rebalanceTimeoutMs: this.config.rebalanceTimeout ?? 60_000,
+      heartbeatIntervalMs: this.config.heartbeatInterval ?? 3_000,
+      assignors: (this.config.partitionAssigners ?? ['cooperative-sticky', 'range', 'roundrobin']).map((a) => (typeof a === 'string' ? a : a?.name)),
+      onRevoke: (tps) => this.revoke(tps, true),
+      onLost: (tps) => this.revoke(tps, false),
+      onAssign: (tps) => this.assign(tps),
+      onHeartbeat: (r) => this.emitter.emit(EVENTS.HEARTBEAT, { groupId, memberId: r.memberId, groupGenerationId: r.memberEpoch }),
+      onRebalance: (info) => this.emitter.emit(EVENTS.REBALANCING, { groupId, memberId: info.memberId }),
+      onJoin: (info) => this.emitter.emit(EVENTS.GROUP_JOIN, {
+        groupId, memberId: info.memberId, leaderId: null, isLeader: false, memberAssignment: toRecord(info.assignment),
+        groupProtocol: this.assignorInUse, groupGenerationId: info.memberEpoch, duration: 0,
+      }),
+      onError: (error) => this.crash(error),
+    })
+    this.member = member
+    member.subscribe([...this.topics], this.patterns.length > 0 ? combinePatterns([...this.topics], this.patterns) : null)
+    await member.start()
+  }
+
+  /** The first assignor the consumer asked for (what the group uses unless others disagree). */
+  private get assignorInUse(): string {
+    const first = this.config.partitionAssigners?.[0]
+    return (typeof first === 'string' ? first : first?.name) ?? 'cooperative-sticky'
   }
 
   async stop(): Promise<void> {
+    if (this.stopping) return this.stopping
     if (!this.running) return
+    this.stopping = this.doStop().finally(() => { this.stopping = null })
+    return this.stopping
+  }
+
+  private async doStop(): Promise<void> {
+    await this.starting?.catch(() => {})
     this.running = false
     this.wakeAll()
+    // A group member revokes (finishes processing, commits) and leaves; a plain reader just stops.
     if (this.member) await this.member.stop()
-    else await this.revoke([...this.readers.values()].map((r) => ({ topic: r.topic, partitions: [r.partition] })), false)
     this.member = null
+    await this.dropReaders([...this.readers.values()])
     this.emitter.emit(EVENTS.STOP, {})
   }
 
-  /** Moves a partition's position; the committed offset moves too when the group commits next. */
+  private async dropReaders(readers: PartitionReader[]): Promise<void> {
+    for (const r of readers) {
+      r.revoked = true
+      r.generation++
+      this.readers.delete(tpKey(r.topic, r.partition))
+      this.offsets.forget(r.topic, r.partition)
+    }
+    this.wakeAll()
+    await Promise.all(readers.map((r) => r.loop))
+  }
+
+  /**
+   * Moves a partition's position (the next offset to read). With autoCommit on, the group's
+   * committed offset moves there too (as KafkaJS's seek commits). A partition not owned yet
+   * starts there when it is assigned.
+   */
   seek({ topic, partition, offset }: { topic: string; partition: number; offset: string }): void {
+    if (typeof topic !== 'string' || !Number.isInteger(partition) || partition < 0) {
+      throw new EdgelogError('INVALID_REQUEST', `seek takes { topic, partition, offset }, got ${describe(topic)}/${describe(partition)}`)
+    }
     const target = parseOffset(offset)
     if (target < 0) throw new EdgelogError('OFFSET_OUT_OF_RANGE', `Cannot seek to a negative offset (${offset})`)
     const reader = this.readers.get(tpKey(topic, partition))
@@ -207,11 +274,13 @@ export class Consumer {
     }
     reader.position = target
     reader.generation++
-    this.offsets.seek(topic, partition, target)
+    reader.seeks++
+    if (this.runConfig.autoCommit) this.offsets.seek(topic, partition, target)
     this.wakeAll()
   }
 
   pause(topicPartitions: Array<{ topic: string; partitions?: number[] }>): void {
+    assertTopicPartitions(topicPartitions, 'pause')
     for (const { topic, partitions } of topicPartitions) {
       if (!partitions) this.pausedTopics.set(topic, 'all')
       else {
@@ -225,11 +294,14 @@ export class Consumer {
   }
 
   resume(topicPartitions: Array<{ topic: string; partitions?: number[] }>): void {
+    assertTopicPartitions(topicPartitions, 'resume')
     for (const { topic, partitions } of topicPartitions) {
       const current = this.pausedTopics.get(topic)
       if (!partitions || current === undefined) this.pausedTopics.delete(topic)
-      else if (current !== 'all') for (const p of partitions) current.delete(p)
-      else if (partitions) {
+      else if (current !== 'all') {
+        for (const p of partitions) current.delete(p)
+        if (current.size === 0) this.pausedTopics.delete(topic)
+      } else {
         // Resuming some partitions of a wholly paused topic: pause the rest explicitly.
         const set = new Set<number>()
         for (const r of this.readers.values()) if (r.topic === topic && !partitions.includes(r.partition)) set.add(r.partition)
@@ -254,10 +326,31 @@ export class Consumer {
   async commitOffsets(offsets: Array<{ topic: string; partition: number; offset: string; metadata?: string | null }>): Promise<void> {
     if (this.config.groupId === undefined) throw new EdgelogError('INVALID_GROUP_ID', 'A consumer without a groupId has no offsets to commit')
     if (!Array.isArray(offsets)) throw new EdgelogError('INVALID_REQUEST', 'commitOffsets takes [{ topic, partition, offset }]')
-    const parsed = offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: parseOffset(o.offset), metadata: o.metadata ?? null }))
-    await this.broker.commitOffsets({ groupId: this.config.groupId, memberId: this.member?.memberId, memberEpoch: this.member?.memberEpoch, offsets: parsed })
+    const parsed = offsets.map((o) => ({ topic: o?.topic, partition: o?.partition, offset: parseOffset(o?.offset), metadata: o?.metadata ?? null }))
+    if (parsed.length === 0) return
+    const member = this.member
+    let sentEpoch = -1
+    const commit = () => {
+      sentEpoch = member?.memberEpoch ?? -1
+      return this.broker.commitOffsets({
+        groupId: this.config.groupId!,
+        ...(member && member.memberId ? { memberId: member.memberId, memberEpoch: member.memberEpoch } : {}),
+        offsets: parsed,
+      })
+    }
+    try {
+      await commit()
+    } catch (error) {
+      // A heartbeat moved the member to a newer epoch while the commit was on its way (the
+      // coordinator still checks that the member holds the partitions): once more, up to date.
+      if (!member || !(isEdgelogError(error, 'ILLEGAL_GENERATION') || isEdgelogError(error, 'FENCED_MEMBER_EPOCH'))) throw error
+      if (member.memberEpoch === sentEpoch) await member.heartbeat().catch(() => {})
+      if (member.memberEpoch === sentEpoch || member.memberEpoch <= 0) throw error
+      await commit()
+    }
     for (const o of parsed) this.offsets.committed(o.topic, o.partition, o.offset)
-    this.emitter.emit(EVENTS.COMMIT_OFFSETS, { groupId: this.config.groupId, memberId: this.member?.memberId, topics: toCommitTopics(parsed) })
+    this.lastCommit = Date.now()
+    this.emitter.emit(EVENTS.COMMIT_OFFSETS, { groupId: this.config.groupId, memberId: member?.memberId, groupGenerationId: member?.memberEpoch, topics: toCommitTopics(parsed) })
   }
 
   async describeGroup() {
@@ -268,6 +361,15 @@ export class Consumer {
 
   private wakeAll(): void {
     for (const wake of [...this.wakers]) wake()
+  }
+
+  /** Waits `ms`, or less when woken (resume, seek, stop). */
+  private sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => { this.wakers.delete(done); clearTimeout(timer); resolve() }
+      const timer = setTimeout(done, ms)
+      this.wakers.add(done)
+    })
   }
 
   private isPaused(topic: string, partition: number): boolean {
@@ -284,20 +386,30 @@ export class Consumer {
   }
 
   private async assign(tps: TopicPartitions[]): Promise<void> {
-    const committed = this.config.groupId !== undefined && tps.length > 0
-      ? await this.broker.fetchOffsets({ groupId: this.config.groupId, topics: tps.map((t) => t.topic) })
-      : []
+    let committed: Array<{ topic: string; partition: number; offset: number }> = []
+    if (this.config.groupId !== undefined && tps.length > 0) {
+      try {
+        committed = await this.broker.fetchOffsets({ groupId: this.config.groupId, topics: tps.map((t) => t.topic) })
+      } catch (error) {
+        // The partitions are ours: their loops find their start on their own (and fail there, typed).
+        if (!isEdgelogError(error) || !error.retriable) this.crash(error)
+      }
+    }
     for (const { topic, partitions } of tps) {
       for (const partition of partitions) {
         const key = tpKey(topic, partition)
+        if (this.readers.has(key)) continue
         const seek = this.pendingSeeks.get(key)
         this.pendingSeeks.delete(key)
         const c = committed.find((o) => o.topic === topic && o.partition === partition)
-        const position = seek ?? (c && c.offset >= 0 ? c.offset : await this.resetPosition(topic, partition))
-        const reader: PartitionReader = { topic, partition, position, generation: 0, revoked: false, processing: null, highWatermark: -1 }
+        const committedOffset = c && c.offset >= 0 ? c.offset : -1
+        const reader: PartitionReader = {
+          topic, partition, position: seek ?? committedOffset, generation: 0, seeks: 0, revoked: false, processing: null, highWatermark: -1, loop: null,
+        }
         this.readers.set(key, reader)
-        this.offsets.assign(topic, partition, c && c.offset >= 0 ? c.offset : -1)
-        void this.readLoop(reader)
+        this.offsets.assign(topic, partition, committedOffset)
+        if (seek !== undefined && this.runConfig.autoCommit) this.offsets.seek(topic, partition, seek)
+        reader.loop = this.readLoop(reader)
       }
     }
   }
@@ -308,17 +420,19 @@ export class Consumer {
     for (const { topic, partitions } of tps) {
       for (const partition of partitions) {
         const reader = this.readers.get(tpKey(topic, partition))
-        if (!reader) continue
+        if (!reader || reader.revoked) continue
         reader.revoked = true
         reader.generation++
         readers.push(reader)
       }
     }
     if (readers.length === 0) return
-    this.emitter.emit(EVENTS.REBALANCING, { groupId: this.config.groupId, memberId: this.member?.memberId, revoked: tps })
+    this.wakeAll()
     await Promise.all(readers.map((r) => r.processing?.catch(() => {})))
     if (commit && this.runConfig.autoCommit && this.config.groupId !== undefined) {
-      await this.commitResolved(readers.map((r) => tpKey(r.topic, r.partition))).catch((e) => this.emitter.emit(EVENTS.CRASH, { error: e, groupId: this.config.groupId, restart: true }))
+      await this.commitResolved(readers.map((r) => tpKey(r.topic, r.partition))).catch(() => {
+        // The group moved on (fenced) or the log is gone: the next owner reads from the last commit.
+      })
     }
     for (const r of readers) {
       this.readers.delete(tpKey(r.topic, r.partition))
@@ -328,78 +442,105 @@ export class Consumer {
 
   private async resetPosition(topic: string, partition: number): Promise<number> {
     const policy = this.config.autoOffsetReset ?? (this.fromBeginning ? 'earliest' : 'latest')
-    if (policy === 'none') throw new EdgelogError('OFFSET_OUT_OF_RANGE', `No committed offset for ${topic}/${partition} and autoOffsetReset is 'none'`)
+    if (policy === 'none') throw new EdgelogError('OFFSET_OUT_OF_RANGE', `No valid committed offset for ${topic}-${partition} and autoOffsetReset is 'none'`)
     const [found] = await this.broker.listOffsets({ topic, partitions: [partition], spec: policy })
     return found.offset
   }
 
   private async readLoop(reader: PartitionReader): Promise<void> {
     let failures = 0
-    while (this.running && !reader.revoked) {
+    const live = () => this.running && !reader.revoked
+    while (live()) {
       if (this.isPaused(reader.topic, reader.partition)) {
-        await new Promise<void>((resolve) => {
-          const done = () => { this.wakers.delete(done); clearTimeout(timer); resolve() }
-          const timer = setTimeout(done, 1000)
-          this.wakers.add(done)
-        })
+        await this.sleep(1000)
         continue
       }
       const generation = reader.generation
       try {
+        if (reader.position < 0) {
+          const position = await this.resetPosition(reader.topic, reader.partition)
+          if (generation === reader.generation) reader.position = position
+          continue
+        }
+        const from = reader.position
         this.emitter.emit(EVENTS.FETCH_START, { topic: reader.topic, partition: reader.partition })
+        const started = Date.now()
         const result = await this.broker.fetch({
-          topic: reader.topic, partition: reader.partition, offset: reader.position,
+          topic: reader.topic, partition: reader.partition, offset: from,
           maxBytes: this.config.maxBytesPerPartition ?? 1024 * 1024,
           maxWaitMs: this.config.maxWaitTimeInMs ?? 5000, minBytes: this.config.minBytes ?? 1,
         })
-        if (generation !== reader.generation || reader.revoked || !this.running) continue
+        if (generation !== reader.generation || !live()) continue
         reader.highWatermark = result.highWatermark
-        this.emitter.emit(EVENTS.FETCH, { numberOfBatches: result.batches.length, topic: reader.topic, partition: reader.partition })
-        if (result.batches.length === 0) continue
-        const { messages, nextOffset } = await decodeFetched(result.batches, reader.position)
-        if (messages.length > 0) {
-          const done = this.semaphore.run(() => this.processBatch(reader, messages, generation))
-          reader.processing = done
-          await done
-          reader.processing = null
-        }
-        if (generation === reader.generation) reader.position = Math.max(reader.position, nextOffset)
+        this.emitter.emit(EVENTS.FETCH, { numberOfBatches: result.batches.length, duration: Date.now() - started, topic: reader.topic, partition: reader.partition })
         failures = 0
-      } catch (error) {
-        reader.processing = null
-        if (isEdgelogError(error, 'OFFSET_OUT_OF_RANGE') && this.config.autoOffsetReset !== 'none') {
-          reader.position = await this.resetPosition(reader.topic, reader.partition).catch(() => reader.position)
+        if (result.batches.length === 0) continue
+        const { messages, nextOffset } = await decodeFetched(result.batches, from)
+        if (generation !== reader.generation || !live()) continue
+        let next = nextOffset
+        if (messages.length > 0) {
+          const done = this.semaphore.run(() => this.processBatch(reader, messages, generation, from, nextOffset))
+          reader.processing = done
+          try {
+            next = await done
+          } finally {
+            reader.processing = null
+          }
+        }
+        if (generation === reader.generation) reader.position = Math.max(from, next)
+      } catch (caught) {
+        if (!live()) return
+        const fromHandler = caught instanceof HandlerError
+        const error = fromHandler ? caught.error : caught
+        if (!fromHandler && isEdgelogError(error, 'OFFSET_OUT_OF_RANGE') && reader.position >= 0 && this.config.autoOffsetReset !== 'none' && failures === 0) {
+          // The position fell out of the log (retention): start again where autoOffsetReset says.
+          failures++
+          if (generation === reader.generation) reader.position = -1
           continue
         }
         failures++
         // The user's handler failing is retried (the message is read again); so are retriable broker errors.
-        const retriable = (error as { fromHandler?: boolean })?.fromHandler === true || (isEdgelogError(error) && error.retriable)
+        const retriable = fromHandler || (isEdgelogError(error) && error.retriable)
         if (!retriable || failures > (this.config.retry?.retries ?? 5)) {
           this.crash(error)
           return
         }
-        const wait = Math.min(30_000, (this.config.retry?.initialRetryTime ?? 300) * 2 ** (failures - 1))
-        await new Promise((r) => setTimeout(r, wait))
+        const base = this.config.retry?.initialRetryTime ?? 300
+        await this.sleep(Math.min(this.config.retry?.maxRetryTime ?? 30_000, base * (this.config.retry?.multiplier ?? 2) ** (failures - 1)))
       }
     }
   }
 
-  /** Hands a batch to the user's code; resolves offsets as messages are processed. */
-  private async processBatch(reader: PartitionReader, messages: KafkaMessage[], generation: number): Promise<void> {
+  /**
+   * Hands a batch to the user's code; resolves offsets as messages are processed. Returns the
+   * next offset to read: past the batch, or where processing stopped (pause, seek, revoke).
+   */
+  private async processBatch(reader: PartitionReader, messages: KafkaMessage[], generation: number, from: number, nextOffset: number): Promise<number> {
     const { topic, partition } = reader
+    const seeks = reader.seeks
     const isStale = () => generation !== reader.generation || reader.revoked
+    const seeked = () => seeks !== reader.seeks
+    if (!this.running || isStale()) return from
     const pause = () => { this.pause([{ topic, partitions: [partition] }]); return () => this.resume([{ topic, partitions: [partition] }]) }
     const heartbeat = async () => { await this.member?.heartbeat() }
-    this.emitter.emit(EVENTS.START_BATCH_PROCESS, { topic, partition, batchSize: messages.length })
-    try {
-      if (this.runConfig.eachBatch) {
-        const batch = makeBatch(topic, partition, reader.highWatermark, messages)
+    const batch = makeBatch(topic, partition, reader.highWatermark, messages)
+    const info = {
+      topic, partition, highWatermark: batch.highWatermark, offsetLag: batch.offsetLag(), offsetLagLow: batch.offsetLagLow(),
+      batchSize: messages.length, firstOffset: batch.firstOffset(), lastOffset: batch.lastOffset(),
+    }
+    const startedAt = Date.now()
+    this.emitter.emit(EVENTS.START_BATCH_PROCESS, info)
+    let next = from
+    if (this.runConfig.eachBatch) {
+      let resolved = -1
+      try {
         await this.runConfig.eachBatch({
           batch,
           resolveOffset: (offset) => {
             const n = parseOffset(offset)
+            if (seeked()) return
             this.offsets.resolve(topic, partition, n)
-            if (generation === reader.generation) reader.position = Math.max(reader.position, n + 1)
+            resolved = Math.max(resolved, n)
           },
           heartbeat, pause,
           commitOffsetsIfNecessary: async (offsets) => {
@@ -410,54 +551,116 @@ export class Consumer {
           isRunning: () => this.running,
           isStale,
         })
-        if (this.runConfig.eachBatchAutoResolve && !isStale()) this.offsets.resolve(topic, partition, Number(batch.lastOffset()))
-      } else {
-        for (const message of messages) {
-          if (!this.running || isStale() || this.isPaused(topic, partition)) break
-          try {
-            await this.runConfig.eachMessage!({ topic, partition, message, heartbeat, pause })
-          } catch (error) {
-            // Not resolved: the message is read again (at least once); the failure counts toward retries.
-            const offset = Number(message.offset)
-            if (generation === reader.generation) reader.position = offset
-            reader.generation++
-            throw Object.assign(error instanceof Error ? error : new Error(String(error)), { fromHandler: true })
-          }
-          const offset = Number(message.offset)
-          this.offsets.resolve(topic, partition, offset)
-          if (generation === reader.generation) reader.position = offset + 1
-          await this.maybeCommit(false)
-        }
+      } catch (error) {
+        if (!seeked()) reader.position = resolved >= 0 ? resolved + 1 : from
+        await this.autoCommit().catch(() => {})
+        throw new HandlerError(error)
       }
-    } finally {
-      this.emitter.emit(EVENTS.END_BATCH_PROCESS, { topic, partition, batchSize: messages.length })
+      if (this.runConfig.eachBatchAutoResolve && !seeked()) {
+        this.offsets.resolve(topic, partition, Number(batch.lastOffset()))
+        next = nextOffset
+      } else {
+        next = resolved >= 0 ? resolved + 1 : from
+      }
+    } else {
+      let completed = true
+      for (const message of messages) {
+        if (!this.running || isStale() || this.isPaused(topic, partition)) {
+          completed = false
+          break
+        }
+        const offset = Number(message.offset)
+        try {
+          await this.runConfig.eachMessage!({ topic, partition, message, heartbeat, pause })
+        } catch (error) {
+          // Not resolved: the message is read again (at least once). What was processed is committed.
+          if (!seeked()) reader.position = offset
+          await this.autoCommit().catch(() => {})
+          throw new HandlerError(error)
+        }
+        if (seeked()) {
+          completed = false
+          break
+        }
+        this.offsets.resolve(topic, partition, offset)
+        next = offset + 1
+        await this.maybeCommit(false)
+      }
+      if (completed) next = nextOffset
     }
-    await this.maybeCommit(false)
+    this.emitter.emit(EVENTS.END_BATCH_PROCESS, { ...info, duration: Date.now() - startedAt })
+    await this.autoCommit()
+    return next
   }
 
-  /** autoCommit: after autoCommitInterval ms or autoCommitThreshold messages (each batch when neither is set). */
-  private async maybeCommit(force: boolean): Promise<void> {
-    if (this.config.groupId === undefined || (!this.runConfig.autoCommit && !force)) return
+  /** autoCommit after a batch (and before a failed message is retried): everything resolved. */
+  private async autoCommit(): Promise<void> {
+    if (this.config.groupId === undefined || !this.runConfig.autoCommit) return
+    await this.commitResolved().catch((error) => this.commitFailed(error))
+  }
+
+  /**
+   * An automatic commit that failed because the member is out of the group (or the group moved
+   * on) is not a crash: the heartbeat finds out and rejoins, and what was not committed is read
+   * again by the partition's owner (at least once). A retriable failure is retried with the
+   * next commit. Anything else is the consumer's end.
+   */
+  private commitFailed(error: unknown): void {
+    const group = ['UNKNOWN_MEMBER_ID', 'ILLEGAL_GENERATION', 'FENCED_MEMBER_EPOCH', 'REBALANCE_IN_PROGRESS', 'GROUP_ID_NOT_FOUND'] as const
+    if (isEdgelogError(error) && (error.retriable || group.some((code) => error.code === code))) {
+      void this.member?.heartbeat().catch(() => {})
+      return
+    }
+    throw error
+  }
+
+  /**
+   * Commits what was resolved when autoCommitInterval ms passed or autoCommitThreshold
+   * offsets were resolved since the last commit; `explicit` (commitOffsetsIfNecessary()):
+   * also when neither is set.
+   */
+  private async maybeCommit(explicit: boolean): Promise<void> {
+    if (this.config.groupId === undefined || (!this.runConfig.autoCommit && !explicit)) return
     const interval = this.runConfig.autoCommitInterval ?? null
     const threshold = this.runConfig.autoCommitThreshold ?? null
-    const due = force || (interval === null && threshold === null) ||
+    const due = (explicit && interval === null && threshold === null) ||
       (interval !== null && Date.now() - this.lastCommit >= interval) ||
       (threshold !== null && this.offsets.resolvedSinceCommit() >= threshold)
     if (!due) return
-    await this.commitResolved()
+    if (explicit) await this.commitResolved()
+    else await this.commitResolved().catch((error) => this.commitFailed(error))
   }
 
   private async commitResolved(only?: string[]): Promise<void> {
     const pending = this.offsets.pendingCommits(only)
-    this.lastCommit = Date.now()
-    if (pending.length === 0) return
+    if (pending.length === 0) {
+      this.lastCommit = Date.now()
+      return
+    }
     await this.commitOffsets(pending.map((p) => ({ topic: p.topic, partition: p.partition, offset: String(p.offset) })))
   }
 
   private crash(error: unknown): void {
-    if (!this.running) return
-    this.emitter.emit(EVENTS.CRASH, { error, groupId: this.config.groupId, restart: false })
-    void this.stop()
+    if (!this.running || this.stopping) return
+    const groupId = this.config.groupId
+    const runConfig = this.runConfig
+    void (async () => {
+      await this.stop()
+      const restartOnFailure = this.config.retry?.restartOnFailure
+      const restart = restartOnFailure ? await restartOnFailure(error as Error).catch(() => false) : false
+      this.emitter.emit(EVENTS.CRASH, { error, groupId, restart })
+      if (restart) {
+        setTimeout(() => {
+          this.run(runConfig).catch((e) => this.emitter.emit(EVENTS.CRASH, { error: e, groupId, restart: false }))
+        }, this.config.retry?.initialRetryTime ?? 300)
+      }
+    })()
+  }
+}
+
+function assertTopicPartitions(tps: unknown, what: string): asserts tps is Array<{ topic: string; partitions?: number[] }> {
+  if (!Array.isArray(tps) || tps.some((t) => !t || typeof t.topic !== 'string' || (t.partitions !== undefined && !Array.isArray(t.partitions)))) {
+    throw new EdgelogError('INVALID_REQUEST', `${what} takes [{ topic, partitions? }]`)
   }
 }
 
@@ -466,7 +669,7 @@ async function decodeFetched(batches: Uint8Array[], from: number): Promise<{ mes
   let nextOffset = from
   for (const bytes of batches) {
     const header = readBatchHeader(bytes)
-    const records = header.compression === 'none' ? decodeRecords(bytes, header) : (await decodeBatch(bytes)).records
+    const records = header.compression === 'none' ? decodeRecords(bytes, header, recordBytesView) : (await decodeBatch(bytes, recordBytesView)).records
     for (const record of records) if (record.offset >= from) messages.push(toKafkaMessage(record))
     nextOffset = Math.max(nextOffset, header.baseOffset + header.lastOffsetDelta + 1)
   }

@@ -1,8 +1,12 @@
 /**
  * The consumer's side of a KIP-848 group: one heartbeat request joins, reports what the
- * member owns, receives its target assignment, and leaves. Reconciliation is incremental:
- * partitions leaving the target are revoked first (processing finishes, offsets are
+ * member owns, receives its current assignment, and leaves. Reconciliation is incremental:
+ * partitions leaving the assignment are revoked first (processing finishes, offsets are
  * committed, the next heartbeat acknowledges), then new ones are taken.
+ *
+ * Heart-beating never waits for reconciliation (as the Java client's background thread): a
+ * slow handler finishing its batch before a revocation does not make the member miss its
+ * session, and a handler calling `heartbeat()` cannot deadlock against its own revocation.
  */
 import { EdgelogError, isEdgelogError } from '../errors.ts'
 import type { Broker, GroupHeartbeatResponse, TopicPartitions } from '../broker.ts'
@@ -18,19 +22,35 @@ export interface GroupMemberOptions {
   assignors: string[]
   /** Partitions to give up: stop and commit them before this resolves. */
   onRevoke: (partitions: TopicPartitions[]) => Promise<void>
+  /** Partitions already given to others (fenced, session lost): stop them, commit nothing. */
+  onLost?: (partitions: TopicPartitions[]) => Promise<void>
   /** Partitions now owned: start reading them. */
   onAssign: (partitions: TopicPartitions[], memberEpoch: number) => Promise<void>
   onHeartbeat?: (response: GroupHeartbeatResponse) => void
+  /** A new assignment arrived that differs from what the member owns. */
+  onRebalance?: (info: { memberId: string; memberEpoch: number }) => void
+  /** The member owns what the coordinator assigned it (after a join or a rebalance). */
   onJoin?: (info: { memberId: string; memberEpoch: number; assignment: TopicPartitions[] }) => void
   onError?: (error: unknown) => void
 }
 
 export const tpKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`
 
+type TP = { topic: string; partition: number }
+
 export class GroupMember {
   memberId = ''
   memberEpoch = 0
-  private owned = new Map<string, { topic: string; partition: number }>()
+  private owned = new Map<string, TP>()
+  /** The latest assignment received and not yet reconciled (null: nothing new). */
+  private target: Map<string, TP> | null = null
+  private reconciling: Promise<void> | null = null
+  /** Partitions lost (fenced, out of touch) being stopped; reconciliation waits for it. */
+  private losing: Promise<void> = Promise.resolve()
+  /** Bumped when everything is lost: a reconciliation under an older one stops. */
+  private lossCount = 0
+  /** Joined (epoch 0 answered): the next reconciliation announces the assignment even if empty. */
+  private announce = false
   private subscription: { names: string[] | null; regex: string | null } = { names: [], regex: null }
   private subscriptionChanged = true
   private timer: ReturnType<typeof setTimeout> | undefined
@@ -38,6 +58,8 @@ export class GroupMember {
   private beating: Promise<void> | null = null
   private beatAgain = false
   private intervalMs: number
+  private lastContact = Date.now()
+  private readonly now = () => Date.now()
 
   constructor(private readonly broker: Broker, private readonly options: GroupMemberOptions) {
     this.intervalMs = options.heartbeatIntervalMs
@@ -56,15 +78,28 @@ export class GroupMember {
     return this.owned.has(tpKey(topic, partition))
   }
 
+  /** Joins: resolves once the first assignment is taken (a failed join rejects, leaving nothing running). */
   async start(): Promise<void> {
     this.running = true
-    await this.heartbeat()
-    this.options.onJoin?.({ memberId: this.memberId, memberEpoch: this.memberEpoch, assignment: this.ownedPartitions() })
+    this.lastContact = this.now()
+    try {
+      await this.heartbeat()
+      await this.reconciling
+    } catch (error) {
+      this.running = false
+      if (this.timer) clearTimeout(this.timer)
+      throw error
+    }
   }
 
-  /** One heartbeat now (also what the timer runs); serialised so answers apply in order. */
+  /**
+   * One heartbeat now (also what the timer runs), or the one in flight; resolves when its
+   * answer is applied (reconciliation goes on in the background).
+   */
   heartbeat(): Promise<void> {
     if (this.beating) return this.beating
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = undefined
     this.beating = this.beat().finally(() => {
       this.beating = null
       const again = this.beatAgain
@@ -77,11 +112,15 @@ export class GroupMember {
   async stop(): Promise<void> {
     this.running = false
     if (this.timer) clearTimeout(this.timer)
+    this.timer = undefined
     await this.beating?.catch(() => {})
+    await this.reconciling?.catch(() => {})
+    await this.losing
+    this.target = null
     const owned = this.ownedPartitions()
-    if (owned.length > 0) await this.options.onRevoke(owned)
+    if (owned.length > 0) await this.options.onRevoke(owned).catch(() => {})
     this.owned.clear()
-    if (this.memberId) {
+    if (this.memberId && this.memberEpoch > 0) {
       const leaveEpoch = this.options.instanceId ? -2 : -1
       await this.broker.groupHeartbeat({ groupId: this.options.groupId, memberId: this.memberId, memberEpoch: leaveEpoch, instanceId: this.options.instanceId ?? null })
         .catch(() => {})
@@ -93,7 +132,10 @@ export class GroupMember {
   private schedule(delayMs: number): void {
     if (!this.running) return
     if (this.timer) clearTimeout(this.timer)
-    this.timer = setTimeout(() => { void this.heartbeat().catch((e) => this.options.onError?.(e)) }, delayMs)
+    this.timer = setTimeout(() => {
+      this.timer = undefined
+      void this.heartbeat().catch((e) => this.options.onError?.(e))
+    }, delayMs)
   }
 
   private async beat(): Promise<void> {
@@ -114,42 +156,94 @@ export class GroupMember {
         topicPartitions: this.ownedPartitions(),
       })
     } catch (error) {
+      if (!this.running) return
       if (isEdgelogError(error, 'FENCED_MEMBER_EPOCH') || isEdgelogError(error, 'UNKNOWN_MEMBER_ID')) {
-        // Fenced: give everything up without committing (the group moved on), then rejoin.
-        const owned = this.ownedPartitions()
-        this.owned.clear()
-        if (owned.length > 0) await this.options.onRevoke(owned).catch(() => {})
-        if (isEdgelogError(error, 'UNKNOWN_MEMBER_ID')) this.memberId = ''
+        // Fenced: the group moved on without us. Give everything up without committing, rejoin.
+        this.loseAll()
+        if (isEdgelogError(error, 'UNKNOWN_MEMBER_ID') && !this.options.instanceId) this.memberId = ''
         this.memberEpoch = 0
         this.subscriptionChanged = true
-        if (this.running) return this.beat()
+        this.beatAgain = true
+        return
       }
-      throw error
+      const retriable = isEdgelogError(error) ? error.retriable : false
+      if (!retriable) throw error
+      // Out of touch for a whole session: the coordinator has given our partitions away by now.
+      if (this.now() - this.lastContact > this.options.sessionTimeoutMs) {
+        this.loseAll()
+        this.memberEpoch = 0
+        this.subscriptionChanged = true
+      }
+      return
     }
+    if (!this.running) return
+    if (this.memberEpoch === 0) this.announce = true
     this.subscriptionChanged = false
+    this.lastContact = this.now()
     this.memberId = response.memberId
     this.memberEpoch = response.memberEpoch
     // The coordinator's interval, unless the consumer asked for a shorter one (KafkaJS's heartbeatInterval).
     this.intervalMs = Math.min(response.heartbeatIntervalMs > 0 ? response.heartbeatIntervalMs : Infinity, this.options.heartbeatIntervalMs)
     this.options.onHeartbeat?.(response)
-    if (response.assignment) await this.reconcile(response.assignment)
+    if (response.assignment) {
+      const wanted = new Map<string, TP>()
+      for (const { topic, partitions } of response.assignment) for (const partition of partitions) wanted.set(tpKey(topic, partition), { topic, partition })
+      this.target = wanted
+      if (!this.reconciling) {
+        this.reconciling = this.reconcile()
+          .catch((e) => { if (this.running) this.options.onError?.(e) })
+          .finally(() => { this.reconciling = null })
+      }
+    }
   }
 
-  private async reconcile(target: TopicPartitions[]): Promise<void> {
-    const wanted = new Map<string, { topic: string; partition: number }>()
-    for (const { topic, partitions } of target) for (const partition of partitions) wanted.set(tpKey(topic, partition), { topic, partition })
-    const revoked = [...this.owned.entries()].filter(([k]) => !wanted.has(k))
-    if (revoked.length > 0) {
-      await this.options.onRevoke(groupByTopic(revoked.map(([, tp]) => tp)))
-      for (const [k] of revoked) this.owned.delete(k)
+  /** Moves what the member owns to the latest target: revoke first, acknowledge, then assign. */
+  private async reconcile(): Promise<void> {
+    let changed = false
+    let first = true
+    const lossCount = this.lossCount
+    await this.losing
+    while (this.running && this.target && lossCount === this.lossCount) {
+      const wanted = this.target
+      this.target = null
+      const revoked = [...this.owned.entries()].filter(([k]) => !wanted.has(k))
+      const added = [...wanted.entries()].filter(([k]) => !this.owned.has(k))
+      if (revoked.length === 0 && added.length === 0) continue
+      if (first) this.options.onRebalance?.({ memberId: this.memberId, memberEpoch: this.memberEpoch })
+      first = false
+      changed = true
+      if (revoked.length > 0) {
+        await this.options.onRevoke(groupByTopic(revoked.map(([, tp]) => tp)))
+        if (lossCount !== this.lossCount) break
+        for (const [k] of revoked) this.owned.delete(k)
+        // Acknowledge at once, so that the new owners need not wait a whole interval.
+        if (this.beating) this.beatAgain = true
+        else this.schedule(0)
+      }
+      if (!this.running || this.target) continue // a newer assignment arrived meanwhile: start from it
+      if (added.length > 0) {
+        for (const [k, tp] of added) this.owned.set(k, tp)
+        await this.options.onAssign(groupByTopic(added.map(([, tp]) => tp)), this.memberEpoch)
+      }
     }
-    const added = [...wanted.entries()].filter(([k]) => !this.owned.has(k))
-    if (added.length > 0) {
-      for (const [k, tp] of added) this.owned.set(k, tp)
-      await this.options.onAssign(groupByTopic(added.map(([, tp]) => tp)), this.memberEpoch)
+    if ((changed || this.announce) && this.running && lossCount === this.lossCount) {
+      this.announce = false
+      this.options.onJoin?.({ memberId: this.memberId, memberEpoch: this.memberEpoch, assignment: this.ownedPartitions() })
     }
-    // Acknowledge revocations at once, so that their new owners need not wait a whole interval.
-    if (revoked.length > 0) this.beatAgain = true
+  }
+
+  /**
+   * Everything owned is lost (never awaited here: the handlers being stopped may be waiting
+   * on a heartbeat). The next reconciliation waits for it, so a partition is never read twice.
+   */
+  private loseAll(): void {
+    this.target = null
+    this.lossCount++
+    const owned = this.ownedPartitions()
+    this.owned.clear()
+    if (owned.length === 0) return
+    const lost = this.options.onLost ?? this.options.onRevoke
+    this.losing = this.losing.then(() => lost(owned)).catch(() => {})
   }
 }
 

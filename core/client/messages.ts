@@ -41,8 +41,33 @@ export class RecordBytes extends Uint8Array {
 }
 
 function view(bytes: Uint8Array): RecordBytes {
-  return new RecordBytes(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength)
+  return bytes instanceof RecordBytes ? bytes : new RecordBytes(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength)
 }
+
+/** For the decoder: keys and values come out as RecordBytes directly, with no second view. */
+export const recordBytesView = (buffer: ArrayBuffer, byteOffset: number, length: number): Uint8Array =>
+  new RecordBytes(buffer, byteOffset, length)
+
+/**
+ * Decimal strings of offsets and timestamps, which KafkaJS hands out: consecutive numbers share
+ * all but their last four digits, so those are converted once and the rest comes from a table.
+ */
+const LOW_DIGITS = Array.from({ length: 10_000 }, (_, i) => String(i).padStart(4, '0'))
+class DecimalStrings {
+  private high = -1
+  private highText = ''
+  of(n: number): string {
+    if (n < 10_000) return String(n)
+    const high = Math.floor(n / 10_000)
+    if (high !== this.high) {
+      this.high = high
+      this.highText = String(high)
+    }
+    return this.highText + LOW_DIGITS[n - high * 10_000]
+  }
+}
+const offsetStrings = new DecimalStrings()
+const timestampStrings = new DecimalStrings()
 
 export function toBytes(value: Bytes, what: string): Uint8Array {
   if (typeof value === 'string') return encoder.encode(value)
@@ -90,9 +115,9 @@ export function toKafkaMessage(record: DecodedRecord, size?: number): KafkaMessa
   return {
     key: record.key === null ? null : view(record.key),
     value: record.value === null ? null : view(record.value),
-    timestamp: String(record.timestamp),
+    timestamp: timestampStrings.of(record.timestamp),
     attributes: record.attributes,
-    offset: String(record.offset),
+    offset: offsetStrings.of(record.offset),
     headers,
     size,
   }

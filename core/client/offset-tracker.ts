@@ -4,14 +4,22 @@
  */
 import { tpKey } from './group-member.ts'
 
-interface Entry { topic: string; partition: number; resolved: number; committed: number }
+interface Entry {
+  topic: string
+  partition: number
+  /** Last offset processed (-1: none). */
+  resolved: number
+  /** Last committed next-offset (-1: none). */
+  committed: number
+  /** A seek moved the position: commit `resolved + 1` even if nothing was processed. */
+  sought: boolean
+}
 
 export class OffsetTracker {
   private readonly entries = new Map<string, Entry>()
-  private sinceCommit = 0
 
   assign(topic: string, partition: number, committed: number): void {
-    this.entries.set(tpKey(topic, partition), { topic, partition, resolved: committed >= 0 ? committed - 1 : -1, committed })
+    this.entries.set(tpKey(topic, partition), { topic, partition, resolved: committed >= 0 ? committed - 1 : -1, committed, sought: false })
   }
 
   forget(topic: string, partition: number): void {
@@ -21,24 +29,31 @@ export class OffsetTracker {
   resolve(topic: string, partition: number, offset: number): void {
     const entry = this.entries.get(tpKey(topic, partition))
     if (!entry || offset <= entry.resolved) return
-    this.sinceCommit += offset - entry.resolved
     entry.resolved = offset
   }
 
   /** After a seek, the next commit moves the group to the new position. */
   seek(topic: string, partition: number, offset: number): void {
     const entry = this.entries.get(tpKey(topic, partition))
-    if (entry) entry.resolved = offset - 1
+    if (!entry) return
+    entry.resolved = offset - 1
+    entry.sought = true
   }
 
   committed(topic: string, partition: number, offset: number): void {
     const entry = this.entries.get(tpKey(topic, partition))
-    if (entry) entry.committed = offset
-    this.sinceCommit = 0
+    if (!entry) return
+    entry.committed = offset
+    if (entry.resolved + 1 === offset) entry.sought = false
   }
 
+  /** Offsets resolved and not committed yet, over every partition (KafkaJS's countResolvedOffsets). */
   resolvedSinceCommit(): number {
-    return this.sinceCommit
+    let n = 0
+    for (const e of this.entries.values()) {
+      if (e.resolved + 1 > e.committed) n += e.committed < 0 ? e.resolved + 1 : e.resolved + 1 - e.committed
+    }
+    return n
   }
 
   /** Offsets to commit (next offset to read) where processing moved past the last commit. */
@@ -46,7 +61,7 @@ export class OffsetTracker {
     const result: Array<{ topic: string; partition: number; offset: number }> = []
     for (const [key, e] of this.entries) {
       if (only && !only.includes(key)) continue
-      if (e.resolved >= 0 && e.resolved + 1 !== e.committed) result.push({ topic: e.topic, partition: e.partition, offset: e.resolved + 1 })
+      if ((e.resolved >= 0 || e.sought) && e.resolved + 1 !== e.committed) result.push({ topic: e.topic, partition: e.partition, offset: e.resolved + 1 })
     }
     return result
   }

@@ -8,6 +8,7 @@
 import { EdgelogError, isEdgelogError } from '../errors.ts'
 import type { Broker, ProduceEntry, TopicMetadata } from '../broker.ts'
 import { encodeBatch, encodeBatchAsync, type Compression, type RecordInput } from '../codec/record-batch.ts'
+import { markEncodedInProcess } from '../codec/trusted.ts'
 import { Partitioners, type Partitioner } from '../partitioner.ts'
 import { toRecordInput, describe, type Message } from './messages.ts'
 import { Emitter } from './events.ts'
@@ -237,7 +238,7 @@ export class Producer {
       const bytes = compression === 'none'
         ? encodeBatch(chunk.records, options)
         : await encodeBatchAsync(chunk.records, { ...options, compression })
-      const entry: ProduceEntry = { topic, partition, batch: bytes }
+      const entry: ProduceEntry = { topic, partition, batch: markEncodedInProcess(bytes) }
       const [result] = await retry(this.config.retry, async () => {
         const results = await this.broker.produce({ acks, entries: [entry] })
         const r = results[0]

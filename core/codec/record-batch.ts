@@ -387,8 +387,18 @@ function parseHeaders(buf: Uint8Array, pos: number, end: number, count: number, 
 const NO_HEADERS = Object.freeze([]) as unknown as RecordHeaderEntry[]
 
 /** Parses `count` records from `buf[start, end)`, which they must fill exactly. */
-function parseRecords(buf: Uint8Array, start: number, end: number, header: BatchHeader): DecodedRecord[] {
+/**
+ * Makes the view a decoded key or value is handed as. Callers may pass their own (a Uint8Array
+ * subclass, say) so that records need no second wrapping; it gets the underlying buffer.
+ */
+export type ViewFactory = (buffer: ArrayBuffer, byteOffset: number, length: number) => Uint8Array
+const plainView: ViewFactory = (buffer, byteOffset, length) => new Uint8Array(buffer, byteOffset, length)
+
+function parseRecords(buf: Uint8Array, start: number, end: number, header: BatchHeader, makeView: ViewFactory = plainView): DecodedRecord[] {
   const count = header.recordCount
+  // Read once per batch: `.buffer` and `.byteOffset` per record cost more than the view itself.
+  const arrayBuffer = buf.buffer as ArrayBuffer
+  const base = buf.byteOffset
   // every record takes at least 7 bytes: refuse absurd counts before allocating anything
   if (count * 7 > end - start) throw corrupt(`record count ${count} cannot fit in ${end - start} bytes`)
   const baseOffset = header.baseOffset
@@ -421,7 +431,7 @@ function parseRecords(buf: Uint8Array, start: number, end: number, header: Batch
     let key: Uint8Array | null = null
     if (rv >= 0) {
       if (rv > rend - pos) throw corrupt(`record ${i}: key length ${rv} past the end of the record`)
-      key = buf.subarray(pos, pos + rv)
+      key = makeView(arrayBuffer, base + pos, rv)
       pos += rv
     } else if (rv !== -1) throw corrupt(`record ${i}: key length ${rv}`)
     // value
@@ -429,7 +439,7 @@ function parseRecords(buf: Uint8Array, start: number, end: number, header: Batch
     let value: Uint8Array | null = null
     if (rv >= 0) {
       if (rv > rend - pos) throw corrupt(`record ${i}: value length ${rv} past the end of the record`)
-      value = buf.subarray(pos, pos + rv)
+      value = makeView(arrayBuffer, base + pos, rv)
       pos += rv
     } else if (rv !== -1) throw corrupt(`record ${i}: value length ${rv}`)
     // headers
@@ -467,23 +477,23 @@ function safe<T>(f: () => T): T {
  * views into `bytes`. Does not check the CRC (validateBatch does). A compressed batch throws
  * UNSUPPORTED_FOR_MESSAGE_FORMAT: use decodeBatch.
  */
-export function decodeRecords(bytes: Uint8Array, header?: BatchHeader): DecodedRecord[] {
+export function decodeRecords(bytes: Uint8Array, header?: BatchHeader, makeView?: ViewFactory): DecodedRecord[] {
   return safe(() => {
     const h = header ?? readBatchHeader(bytes, 0)
     if (h.compression !== 'none') {
       throw new EdgelogError('UNSUPPORTED_FOR_MESSAGE_FORMAT', `decodeRecords reads uncompressed batches only (this one is ${h.compression}): use decodeBatch`)
     }
     if (h.sizeBytes > bytes.length) throw corrupt(`record batch length ${h.batchLength} past the end`)
-    return parseRecords(bytes, BATCH_HEADER_BYTES, h.sizeBytes, h)
+    return parseRecords(bytes, BATCH_HEADER_BYTES, h.sizeBytes, h, makeView)
   })
 }
 
 /** Decodes one batch (bytes[0..]) with any supported compression. */
-export async function decodeBatch(bytes: Uint8Array): Promise<{ header: BatchHeader; records: DecodedRecord[] }> {
+export async function decodeBatch(bytes: Uint8Array, makeView?: ViewFactory): Promise<{ header: BatchHeader; records: DecodedRecord[] }> {
   const header = safe(() => readBatchHeader(bytes, 0))
-  if (header.compression === 'none') return { header, records: decodeRecords(bytes, header) }
+  if (header.compression === 'none') return { header, records: decodeRecords(bytes, header, makeView) }
   const raw = await decompress(header.compression, bytes.subarray(BATCH_HEADER_BYTES, header.sizeBytes))
-  return { header, records: safe(() => parseRecords(raw, 0, raw.length, header)) }
+  return { header, records: safe(() => parseRecords(raw, 0, raw.length, header, makeView)) }
 }
 
 /**

@@ -7,7 +7,8 @@ import { EdgelogError } from '../errors.ts'
 import type { TopicConfig } from '../config.ts'
 import type { PartitionState, SegmentInfo } from '../broker.ts'
 import type { StorageAdapter, StoredBatch, StreamId } from '../storage.ts'
-import { decodeBatch, setBaseOffset, validateBatch, type BatchHeader } from '../codec/record-batch.ts'
+import { decodeBatch, readBatchHeader, setBaseOffset, validateBatch, type BatchHeader } from '../codec/record-batch.ts'
+import { wasEncodedInProcess } from '../codec/trusted.ts'
 import { crc32c } from '../codec/crc32c.ts'
 import { keys } from './keys.ts'
 import { checkSequence, lastSequence, recordBatch, type ProducerEntry } from './producer-state.ts'
@@ -74,15 +75,18 @@ export class PartitionLog {
     if (maxValue !== undefined && bytes.byteLength > maxValue) {
       throw new EdgelogError('MESSAGE_TOO_LARGE', `Batch of ${bytes.byteLength} bytes is over this store's limit of ${maxValue} bytes per batch`)
     }
-    const header = await validateBatch(bytes)
-    if (header.isControl || header.isTransactional) {
-      throw new EdgelogError('INVALID_RECORD', 'Transactional and control batches are not supported')
-    }
-    if (header.lastOffsetDelta !== header.recordCount - 1) {
-      throw new EdgelogError('INVALID_RECORD', `A produced batch must have contiguous offset deltas 0..${header.recordCount - 1}`)
-    }
-    if (config['cleanup.policy'].includes('compact')) await requireKeys(bytes)
-    return this.exclusive(() => this.appendValidated(bytes, header, config, options.durability ?? 'relaxed'))
+    // Validation runs in the partition's queue: batches are checked and stored in arrival order.
+    return this.exclusive(async () => {
+      const header = wasEncodedInProcess(bytes) ? readBatchHeader(bytes) : await validateBatch(bytes)
+      if (header.isControl || header.isTransactional) {
+        throw new EdgelogError('INVALID_RECORD', 'Transactional and control batches are not supported')
+      }
+      if (header.lastOffsetDelta !== header.recordCount - 1) {
+        throw new EdgelogError('INVALID_RECORD', `A produced batch must have contiguous offset deltas 0..${header.recordCount - 1}`)
+      }
+      if (config['cleanup.policy'].includes('compact')) await requireKeys(bytes)
+      return this.appendValidated(bytes, header, config, options.durability ?? 'relaxed')
+    })
   }
 
   private async appendValidated(
@@ -99,8 +103,8 @@ export class PartitionLog {
     }
     const baseOffset = this.head.nextOffset
     const lastOffset = baseOffset + header.lastOffsetDelta
-    // Copy: the stored bytes must not alias a caller's buffer (or a larger request body).
-    const bytes = input.slice()
+    // The log takes the bytes over and writes the offset in place; adapters copy what they keep.
+    const bytes = input
     setBaseOffset(bytes, baseOffset)
     let maxTimestamp = header.maxTimestamp
     const logAppendTime = config['message.timestamp.type'] === 'LogAppendTime' ? now : -1

@@ -48,7 +48,15 @@ async function storageIn(
   pick: (obj: PartitionObject, state: DurableObjectState) => SqliteStorage = (obj) => obj.storage,
 ): Promise<StorageAdapter> {
   const capabilities = await ref.run((obj, state) => ({ ...pick(obj, state).capabilities }))
-  const call = <R>(fn: (s: SqliteStorage) => Promise<R>): Promise<R> => ref.run((obj, state) => fn(pick(obj, state)))
+  // Each call is its own `runInDurableObject` round trip, and concurrent round trips may reach
+  // the object out of order under load; inside a real object calls happen in program order.
+  // So calls enter the object one after another, in the order they were issued.
+  let tail: Promise<unknown> = Promise.resolve()
+  const call = <R>(fn: (s: SqliteStorage) => Promise<R>): Promise<R> => {
+    const result = tail.then(() => ref.run((obj, state) => fn(pick(obj, state))))
+    tail = result.catch(() => undefined)
+    return result
+  }
   return {
     capabilities,
     commit: (write) => call((s) => s.commit(write)),

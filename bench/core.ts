@@ -1,0 +1,167 @@
+/**
+ * In-process benchmark of the core log with the memory adapter (issue 2):
+ *   - the codec side by side with KafkaJS's own RecordBatch v2 encoder/decoder (what a Node
+ *     user would otherwise run), as ratios;
+ *   - produce and consume through the KafkaJS-shaped client, 100-byte values, batches of 1,000;
+ *   - per-record append and read cost as the partition grows from 10 thousand to 10 million.
+ * Run: npx tsx bench/core.ts [--quick]
+ */
+import { createRequire } from 'node:module'
+import { decodeRecords, encodeBatch, readBatchHeader, type RecordInput } from '../core/codec/record-batch.ts'
+import { openLog } from '../core/open-log.ts'
+import { PartitionLog } from '../core/log/partition-log.ts'
+import { TOPIC_CONFIG_DEFAULTS } from '../core/config.ts'
+import { MemoryStorage } from '../adapters/memory/index.ts'
+import { median, report, table } from './report.ts'
+
+const require = createRequire(import.meta.url)
+const quick = process.argv.includes('--quick')
+const VALUE = new Uint8Array(100).fill(120)
+const BATCH = 1000
+
+function makeRecords(n: number): RecordInput[] {
+  const now = Date.now()
+  return Array.from({ length: n }, (_, i) => ({ key: null, value: VALUE, timestamp: now + i }))
+}
+
+function rate(records: number, ms: number): number {
+  return Math.round(records / (ms / 1000))
+}
+
+async function timed(fn: () => Promise<void> | void): Promise<number> {
+  const start = performance.now()
+  await fn()
+  return performance.now() - start
+}
+
+async function codecVersusKafkaJS(): Promise<void> {
+  const { RecordBatch } = require('kafkajs/src/protocol/recordBatch/v0')
+  const KafkaJSRecord = require('kafkajs/src/protocol/recordBatch/record/v0')
+  const Decoder = require('kafkajs/src/protocol/decoder')
+  const decodeKafkaJSBatch = require('kafkajs/src/protocol/recordBatch/v0/decoder')
+  const batches = quick ? 100 : 300
+  const records = makeRecords(BATCH)
+  const valueBuffer = Buffer.from(VALUE)
+  const kafkajsRecords = records.map((r, i) => KafkaJSRecord({ offsetDelta: i, timestampDelta: i, key: null, value: valueBuffer, headers: {} }))
+
+  const runs = 5
+  const ours: number[] = []
+  const theirs: number[] = []
+  let encoded: Uint8Array = new Uint8Array()
+  let kafkajsEncoded: Buffer = Buffer.alloc(0)
+  for (let run = 0; run < runs; run++) {
+    ours.push(await timed(() => { for (let i = 0; i < batches; i++) encoded = encodeBatch(records) }))
+    theirs.push(await timed(async () => {
+      for (let i = 0; i < batches; i++) {
+        const batch = await RecordBatch({ records: kafkajsRecords, lastOffsetDelta: BATCH - 1, firstTimestamp: records[0].timestamp, maxTimestamp: records[BATCH - 1].timestamp })
+        kafkajsEncoded = batch.buffer
+      }
+    }))
+  }
+  const n = batches * BATCH
+  const encodeOurs = rate(n, median(ours))
+  const encodeTheirs = rate(n, median(theirs))
+
+  const decodeOurs: number[] = []
+  const decodeTheirs: number[] = []
+  // Both encoders write the same bytes (test/codec/kafkajs-interop.test.ts); decode edgelog's with each.
+  const kafkajsBatch = Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength)
+  const check = await decodeKafkaJSBatch(new Decoder(kafkajsBatch))
+  if (check.records.length !== BATCH) throw new Error(`KafkaJS decoded ${check.records.length} records, expected ${BATCH}`)
+  if (kafkajsEncoded.length === 0) throw new Error('KafkaJS encoded nothing')
+  for (let run = 0; run < runs; run++) {
+    decodeOurs.push(await timed(() => { for (let i = 0; i < batches; i++) decodeRecords(encoded, readBatchHeader(encoded)) }))
+    decodeTheirs.push(await timed(async () => { for (let i = 0; i < batches; i++) await decodeKafkaJSBatch(new Decoder(kafkajsBatch)) }))
+  }
+  const decOurs = rate(n, median(decodeOurs))
+  const decTheirs = rate(n, median(decodeTheirs))
+  table('Codec: Kafka RecordBatch v2, 100-byte values, 1,000 per batch (records/s, median of 5)', ['', 'edgelog', 'KafkaJS', 'ratio'], [
+    ['encode (with CRC32C)', encodeOurs, encodeTheirs, `${(encodeOurs / encodeTheirs).toFixed(1)}x`],
+    ['decode', decOurs, decTheirs, `${(decOurs / decTheirs).toFixed(1)}x`],
+  ])
+  report.codec = { encodeOurs, encodeTheirs, decodeOurs: decOurs, decodeTheirs: decTheirs }
+}
+
+async function produceConsume(): Promise<void> {
+  const total = quick ? 200_000 : 1_000_000
+  const log = await openLog({ storage: new MemoryStorage(), settings: { 'log.retention.check.interval.ms': 0 } })
+  await log.admin().createTopics({ topics: [{ topic: 'bench', numPartitions: 1 }] })
+  const producer = log.producer({ maxBatchBytes: 4 << 20 })
+  await producer.connect()
+  const messages = Array.from({ length: BATCH }, () => ({ value: VALUE }))
+  const produceMs = await timed(async () => {
+    for (let i = 0; i < total / BATCH; i++) await producer.send({ topic: 'bench', messages, acks: 1 })
+  })
+  const idempotent = log.producer({ idempotent: true, maxBatchBytes: 4 << 20 })
+  await idempotent.connect()
+  const idempotentMs = await timed(async () => {
+    for (let i = 0; i < total / BATCH; i++) await idempotent.send({ topic: 'bench', messages, acks: -1 })
+  })
+
+  const consumer = log.consumer({ maxWaitTimeInMs: 10 })
+  await consumer.subscribe({ topics: ['bench'], fromBeginning: true })
+  let seen = 0
+  const end = total * 2
+  const consumeMs = await timed(() => new Promise<void>((resolve) => {
+    void consumer.run({ eachBatch: async ({ batch }) => {
+      seen += batch.messages.length
+      if (seen >= end) resolve()
+    } })
+  }))
+  await consumer.stop()
+
+  // The broker's fetch without the client: what the consumer's decoding and dispatch add.
+  const rawMs = await timed(async () => {
+    let offset = 0
+    while (offset < end) {
+      const { batches } = await log.broker.fetch({ topic: 'bench', partition: 0, offset, maxBytes: 1 << 20 })
+      for (const bytes of batches) offset = readBatchHeader(bytes).baseOffset + decodeRecords(bytes).length
+    }
+  })
+  await log.close()
+  const produce = rate(total, produceMs)
+  const produceIdempotent = rate(total, idempotentMs)
+  const consume = rate(end, consumeMs)
+  const raw = rate(end, rawMs)
+  table(`Client over MemoryStorage: ${total.toLocaleString('en')} records of 100 bytes, 1,000 per send (records/s)`, ['path', 'records/s', 'aim'], [
+    ['producer.send, acks=1', produce, '≥ 1,500,000'],
+    ['producer.send, idempotent, acks=-1', produceIdempotent, '≥ 1,500,000'],
+    ['consumer.run eachBatch (no group)', consume, '≥ 5,000,000'],
+    ['broker.fetch + decode (no client)', raw, ''],
+  ])
+  report.client = { produce, produceIdempotent, consume, raw }
+}
+
+/** Append and read windows of 100k records at growing partition sizes: the cost per record must stay flat. */
+async function flatCost(): Promise<void> {
+  const marks = quick ? [10_000, 100_000, 1_000_000] : [10_000, 100_000, 1_000_000, 10_000_000]
+  const storage = new MemoryStorage()
+  const log = await PartitionLog.open({ storage, stream: 'flat/0', config: () => TOPIC_CONFIG_DEFAULTS })
+  const batch = encodeBatch(makeRecords(BATCH))
+  const window = 100_000
+  const rows: Array<Array<string | number>> = []
+  const results: Array<{ size: number; appendNsPerRecord: number; readNsPerRecord: number }> = []
+  for (const mark of marks) {
+    while (log.highWatermark < mark) await log.append(batch)
+    const appendMs = await timed(async () => { for (let i = 0; i < window / BATCH; i++) await log.append(batch) })
+    // Read a window from the middle of the partition: cost must not depend on where it is.
+    const from = Math.floor((log.highWatermark - window) / 2)
+    const readMs = await timed(async () => {
+      let offset = from
+      while (offset < from + window) {
+        const { batches } = await log.read(offset, 1 << 20)
+        offset = batches[batches.length - 1].lastOffset + 1
+      }
+    })
+    const appendNs = (appendMs * 1e6) / window
+    const readNs = (readMs * 1e6) / window
+    results.push({ size: mark, appendNsPerRecord: Math.round(appendNs), readNsPerRecord: Math.round(readNs) })
+    rows.push([mark.toLocaleString('en'), appendNs.toFixed(0), readNs.toFixed(1)])
+  }
+  table('Cost per record as the partition grows (PartitionLog over MemoryStorage, 100k-record windows)', ['records in partition', 'append ns/record', 'read ns/record'], rows)
+  report.flat = results
+}
+
+await codecVersusKafkaJS()
+await produceConsume()
+await flatCost()

@@ -1,0 +1,30 @@
+/**
+ * `npm run bench`: the in-process core benchmark, then the others whose tools are here
+ * (Chromium for the browser benchmark, wrangler for the HTTP one). Each prints its own tables.
+ *   npm run bench                 all that can run
+ *   npm run bench -- core         one of: core, group, browser, http
+ */
+import { spawnSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
+
+const suites: Record<string, { file: string; needs?: string }> = {
+  core: { file: 'bench/core.ts' },
+  group: { file: 'bench/consumer-group.ts' },
+  browser: { file: 'bench/browser.ts', needs: '/usr/bin/chromium' },
+  http: { file: 'bench/http.ts' },
+}
+const asked = process.argv.slice(2).filter((a) => !a.startsWith('-'))
+const flags = process.argv.slice(2).filter((a) => a.startsWith('-'))
+let failed = false
+for (const [name, suite] of Object.entries(suites)) {
+  if (asked.length > 0 && !asked.includes(name)) continue
+  if (!existsSync(suite.file)) continue
+  if (suite.needs && !existsSync(suite.needs)) {
+    console.log(`\n(skipping ${name}: ${suite.needs} is not installed)`)
+    continue
+  }
+  console.log(`\n=== ${name}: npx tsx ${suite.file} ${flags.join(' ')}`)
+  const result = spawnSync('npx', ['tsx', suite.file, ...flags], { stdio: 'inherit' })
+  if (result.status !== 0) failed = true
+}
+process.exit(failed ? 1 : 0)

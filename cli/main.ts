@@ -1,0 +1,66 @@
+/**
+ * `npx edgelog <tool>`: Kafka's tools (topics, console-producer, console-consumer,
+ * consumer-groups, dump-log) against an edgelog server (--bootstrap-server, default
+ * http://127.0.0.1:8787; a bearer token from --token or EDGELOG_TOKEN).
+ */
+import type { EdgelogClient } from '../core/client/client.ts'
+import { isEdgelogError } from '../core/errors.ts'
+import { flag, parseArgs, UsageError } from './args.ts'
+import { consoleConsumerTool, consoleProducerTool, consumerGroupsTool, dumpLogTool, topicsTool, type ToolIO } from './tools.ts'
+
+export const DEFAULT_BOOTSTRAP = 'http://127.0.0.1:8787'
+
+const TOOLS = {
+  'topics': topicsTool,
+  'console-producer': consoleProducerTool,
+  'console-consumer': consoleConsumerTool,
+  'consumer-groups': consumerGroupsTool,
+  'dump-log': dumpLogTool,
+} as const
+
+export const USAGE = `Usage: edgelog <tool> [--bootstrap-server URL] [--token TOKEN] [options]
+
+Tools (Kafka's names and flags):
+  topics            --create --topic T [--partitions N] [--replication-factor 1] [--config k=v]
+                    --list | --describe [--topic T] | --alter --topic T --partitions N | --delete --topic T
+  console-producer  --topic T [--property parse.key=true --property key.separator=:]   (lines from stdin)
+  console-consumer  --topic T [--from-beginning] [--group G] [--max-messages N] [--timeout-ms MS]
+                    [--property print.key=true --property print.partition=true --property print.offset=true]
+  consumer-groups   --list | --describe --group G [--members|--state] | --delete --group G
+                    --reset-offsets --group G --topic T (--to-earliest|--to-latest|--to-offset N) [--execute]
+  dump-log          --topic T [--partition P] [--offset O] [--print-data-log]
+
+--bootstrap-server defaults to ${DEFAULT_BOOTSTRAP}; the token to $EDGELOG_TOKEN.`
+
+/** Runs one tool; returns the process exit code. */
+export async function run(
+  argv: string[],
+  io: ToolIO,
+  connect: (options: { url: string; token?: string }) => EdgelogClient,
+  env: Record<string, string | undefined> = {},
+): Promise<number> {
+  const [tool, ...rest] = argv
+  if (!tool || tool === '--help' || tool === 'help') {
+    io.out(USAGE)
+    return tool ? 0 : 1
+  }
+  const impl = TOOLS[tool.replace(/^kafka-/, '').replace(/\.sh$/, '') as keyof typeof TOOLS]
+  if (!impl) {
+    io.err(`Unknown tool '${tool}'.\n${USAGE}`)
+    return 1
+  }
+  const args = parseArgs(rest)
+  const url = flag(args, 'bootstrap-server') ?? DEFAULT_BOOTSTRAP
+  const log = connect({ url: /^https?:\/\//.test(url) ? url : `http://${url}`, token: flag(args, 'token') ?? env.EDGELOG_TOKEN })
+  try {
+    await impl(log, args, io)
+    return 0
+  } catch (error) {
+    if (error instanceof UsageError) io.err(error.message)
+    else if (isEdgelogError(error)) io.err(`Error: ${error.code}: ${error.message}`)
+    else io.err(`Error: ${(error as Error)?.message ?? error}`)
+    return 1
+  } finally {
+    await log.close().catch(() => {})
+  }
+}

@@ -1,0 +1,183 @@
+/** The OpenAPI 3.1 document of the v1 API, served at /v1/openapi.json. */
+
+type Schema = Record<string, unknown>
+const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` })
+const json = (schema: Schema) => ({ 'application/json': { schema } })
+const ok = (description: string, schema: Schema, status = '200') => ({ [status]: { description, content: json(schema) } })
+const errors = (...statuses: number[]) =>
+  Object.fromEntries(statuses.map((s) => [String(s), { $ref: `#/components/responses/Error${s}` }]))
+const pathParam = (name: string, schema: Schema, description: string) => ({ name, in: 'path', required: true, schema, description })
+const query = (name: string, schema: Schema, description: string) => ({ name, in: 'query', required: false, schema, description })
+const body = (schema: Schema, extra: Record<string, unknown> = {}) => ({ required: true, content: { ...json(schema), ...extra } })
+
+const topic = pathParam('topic', { type: 'string', pattern: '^[a-zA-Z0-9._-]{1,249}$' }, 'Topic name (Kafka rules)')
+const partition = pathParam('p', { type: 'integer', minimum: 0 }, 'Partition index')
+const group = pathParam('group', { type: 'string', minLength: 1, maxLength: 255 }, 'Consumer group id')
+const acks = query('acks', { enum: ['-1', 'all', '1', '0'] }, 'Kafka acks: -1/all (default) waits for durable storage')
+const encoding = query('encoding', { enum: ['utf8', 'base64'] }, 'How keys, values and header values are written as JSON strings (default utf8)')
+const offsetQ = query('offset', { oneOf: [{ type: 'integer', minimum: 0 }, { enum: ['earliest', 'latest'] }] }, 'First offset to read (default earliest)')
+const str = { type: 'string' }
+const int = { type: 'integer' }
+const nullableStr = { type: ['string', 'null'] }
+const batchType = 'application/vnd.kafka.record-batch'
+const rb = { schema: { type: 'string', contentMediaType: batchType, description: 'Kafka RecordBatch v2 bytes, one or more concatenated' } }
+
+export const openapi = {
+  openapi: '3.1.0',
+  info: {
+    title: 'edgelog HTTP API',
+    version: '1',
+    description: "Apache Kafka's log on Durable Objects: topics, partitions, offsets, consumer groups (KIP-848). Errors are { error: { code, message } } with Kafka's error names.",
+  },
+  servers: [{ url: '/' }],
+  security: [{ bearer: [] }],
+  paths: {
+    '/v1/health': { get: { summary: 'Liveness', security: [], responses: ok('Alive', { type: 'object', properties: { ok: { type: 'boolean' } } }) } },
+    '/v1/openapi.json': { get: { summary: 'This document', security: [], responses: ok('OpenAPI 3.1', { type: 'object' }) } },
+    '/v1/cluster': { get: { summary: 'Cluster id and brokers (describeCluster)', responses: { ...ok('Cluster', ref('Cluster')), ...errors(401) } } },
+    '/v1/metadata': {
+      post: {
+        summary: "Topic metadata (Kafka's Metadata request); auto-creates when asked and allowed",
+        requestBody: body({ type: 'object', properties: { topics: { type: 'array', items: str }, allowAutoTopicCreation: { type: 'boolean' } } }),
+        responses: { ...ok('Topics', { type: 'object', properties: { topics: { type: 'array', items: ref('TopicMetadata') } } }), ...errors(400, 401, 403, 404) },
+      },
+    },
+    '/v1/producers': { post: { summary: 'Allocate an idempotent producer id (InitProducerId)', responses: { ...ok('Producer id', { type: 'object', properties: { producerId: int, producerEpoch: int } }), ...errors(401, 403) } } },
+    '/v1/maintenance': { post: { summary: 'Run retention and compaction on every topic now (cluster admin)', responses: { ...ok('Done', { type: 'object' }), ...errors(401, 403) } } },
+    '/v1/topics': {
+      get: { summary: 'List topics (those the token may see)', responses: { ...ok('Topics', { type: 'object', properties: { topics: { type: 'array', items: ref('Topic') } } }), ...errors(401) } },
+      post: {
+        summary: 'Create a topic ({ name, partitions?, config? }), or several in Kafka form ({ topics: [TopicSpec], validateOnly? })',
+        requestBody: body({ oneOf: [ref('CreateTopic'), { type: 'object', required: ['topics'], properties: { topics: { type: 'array', items: ref('TopicSpec') }, validateOnly: { type: 'boolean' } } }] }),
+        responses: { ...ok('Created', ref('Topic'), '201'), ...ok('Kafka form: per topic whether it was created', { type: 'object', properties: { results: { type: 'array', items: { type: 'object', properties: { topic: str, created: { type: 'boolean' } } } } } }), ...errors(400, 401, 403, 409, 413) },
+      },
+    },
+    '/v1/topics/{topic}': {
+      parameters: [topic],
+      get: { summary: 'Describe a topic: config and, per partition, logStartOffset, highWatermark, size and segments', responses: { ...ok('Topic', ref('TopicDescription')), ...errors(400, 401, 403, 404) } },
+      patch: {
+        summary: 'Add partitions (increase only) and/or change config (null resets a key)',
+        requestBody: body({ type: 'object', properties: { partitions: { type: 'integer', minimum: 1 }, config: { type: 'object', additionalProperties: { type: ['string', 'number', 'null'] } } } }),
+        responses: { ...ok('Topic', ref('TopicDescription')), ...errors(400, 401, 403, 404) },
+      },
+      delete: { summary: 'Delete a topic and all its records', responses: { ...ok('Deleted', { type: 'object', properties: { deleted: str } }), ...errors(400, 401, 403, 404) } },
+    },
+    '/v1/topics/{topic}/maintenance': { parameters: [topic], post: { summary: "Run the topic's retention and compaction now", responses: { ...ok('Done', { type: 'object' }), ...errors(401, 403, 404) } } },
+    '/v1/topics/{topic}/offsets': {
+      parameters: [topic],
+      get: {
+        summary: 'List offsets (earliest, latest, or the first at or after a timestamp) per partition',
+        parameters: [query('at', { oneOf: [{ enum: ['earliest', 'latest'] }, { type: 'integer' }] }, 'earliest, latest (default) or a timestamp in ms'), query('partitions', str, 'Comma-separated partitions (default all)')],
+        responses: { ...ok('Offsets', { type: 'object', properties: { offsets: { type: 'array', items: ref('ListedOffset') } } }), ...errors(400, 401, 403, 404) },
+      },
+    },
+    '/v1/topics/{topic}/partitions/{p}/offsets': {
+      parameters: [topic, partition],
+      get: { summary: 'List one partition\'s offset', parameters: [query('at', { oneOf: [{ enum: ['earliest', 'latest'] }, { type: 'integer' }] }, 'earliest, latest (default) or a timestamp in ms')], responses: { ...ok('Offset', ref('ListedOffset')), ...errors(400, 401, 403, 404) } },
+    },
+    '/v1/topics/{topic}/records': {
+      parameters: [topic],
+      post: {
+        summary: 'Produce JSON records: partition given, else murmur2(key), else one partition per request (sticky)',
+        parameters: [acks, encoding],
+        requestBody: body({ type: 'object', required: ['records'], properties: { records: { type: 'array', items: ref('RecordIn') } } }),
+        responses: { ...ok('One offset per record, in order', ref('ProduceResponse')), ...errors(400, 401, 403, 404, 409, 413) },
+      },
+    },
+    '/v1/topics/{topic}/partitions/{p}/records': {
+      parameters: [topic, partition],
+      post: {
+        summary: 'Produce to one partition: JSON records, or Kafka record batches (binary)',
+        parameters: [acks, encoding],
+        requestBody: body({ type: 'object', required: ['records'], properties: { records: { type: 'array', items: ref('RecordIn') } } }, { [batchType]: rb, 'application/octet-stream': rb }),
+        responses: { ...ok('JSON: one offset per record; binary: one entry per batch', { oneOf: [ref('ProduceResponse'), ref('BatchProduceResponse')] }), ...errors(400, 401, 403, 404, 409, 413) },
+      },
+      get: {
+        summary: 'Fetch records from an offset; waits up to maxWaitMs for new ones (long poll). Accept: application/vnd.kafka.record-batch for the stored batches as is',
+        parameters: [offsetQ, query('maxBytes', { type: 'integer', minimum: 1 }, 'Bytes to aim for (default 1 MiB; the first batch is always whole)'), query('maxWaitMs', { type: 'integer', minimum: 0, maximum: 60000 }, 'Long-poll wait (default 0)'), query('minBytes', { type: 'integer', minimum: 1 }, 'Bytes to wait for (default 1)'), encoding],
+        responses: {
+          '200': {
+            description: 'Records. Headers Edgelog-High-Watermark, Edgelog-Log-Start-Offset, Edgelog-Next-Offset, Edgelog-Batch-Count',
+            content: { ...json(ref('FetchResponse')), [batchType]: rb },
+          },
+          ...errors(400, 401, 403, 404, 416),
+        },
+      },
+    },
+    '/v1/topics/{topic}/partitions/{p}/tail': {
+      parameters: [topic, partition],
+      get: {
+        summary: 'Live tail as Server-Sent Events (event: record, id: offset); resumes after Last-Event-ID',
+        parameters: [query('offset', { oneOf: [{ type: 'integer' }, { enum: ['earliest', 'latest'] }] }, 'Start (default latest)'), query('limit', int, 'Close after this many records'), query('access_token', str, 'The bearer token, for EventSource (which cannot send headers)'), encoding, { name: 'Last-Event-ID', in: 'header', required: false, schema: str }],
+        responses: { '200': { description: 'text/event-stream', content: { 'text/event-stream': { schema: str } } }, ...errors(400, 401, 403, 404, 416) },
+      },
+    },
+    '/v1/groups': { get: { summary: 'List consumer groups', responses: { ...ok('Groups', { type: 'object', properties: { groups: { type: 'array', items: { type: 'object', properties: { groupId: str, protocolType: str, state: str } } } } }), ...errors(401) } } },
+    '/v1/groups/{group}': {
+      parameters: [group],
+      get: { summary: 'Describe a group: state, assignor, members with assignments, committed offsets with lag', responses: { ...ok('Group', ref('GroupDescription')), ...errors(401, 403, 404) } },
+      delete: { summary: 'Delete an empty group and its offsets', responses: { ...ok('Deleted', { type: 'object', properties: { deleted: str } }), ...errors(401, 403, 404, 409) } },
+    },
+    '/v1/groups/{group}/heartbeat': {
+      parameters: [group],
+      post: {
+        summary: "KIP-848 ConsumerGroupHeartbeat: join (memberEpoch 0), heartbeat, acknowledge revocations, leave (-1)",
+        requestBody: body(ref('HeartbeatRequest')),
+        responses: { ...ok('Assignment', ref('HeartbeatResponse')), ...errors(400, 401, 403, 409) },
+      },
+    },
+    '/v1/groups/{group}/offsets': {
+      parameters: [group],
+      get: { summary: 'Committed offsets', parameters: [query('topics', str, 'Comma-separated topics (default all)')], responses: { ...ok('Offsets', { type: 'object', properties: { offsets: { type: 'array', items: ref('CommittedOffset') } } }), ...errors(400, 401, 403) } },
+      post: {
+        summary: 'Commit offsets (as a member: memberId and memberEpoch; or as an admin of an empty group)',
+        requestBody: body({ type: 'object', required: ['offsets'], properties: { memberId: str, memberEpoch: int, offsets: { type: 'array', items: { type: 'object', required: ['topic', 'partition', 'offset'], properties: { topic: str, partition: int, offset: int, metadata: nullableStr } } } } }),
+        responses: { ...ok('Committed', { type: 'object', properties: { committed: int } }), ...errors(400, 401, 403, 409) },
+      },
+    },
+  },
+  components: {
+    securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'A token of EDGELOG_TOKENS' } },
+    responses: Object.fromEntries([400, 401, 403, 404, 409, 413, 416].map((s) => [`Error${s}`, { description: `Error (${s})`, content: json(ref('Error')) }])),
+    schemas: {
+      Error: { type: 'object', required: ['error'], properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string', description: "Kafka's error name, e.g. UNKNOWN_TOPIC_OR_PARTITION" }, message: str } } } },
+      Cluster: { type: 'object', properties: { clusterId: str, brokers: { type: 'array' }, controller: int } },
+      TopicConfig: { type: 'object', additionalProperties: true, description: 'Kafka topic configs: retention.ms, retention.bytes, segment.bytes, segment.ms, cleanup.policy, max.message.bytes, min.compaction.lag.ms, delete.retention.ms, message.timestamp.type' },
+      CreateTopic: { type: 'object', required: ['name'], properties: { name: str, partitions: { type: 'integer', minimum: 1 }, config: { type: 'object', additionalProperties: { type: ['string', 'number'] } } } },
+      TopicSpec: { type: 'object', required: ['topic'], properties: { topic: str, numPartitions: int, replicationFactor: int, configEntries: { type: 'array', items: { type: 'object', properties: { name: str, value: str } } } } },
+      Topic: { type: 'object', properties: { name: str, topicId: str, partitions: int, config: ref('TopicConfig') } },
+      TopicMetadata: { type: 'object', properties: { name: str, topicId: str, config: ref('TopicConfig'), partitions: { type: 'array', items: { type: 'object', properties: { partitionId: int, leader: int } } } } },
+      TopicDescription: {
+        type: 'object',
+        properties: {
+          name: str, topicId: str, config: ref('TopicConfig'),
+          partitions: { type: 'array', items: { type: 'object', properties: { partition: int, logStartOffset: int, highWatermark: int, sizeBytes: int, segments: { type: 'array', items: { type: 'object', properties: { baseOffset: int, endOffset: int, sizeBytes: int, batches: int, createdAt: int, maxTimestamp: int } } } } } },
+        },
+      },
+      ListedOffset: { type: 'object', properties: { partition: int, offset: int, timestamp: int } },
+      RecordIn: {
+        type: 'object', required: ['value'],
+        properties: { key: nullableStr, value: nullableStr, headers: { oneOf: [{ type: 'object', additionalProperties: nullableStr }, { type: 'array', items: { type: 'object', properties: { key: str, value: nullableStr } } }] }, partition: int, timestamp: int },
+      },
+      RecordOut: { type: 'object', properties: { offset: int, timestamp: int, key: nullableStr, value: nullableStr, headers: { type: 'object', additionalProperties: nullableStr } } },
+      ProduceResponse: { type: 'object', properties: { offsets: { type: 'array', items: { type: 'object', properties: { partition: int, offset: int } } } } },
+      BatchProduceResponse: { type: 'object', properties: { batches: { type: 'array', items: { type: 'object', properties: { partition: int, baseOffset: int, lastOffset: int, records: int } } } } },
+      FetchResponse: { type: 'object', properties: { records: { type: 'array', items: ref('RecordOut') }, highWatermark: int, logStartOffset: int, nextOffset: int } },
+      HeartbeatRequest: {
+        type: 'object', required: ['memberEpoch'],
+        properties: { memberId: str, memberEpoch: int, instanceId: nullableStr, clientId: str, rackId: nullableStr, rebalanceTimeoutMs: int, sessionTimeoutMs: int, subscribedTopicNames: { type: ['array', 'null'], items: str }, subscribedTopicRegex: nullableStr, serverAssignors: { type: ['array', 'null'], items: { enum: ['range', 'roundrobin', 'cooperative-sticky'] } }, topicPartitions: { type: ['array', 'null'], items: ref('TopicPartitions') } },
+      },
+      TopicPartitions: { type: 'object', properties: { topic: str, partitions: { type: 'array', items: int } } },
+      HeartbeatResponse: { type: 'object', properties: { memberId: str, memberEpoch: int, heartbeatIntervalMs: int, assignment: { type: ['array', 'null'], items: ref('TopicPartitions') } } },
+      CommittedOffset: { type: 'object', properties: { topic: str, partition: int, offset: int, metadata: nullableStr } },
+      GroupDescription: {
+        type: 'object',
+        properties: {
+          groupId: str, state: str, protocolType: str, protocol: str, groupEpoch: int, lag: int,
+          members: { type: 'array', items: { type: 'object', properties: { memberId: str, instanceId: nullableStr, clientId: str, clientHost: str, memberEpoch: int, subscribedTopicNames: { type: 'array', items: str }, assignment: { type: 'array', items: ref('TopicPartitions') } } } },
+          offsets: { type: 'array', items: { type: 'object', properties: { topic: str, partition: int, offset: int, metadata: nullableStr, highWatermark: int, lag: int } } },
+        },
+      },
+    },
+  },
+} as const

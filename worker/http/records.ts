@@ -1,0 +1,160 @@
+/** JSON records ⇄ Kafka record batches, for the JSON produce and fetch routes. */
+import { EdgelogError } from '../../core/errors.ts'
+import { decodeBatch, encodeBatch, type DecodedRecord, type RecordInput } from '../../core/codec/record-batch.ts'
+import { keyBytes, murmur2, toPositive } from '../../core/partitioner.ts'
+
+export type Encoding = 'utf8' | 'base64'
+
+export interface JsonRecordIn {
+  key?: string | null
+  value: string | null
+  headers?: Record<string, string | null> | Array<{ key: string; value: string | null }>
+  partition?: number
+  timestamp?: number
+}
+
+export interface JsonRecordOut {
+  offset: number
+  timestamp: number
+  key: string | null
+  value: string | null
+  headers: Record<string, string | null>
+}
+
+/** Records of one request per partition: the request's records in order, with their index in the request. */
+export interface PartitionRecords {
+  partition: number
+  indexes: number[]
+  batches: Uint8Array[]
+  /** Record count of each batch, in order. */
+  counts: number[]
+}
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+/** Records of one partition are split into batches of about this many bytes. */
+const BATCH_TARGET_BYTES = 512 * 1024
+
+function bad(message: string): never {
+  throw new EdgelogError('INVALID_REQUEST', message)
+}
+
+export function encodingOf(raw: string | undefined): Encoding {
+  if (raw === undefined || raw === 'utf8' || raw === 'utf-8') return 'utf8'
+  if (raw === 'base64') return 'base64'
+  return bad(`encoding must be utf8 or base64, got ${JSON.stringify(raw)}`)
+}
+
+function toBytes(value: unknown, what: string, encoding: Encoding): Uint8Array | null {
+  if (value === null || value === undefined) return null
+  if (typeof value !== 'string') bad(`${what} must be a string or null`)
+  if (encoding === 'utf8') return encoder.encode(value)
+  try {
+    const bin = atob(value)
+    const out = new Uint8Array(bin.length)
+    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i)
+    return out
+  } catch {
+    return bad(`${what} is not valid base64`)
+  }
+}
+
+function fromBytes(bytes: Uint8Array | null, encoding: Encoding): string | null {
+  if (bytes === null) return null
+  if (encoding === 'utf8') return decoder.decode(bytes)
+  let bin = ''
+  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000))
+  return btoa(bin)
+}
+
+/**
+ * Validates the JSON records and groups them into batches per partition: an explicit
+ * `partition`, else Kafka's murmur2 of the key, else (keyless) one partition chosen at random
+ * for the whole request (Kafka's sticky partitioning).
+ */
+export function toPartitionBatches(records: unknown, partitions: number, options: { forcedPartition?: number; encoding: Encoding; maxRecords: number }): PartitionRecords[] {
+  if (!Array.isArray(records) || records.length === 0) bad('records must be a non-empty array')
+  if (records.length > options.maxRecords) {
+    throw new EdgelogError('RECORD_LIST_TOO_LARGE', `At most ${options.maxRecords} records per request, got ${records.length}`)
+  }
+  const sticky = Math.floor(Math.random() * partitions)
+  const now = Date.now()
+  const byPartition = new Map<number, { indexes: number[]; inputs: RecordInput[]; sizes: number[] }>()
+  records.forEach((raw, i) => {
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) bad(`records[${i}] must be an object`)
+    const r = raw as Record<string, unknown>
+    if (!('value' in r)) bad(`records[${i}].value is required (a string, or null for a tombstone)`)
+    const key = toBytes(r.key, `records[${i}].key`, options.encoding)
+    const value = toBytes(r.value, `records[${i}].value`, options.encoding)
+    let timestamp = now
+    if (r.timestamp !== undefined) {
+      if (typeof r.timestamp !== 'number' || !Number.isSafeInteger(r.timestamp) || r.timestamp < 0) {
+        throw new EdgelogError('INVALID_TIMESTAMP', `records[${i}].timestamp must be a non-negative integer (ms since epoch)`)
+      }
+      timestamp = r.timestamp
+    }
+    const headers: Array<{ key: string; value: Uint8Array | null }> = []
+    if (r.headers !== undefined && r.headers !== null) {
+      const list = Array.isArray(r.headers)
+        ? r.headers.map((h, j) => {
+          if (typeof h !== 'object' || h === null || typeof (h as { key?: unknown }).key !== 'string') bad(`records[${i}].headers[${j}] must be { key, value }`)
+          return [(h as { key: string }).key, (h as { value?: unknown }).value] as const
+        })
+        : typeof r.headers === 'object' ? Object.entries(r.headers as object) : bad(`records[${i}].headers must be an object or an array`)
+      for (const [k, v] of list) headers.push({ key: k, value: toBytes(v, `records[${i}].headers.${k}`, options.encoding) })
+    }
+    let partition: number
+    if (options.forcedPartition !== undefined) {
+      if (r.partition !== undefined && r.partition !== options.forcedPartition) bad(`records[${i}].partition differs from the partition in the path`)
+      partition = options.forcedPartition
+    } else if (r.partition !== undefined && r.partition !== null) {
+      if (typeof r.partition !== 'number' || !Number.isInteger(r.partition) || r.partition < 0) bad(`records[${i}].partition must be a non-negative integer`)
+      if (r.partition >= partitions) throw new EdgelogError('UNKNOWN_TOPIC_OR_PARTITION', `records[${i}].partition ${r.partition}: the topic has ${partitions} partitions`)
+      partition = r.partition
+    } else if (key !== null) {
+      partition = toPositive(murmur2(keyBytes(key))) % partitions
+    } else {
+      partition = sticky
+    }
+    let group = byPartition.get(partition)
+    if (!group) byPartition.set(partition, (group = { indexes: [], inputs: [], sizes: [] }))
+    group.indexes.push(i)
+    group.inputs.push({ key, value, timestamp, headers })
+    group.sizes.push(24 + (key?.byteLength ?? 0) + (value?.byteLength ?? 0) + headers.reduce((n, h) => n + 8 + h.key.length * 3 + (h.value?.byteLength ?? 0), 0))
+  })
+  const out: PartitionRecords[] = []
+  for (const [partition, group] of byPartition) {
+    const batches: Uint8Array[] = []
+    const counts: number[] = []
+    let start = 0
+    let bytes = 0
+    for (let i = 0; i <= group.inputs.length; i++) {
+      const end = i === group.inputs.length
+      if (end || (i > start && bytes + group.sizes[i] > BATCH_TARGET_BYTES)) {
+        batches.push(encodeBatch(group.inputs.slice(start, i)))
+        counts.push(i - start)
+        start = i
+        bytes = 0
+      }
+      if (!end) bytes += group.sizes[i]
+    }
+    out.push({ partition, indexes: group.indexes, batches, counts })
+  }
+  return out
+}
+
+/** The records of `batches` at or after `fromOffset`, as JSON. */
+export async function toJsonRecords(batches: Uint8Array[], fromOffset: number, encoding: Encoding): Promise<JsonRecordOut[]> {
+  const out: JsonRecordOut[] = []
+  for (const batch of batches) {
+    const { records } = await decodeBatch(batch)
+    for (const r of records) if (r.offset >= fromOffset) out.push(toJsonRecord(r, encoding))
+  }
+  return out
+}
+
+export function toJsonRecord(r: DecodedRecord, encoding: Encoding): JsonRecordOut {
+  const headers: Record<string, string | null> = {}
+  for (const h of r.headers) headers[h.key] = fromBytes(h.value, encoding)
+  return { offset: r.offset, timestamp: r.timestamp, key: fromBytes(r.key, encoding), value: fromBytes(r.value, encoding), headers }
+}
