@@ -118,7 +118,7 @@ export async function consoleConsumerTool(log: EdgelogClient, args: ParsedArgs, 
     void consumer.run({
       eachMessage: async ({ partition: p, message }) => {
         if (partition !== undefined && p !== partition) return
-        if (maxMessages !== undefined && count >= maxMessages) return
+        if (maxMessages !== undefined && count >= maxMessages) throw new Error('max-messages reached')
         lastMessageAt = Date.now()
         let line = ''
         if (print('timestamp')) line += `CreateTime:${message.timestamp}\t`
@@ -128,7 +128,11 @@ export async function consoleConsumerTool(log: EdgelogClient, args: ParsedArgs, 
         line += print('value') || !props.has('print.value') ? message.value?.toString() ?? 'null' : ''
         io.out(line)
         count++
-        if (maxMessages !== undefined && count >= maxMessages) resolve()
+        if (maxMessages !== undefined && count >= maxMessages) {
+          // Stop taking messages: what was not printed is not marked processed, so a group resumes there.
+          consumer.pause([{ topic }])
+          resolve()
+        }
       },
     })
   })

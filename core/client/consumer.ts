@@ -11,7 +11,7 @@ import { decodeBatch, decodeRecords, readBatchHeader } from '../codec/record-bat
 import { Emitter } from './events.ts'
 import { GroupMember, assertGroupId, tpKey } from './group-member.ts'
 import { describe, parseOffset, recordBytesView, toKafkaMessage, type KafkaMessage } from './messages.ts'
-import { OffsetTracker } from './offset-tracker.ts'
+import { OffsetTracker, type OffsetEntry } from './offset-tracker.ts'
 import type { RetryOptions } from './retry.ts'
 import { Semaphore } from './semaphore.ts'
 
@@ -97,8 +97,6 @@ interface PartitionReader {
   /** Processing in progress (awaited on revoke, so that offsets are final before commit). */
   processing: Promise<unknown> | null
   highWatermark: number
-  /** The read loop, so that stop() can wait for every loop to be done with the broker. */
-  loop: Promise<void> | null
 }
 
 /** A failure of the user's handler (retried: the message is read again). */
@@ -178,7 +176,7 @@ export class Consumer {
     } catch (error) {
       this.running = false
       this.member = null
-      await this.dropReaders([...this.readers.values()])
+      this.dropReaders([...this.readers.values()])
       throw error
     } finally {
       this.starting = null
@@ -241,11 +239,11 @@ export class Consumer {
     // A group member revokes (finishes processing, commits) and leaves; a plain reader just stops.
     if (this.member) await this.member.stop()
     this.member = null
-    await this.dropReaders([...this.readers.values()])
+    this.dropReaders([...this.readers.values()])
     this.emitter.emit(EVENTS.STOP, {})
   }
 
-  private async dropReaders(readers: PartitionReader[]): Promise<void> {
+  private dropReaders(readers: PartitionReader[]): void {
     for (const r of readers) {
       r.revoked = true
       r.generation++
@@ -253,7 +251,7 @@ export class Consumer {
       this.offsets.forget(r.topic, r.partition)
     }
     this.wakeAll()
-    await Promise.all(readers.map((r) => r.loop))
+    // Loops parked in a long poll see `revoked` when it answers and end without processing.
   }
 
   /**
@@ -404,12 +402,12 @@ export class Consumer {
         const c = committed.find((o) => o.topic === topic && o.partition === partition)
         const committedOffset = c && c.offset >= 0 ? c.offset : -1
         const reader: PartitionReader = {
-          topic, partition, position: seek ?? committedOffset, generation: 0, seeks: 0, revoked: false, processing: null, highWatermark: -1, loop: null,
+          topic, partition, position: seek ?? committedOffset, generation: 0, seeks: 0, revoked: false, processing: null, highWatermark: -1,
         }
         this.readers.set(key, reader)
         this.offsets.assign(topic, partition, committedOffset)
         if (seek !== undefined && this.runConfig.autoCommit) this.offsets.seek(topic, partition, seek)
-        reader.loop = this.readLoop(reader)
+        void this.readLoop(reader)
       }
     }
   }
@@ -459,7 +457,10 @@ export class Consumer {
       try {
         if (reader.position < 0) {
           const position = await this.resetPosition(reader.topic, reader.partition)
-          if (generation === reader.generation) reader.position = position
+          if (generation === reader.generation) {
+            reader.position = position
+            this.offsets.reset(reader.topic, reader.partition, position)
+          }
           continue
         }
         const from = reader.position
@@ -473,8 +474,10 @@ export class Consumer {
         if (generation !== reader.generation || !live()) continue
         reader.highWatermark = result.highWatermark
         this.emitter.emit(EVENTS.FETCH, { numberOfBatches: result.batches.length, duration: Date.now() - started, topic: reader.topic, partition: reader.partition })
-        failures = 0
-        if (result.batches.length === 0) continue
+        if (result.batches.length === 0) {
+          failures = 0
+          continue
+        }
         const { messages, nextOffset } = await decodeFetched(result.batches, from)
         if (generation !== reader.generation || !live()) continue
         let next = nextOffset
@@ -488,6 +491,7 @@ export class Consumer {
           }
         }
         if (generation === reader.generation) reader.position = Math.max(from, next)
+        failures = 0
       } catch (caught) {
         if (!live()) return
         const fromHandler = caught instanceof HandlerError
@@ -564,14 +568,19 @@ export class Consumer {
       }
     } else {
       let completed = true
+      const eachMessage = this.runConfig.eachMessage!
+      const entry: OffsetEntry | undefined = this.offsets.entry(topic, partition)
+      // Commits inside a batch only for autoCommitInterval / autoCommitThreshold (KafkaJS's commitOffsetsIfNecessary).
+      const commitWithin = this.config.groupId !== undefined && this.runConfig.autoCommit &&
+        (this.runConfig.autoCommitInterval != null || this.runConfig.autoCommitThreshold != null)
       for (const message of messages) {
-        if (!this.running || isStale() || this.isPaused(topic, partition)) {
+        if (!this.running || isStale() || (this.pausedTopics.size > 0 && this.isPaused(topic, partition))) {
           completed = false
           break
         }
         const offset = Number(message.offset)
         try {
-          await this.runConfig.eachMessage!({ topic, partition, message, heartbeat, pause })
+          await eachMessage({ topic, partition, message, heartbeat, pause })
         } catch (error) {
           // Not resolved: the message is read again (at least once). What was processed is committed.
           if (!seeked()) reader.position = offset
@@ -582,9 +591,9 @@ export class Consumer {
           completed = false
           break
         }
-        this.offsets.resolve(topic, partition, offset)
+        if (entry) OffsetTracker.resolveEntry(entry, offset)
         next = offset + 1
-        await this.maybeCommit(false)
+        if (commitWithin) await this.maybeCommit(false)
       }
       if (completed) next = nextOffset
     }

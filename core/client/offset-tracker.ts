@@ -4,7 +4,7 @@
  */
 import { tpKey } from './group-member.ts'
 
-interface Entry {
+export interface OffsetEntry {
   topic: string
   partition: number
   /** Last offset processed (-1: none). */
@@ -16,10 +16,20 @@ interface Entry {
 }
 
 export class OffsetTracker {
-  private readonly entries = new Map<string, Entry>()
+  private readonly entries = new Map<string, OffsetEntry>()
 
   assign(topic: string, partition: number, committed: number): void {
     this.entries.set(tpKey(topic, partition), { topic, partition, resolved: committed >= 0 ? committed - 1 : -1, committed, sought: false })
+  }
+
+  /** The partition's entry, for resolving without a lookup per message (undefined: not tracked). */
+  entry(topic: string, partition: number): OffsetEntry | undefined {
+    return this.entries.get(tpKey(topic, partition))
+  }
+
+  /** `resolve` on an entry got from `entry` (a forgotten entry is no longer counted). */
+  static resolveEntry(entry: OffsetEntry, offset: number): void {
+    if (offset > entry.resolved) entry.resolved = offset
   }
 
   forget(topic: string, partition: number): void {
@@ -38,6 +48,14 @@ export class OffsetTracker {
     if (!entry) return
     entry.resolved = offset - 1
     entry.sought = true
+  }
+
+  /** The position was reset (auto.offset.reset): processing starts again from `offset`. */
+  reset(topic: string, partition: number, offset: number): void {
+    const entry = this.entries.get(tpKey(topic, partition))
+    if (!entry) return
+    entry.resolved = offset - 1
+    entry.sought = false
   }
 
   committed(topic: string, partition: number, offset: number): void {

@@ -4,6 +4,7 @@
  * others, who resume from the committed offsets; static members come back without a rebalance.
  */
 import { afterEach, describe, expect, it } from 'vitest'
+import fc from 'fast-check'
 import type { Consumer, EachMessagePayload } from '../../core/index.ts'
 import { FAST, sleep, until, world, type World } from './helpers.ts'
 
@@ -250,5 +251,48 @@ describe('static membership (groupInstanceId)', () => {
     expect(byInstance(after).b).toMatchObject({ memberId: byInstance(before).b.memberId, memberEpoch: byInstance(before).b.memberEpoch, assignment: byInstance(before).b.assignment })
     await sleep(100)
     expect(rebalancesOfB).toEqual([])
+  })
+})
+
+describe('property: random joins, leaves and crashes', () => {
+  it('one reader per partition at a time, nothing skipped, and the group ends with every partition owned once', { timeout: 60_000 }, async () => {
+    await fc.assert(fc.asyncProperty(
+      fc.constantFrom('range', 'roundrobin', 'cooperative-sticky'),
+      fc.array(fc.constantFrom('join', 'leave', 'crash'), { minLength: 2, maxLength: 6 }),
+      async (assignor, steps) => {
+        const P = 4
+        w = await world({ t: P })
+        try {
+          const ref = new Referee()
+          const live: Array<{ consumer: Consumer; link: { mode: string } }> = []
+          let n = 0
+          const join = async () => {
+            const name = `c${n++}`
+            const { consumer, link } = w.consumer({ ...FAST, groupId: 'g', partitionAssigners: [assignor] })
+            ref.watch(consumer)
+            await consumer.subscribe({ topics: ['t'], fromBeginning: true })
+            await consumer.run({ eachMessage: ref.handler(name) })
+            live.push({ consumer, link })
+          }
+          let produced = 0
+          await join()
+          for (const step of steps) {
+            if (step === 'join' || live.length <= 1) await join()
+            else if (step === 'leave') await live.shift()!.consumer.disconnect()
+            else live.shift()!.link.mode = 'hang' // dies without a word
+            for (let p = 0; p < P; p++) await w.produce('t', p, 5)
+            produced += 5
+            await sleep(Math.random() * 50)
+          }
+          const g = await stableGroup(w, 'g', live.length, P)
+          const owned = g.members.flatMap((m) => m.assignment.flatMap((t) => t.partitions)).sort()
+          expect(owned).toEqual([0, 1, 2, 3])
+          await until(() => ref.missing(P, produced).length === 0, 8_000, 'every record processed')
+          expect(ref.violations).toEqual([])
+        } finally {
+          await w.close()
+        }
+      },
+    ), { numRuns: 6 })
   })
 })
