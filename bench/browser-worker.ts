@@ -88,8 +88,17 @@ async function edgelog(p: Params, vals: Uint8Array[]): Promise<Row[]> {
   await producer.disconnect()
 
   // The consumer, as an application reads: records decoded, handed to eachBatch.
+  // Profiled: time inside broker.fetch, and until the first batch (group join, assignment).
+  const broker = log.broker as { fetch: (req: any) => Promise<any> }
+  const realFetch = broker.fetch.bind(broker)
+  let consumerFetchMs = 0
+  broker.fetch = async (req) => {
+    const tf = performance.now()
+    try { return await realFetch(req) } finally { consumerFetchMs += performance.now() - tf }
+  }
   let t1 = performance.now()
   let n = 0
+  let firstBatchAt = 0
   const consumer = log.consumer({ groupId: 'bench', maxWaitTimeInMs: 0, maxBytesPerPartition: 4 << 20 })
   await consumer.connect()
   await consumer.subscribe({ topics: ['bench'], fromBeginning: true })
@@ -97,20 +106,26 @@ async function edgelog(p: Params, vals: Uint8Array[]): Promise<Row[]> {
     void consumer.run({
       autoCommit: false,
       eachBatch: async ({ batch }: any) => {
+        if (firstBatchAt === 0) firstBatchAt = performance.now()
         for (const m of batch.messages) if (m.value.byteLength === VALUE_BYTES) n++
         if (n >= p.records) resolve()
       },
     })
   })
   const consumerMs = performance.now() - t1
+  const startupMs = firstBatchAt - t1
+  broker.fetch = realFetch
   await consumer.disconnect()
 
   // The raw fetch: whole stored batches, then decoded here.
   t1 = performance.now()
   let offset = 0
   let m = 0
+  let inFetch = 0
   while (offset < p.records) {
+    const tf = performance.now()
     const r = await log.broker.fetch({ topic: 'bench', partition: 0, offset, maxBytes: 4 << 20 })
+    inFetch += performance.now() - tf
     for (const b of r.batches) for (const rec of decodeRecords(b)) if (rec.offset >= offset) { m++; offset = rec.offset + 1 }
   }
   const fetchMs = performance.now() - t1
@@ -122,7 +137,10 @@ async function edgelog(p: Params, vals: Uint8Array[]): Promise<Row[]> {
     name: 'edgelog (IndexedDBStorage + LocalBroker, KafkaJS-shaped client)',
     writeRecPerSec: rate(p.records, writeMs),
     readRecPerSec: rate(p.records, consumerMs),
-    note: `read: consumer.run(eachBatch) ${rate(p.records, consumerMs)}/s, broker.fetch + decode ${rate(p.records, fetchMs)}/s; high watermark ${segments[0]?.high}`,
+    note: `read: consumer.run(eachBatch) ${rate(p.records, consumerMs)}/s (${Math.round(consumerMs)} ms: ${Math.round(startupMs)} ms to the first batch ` +
+      `(group join), ${rate(p.records, consumerMs - startupMs)}/s after it; ` +
+      `${Math.round(consumerFetchMs)} ms in broker.fetch), broker.fetch + decode ${rate(p.records, fetchMs)}/s ` +
+      `(of which broker.fetch ${Math.round(inFetch)} ms, decode ${Math.round(fetchMs - inFetch)} ms); high watermark ${segments[0]?.high}`,
   }]
 }
 
@@ -151,8 +169,11 @@ async function adapterOnly(p: Params, vals: Uint8Array[]): Promise<Row[]> {
   const t1 = performance.now()
   let n = 0
   let from = 0
+  let inRead = 0
   while (from < p.records) {
+    const tr = performance.now()
     const got = await storage.readBatches('s/0', from, { maxBytes: 4 << 20 })
+    inRead += performance.now() - tr
     for (const b of got) { n += decodeRecords(b.bytes).length; from = b.lastOffset + 1 }
   }
   const readMs = performance.now() - t1
@@ -163,7 +184,7 @@ async function adapterOnly(p: Params, vals: Uint8Array[]): Promise<Row[]> {
     name: 'edgelog adapter alone (pre-encoded ~58 KB batches, one commit each)',
     writeRecPerSec: rate(p.records, writeMs),
     readRecPerSec: rate(p.records, readMs),
-    note: `encoding beforehand ${rate(p.records, encodeMs)}/s (not counted); read = readBatches + decodeRecords`,
+    note: `encoding beforehand ${rate(p.records, encodeMs)}/s (not counted); read = readBatches (${Math.round(inRead)} ms) + decodeRecords (${Math.round(readMs - inRead)} ms)`,
   }]
 }
 

@@ -1,19 +1,24 @@
 /**
  * HTTP throughput, side by side in one run: edgelog on `wrangler dev` (workerd, SQLite-backed
  * Durable Objects, acks=all) and the Durable Streams reference server (@durable-streams/server,
- * file store, its own Node process). 100-byte records, 1,000 per request, one connection,
- * requests one after another; JSON and binary; append then read everything back.
+ * file store, its own Node process). 100-byte records in batches of 1,000, requests one after
+ * another on one keep-alive connection; JSON and binary; append then read everything back,
+ * then check that every record came back once, intact.
  *
- *   npx tsx bench/http.ts [totalRecords=100000] [concurrency=1]
+ *   npx tsx bench/http.ts [totalRecords=100000] [concurrency=1] [batchesPerRequest=1]
  *
- * With concurrency > 1, that many appends (or reads of disjoint ranges for edgelog) are in
- * flight at once, on as many connections.
+ * With concurrency > 1, that many appends are in flight at once (on as many connections).
+ * With batchesPerRequest > 1, one binary edgelog POST carries that many 1,000-record batches
+ * (concatenated, each validated and stored as its own batch) and one Durable Streams POST
+ * carries as many records; JSON appends stay at 1,000 records per request. Request bodies are
+ * built before the clock starts, for both servers. wrangler dev runs with `--log-level warn`
+ * (set WRANGLER_DEV_ARGS to change it), which drops its per-request log line.
  */
 import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { encodeBatch, readBatchHeader, splitBatches } from '../core/codec/record-batch.ts'
+import { decodeBatch, encodeBatch, readBatchHeader, splitBatches, validateBatch } from '../core/codec/record-batch.ts'
 import { freePort, ROOT, startWranglerDev } from '../test/http/wrangler-dev.ts'
 
 const TOTAL = Number(process.argv[2] ?? 100_000)
@@ -21,6 +26,8 @@ const PER_REQUEST = 1000
 const RECORD = 100
 const REQUESTS = Math.ceil(TOTAL / PER_REQUEST)
 const CONCURRENCY = Number(process.argv[3] ?? 1)
+const BATCHES_PER_REQUEST = Number(process.argv[4] ?? 1)
+const DEV_ARGS = (process.env.WRANGLER_DEV_ARGS ?? '--log-level warn').split(' ').filter(Boolean)
 
 /** Runs `fn` over `items`, CONCURRENCY at a time, in order of start. */
 async function pool<T>(items: T[], fn: (item: T) => Promise<void>): Promise<void> {
@@ -44,11 +51,23 @@ await s.start(); console.log('ready')`
   return { url: `http://127.0.0.1:${port}`, stop: () => child.kill('SIGKILL') }
 }
 
-async function timed(fn: () => Promise<number>): Promise<{ records: number; seconds: number; perSecond: number }> {
+type Timing = { records: number; seconds: number; perSecond: number }
+
+/** Times `run` (what `prepare` returns: the request bodies are built before the clock starts). */
+async function timed(prepare: () => Promise<() => Promise<number>> | (() => Promise<number>)): Promise<Timing> {
+  const run = await prepare()
   const t0 = performance.now()
-  const records = await fn()
+  const records = await run()
   const seconds = (performance.now() - t0) / 1000
   return { records, seconds, perSecond: records / seconds }
+}
+
+const encoder = new TextEncoder()
+const concat = (parts: Uint8Array[]) => {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0))
+  let at = 0
+  for (const p of parts) { out.set(p, at); at += p.byteLength }
+  return out
 }
 
 async function ok(res: Response): Promise<Response> {
@@ -58,24 +77,30 @@ async function ok(res: Response): Promise<Response> {
 
 // ---------------------------------------------------------------- edgelog
 
-async function edgelogAppendBinary(url: string, topic: string): Promise<number> {
-  const bodies = Array.from({ length: REQUESTS }, (_, r) => encodeBatch(Array.from({ length: PER_REQUEST }, (_, i) => ({
-    key: null, value: new TextEncoder().encode(value(r * PER_REQUEST + i)), timestamp: Date.now(),
+function edgelogAppendBinary(url: string, topic: string): () => Promise<number> {
+  const batches = Array.from({ length: REQUESTS }, (_, r) => encodeBatch(Array.from({ length: PER_REQUEST }, (_, i) => ({
+    key: null, value: encoder.encode(value(r * PER_REQUEST + i)), timestamp: Date.now(),
   }))))
-  const t0 = performance.now()
-  await pool(bodies, async (body) => {
-    await (await ok(await fetch(`${url}/v1/topics/${topic}/partitions/0/records?acks=all`, { method: 'POST', headers: { 'content-type': 'application/vnd.kafka.record-batch' }, body: body as Uint8Array<ArrayBuffer> }))).arrayBuffer()
-  })
-  appendTimes.set(topic, performance.now() - t0)
-  return REQUESTS * PER_REQUEST
+  const bodies: Uint8Array[] = []
+  for (let b = 0; b < batches.length; b += BATCHES_PER_REQUEST) bodies.push(concat(batches.slice(b, b + BATCHES_PER_REQUEST)))
+  return async () => {
+    await pool(bodies, async (body) => {
+      const res = await ok(await fetch(`${url}/v1/topics/${topic}/partitions/0/records?acks=all`, { method: 'POST', headers: { 'content-type': 'application/vnd.kafka.record-batch' }, body: body as Uint8Array<ArrayBuffer> }))
+      const answer = await res.json() as { batches: Array<{ baseOffset?: number }> }
+      if (answer.batches.some((b) => b.baseOffset === undefined)) throw new Error(`a batch was refused: ${JSON.stringify(answer)}`)
+    })
+    return REQUESTS * PER_REQUEST
+  }
 }
 
-async function edgelogAppendJson(url: string, topic: string): Promise<number> {
+function edgelogAppendJson(url: string, topic: string): () => Promise<number> {
   const bodies = Array.from({ length: REQUESTS }, (_, r) => JSON.stringify({ records: Array.from({ length: PER_REQUEST }, (_, i) => ({ value: value(r * PER_REQUEST + i) })) }))
-  await pool(bodies, async (body) => {
-    await (await ok(await fetch(`${url}/v1/topics/${topic}/partitions/0/records?acks=all`, { method: 'POST', headers: { 'content-type': 'application/json' }, body }))).arrayBuffer()
-  })
-  return REQUESTS * PER_REQUEST
+  return async () => {
+    await pool(bodies, async (body) => {
+      await (await ok(await fetch(`${url}/v1/topics/${topic}/partitions/0/records?acks=all`, { method: 'POST', headers: { 'content-type': 'application/json' }, body }))).arrayBuffer()
+    })
+    return REQUESTS * PER_REQUEST
+  }
 }
 
 async function edgelogReadBinary(url: string, topic: string): Promise<number> {
@@ -104,17 +129,20 @@ async function edgelogReadJson(url: string, topic: string): Promise<number> {
 
 // ---------------------------------------------------------------- durable streams
 
-async function dsAppend(url: string, path: string, json: boolean): Promise<number> {
+async function dsAppend(url: string, path: string, json: boolean): Promise<() => Promise<number>> {
   const type = json ? 'application/json' : 'application/octet-stream'
   await ok(await fetch(`${url}${path}`, { method: 'PUT', headers: { 'content-type': type } }))
-  const bodies = Array.from({ length: REQUESTS }, (_, r) => {
-    const values = Array.from({ length: PER_REQUEST }, (_, i) => value(r * PER_REQUEST + i))
-    return json ? JSON.stringify(values) : new TextEncoder().encode(values.join(''))
+  const perPost = json ? PER_REQUEST : PER_REQUEST * BATCHES_PER_REQUEST
+  const bodies = Array.from({ length: Math.ceil(TOTAL / perPost) }, (_, r) => {
+    const values = Array.from({ length: perPost }, (_, i) => value(r * perPost + i))
+    return json ? JSON.stringify(values) : encoder.encode(values.join(''))
   })
-  await pool(bodies as Array<string | Uint8Array>, async (body) => {
-    await (await ok(await fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': type }, body: body as BodyInit }))).arrayBuffer()
-  })
-  return REQUESTS * PER_REQUEST
+  return async () => {
+    await pool(bodies as Array<string | Uint8Array>, async (body) => {
+      await (await ok(await fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': type }, body: body as BodyInit }))).arrayBuffer()
+    })
+    return bodies.length * perPost
+  }
 }
 
 async function dsRead(url: string, path: string, json: boolean): Promise<number> {
@@ -129,11 +157,30 @@ async function dsRead(url: string, path: string, json: boolean): Promise<number>
   }
 }
 
-const appendTimes = new Map<string, number>()
+/** Reads the whole partition back (outside the clock) and checks every record is there once, intact (CRC, value). */
+async function verifyEdgelog(url: string, topic: string): Promise<void> {
+  const seen = new Uint8Array(TOTAL)
+  let offset = 0
+  for (;;) {
+    const res = await ok(await fetch(`${url}/v1/topics/${topic}/partitions/0/records?offset=${offset}&maxBytes=8388608`, { headers: { accept: 'application/vnd.kafka.record-batch' } }))
+    for (const b of splitBatches(new Uint8Array(await res.arrayBuffer()))) {
+      await validateBatch(b)
+      for (const r of (await decodeBatch(b)).records) {
+        const text = new TextDecoder().decode(r.value!)
+        const i = Number(text.slice(0, 10))
+        if (text !== value(i) || seen[i]++) throw new Error(`${topic}: record at offset ${r.offset} is wrong or repeated: ${text.slice(0, 20)}…`)
+      }
+    }
+    offset = Number(res.headers.get('edgelog-next-offset'))
+    if (offset >= Number(res.headers.get('edgelog-high-watermark'))) break
+  }
+  const missing = seen.indexOf(0)
+  if (missing >= 0) throw new Error(`${topic}: record ${missing} is missing`)
+}
 
 async function main(): Promise<void> {
   const tmp = mkdtempSync(join(tmpdir(), 'edgelog-bench-http-'))
-  const dev = await startWranglerDev(join(tmp, 'wrangler'))
+  const dev = await startWranglerDev(join(tmp, 'wrangler'), { args: DEV_ARGS })
   const ds = await startDurableStreams(join(tmp, 'ds'))
   try {
     for (const t of ['bench-bin', 'bench-json']) {
@@ -143,23 +190,23 @@ async function main(): Promise<void> {
     await ok(await fetch(`${dev.url}/v1/topics/warm/records`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ records: [{ value: 'w' }] }) }))
     await ok(await fetch(`${ds.url}/warm`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' } }))
 
-    const rows: Array<[string, { perSecond: number; seconds: number; records: number }, { perSecond: number; seconds: number; records: number }]> = []
-    rows.push(['append, binary', await timed(() => edgelogAppendBinary(dev.url, 'bench-bin')), await timed(() => dsAppend(ds.url, '/bench-bin', false))])
+    const rows: Array<[string, Timing, Timing]> = []
+    rows.push([`append, binary${BATCHES_PER_REQUEST > 1 ? ` (${BATCHES_PER_REQUEST}k records/request)` : ''}`, await timed(() => edgelogAppendBinary(dev.url, 'bench-bin')), await timed(() => dsAppend(ds.url, '/bench-bin', false))])
     rows.push(['append, JSON', await timed(() => edgelogAppendJson(dev.url, 'bench-json')), await timed(() => dsAppend(ds.url, '/bench-json', true))])
-    rows.push(['read, binary', await timed(() => edgelogReadBinary(dev.url, 'bench-bin')), await timed(() => dsRead(ds.url, '/bench-bin', false))])
-    rows.push(['read, JSON', await timed(() => edgelogReadJson(dev.url, 'bench-json')), await timed(() => dsRead(ds.url, '/bench-json', true))])
+    rows.push(['read, binary', await timed(() => () => edgelogReadBinary(dev.url, 'bench-bin')), await timed(() => () => dsRead(ds.url, '/bench-bin', false))])
+    rows.push(['read, JSON', await timed(() => () => edgelogReadJson(dev.url, 'bench-json')), await timed(() => () => dsRead(ds.url, '/bench-json', true))])
+    await verifyEdgelog(dev.url, 'bench-bin')
+    await verifyEdgelog(dev.url, 'bench-json')
 
     const k = (n: number) => `${(n / 1000).toFixed(0)}k`
-    console.log(`\n${TOTAL.toLocaleString('en')} records of ${RECORD} bytes, ${PER_REQUEST} per request, appends ${CONCURRENCY} in flight (reads sequential)`)
-    console.log('edgelog: wrangler dev 4.86.0 (workerd, SQLite Durable Objects, acks=all); durable-streams: @durable-streams/server file store\n')
+    console.log(`\n${TOTAL.toLocaleString('en')} records of ${RECORD} bytes, batches of ${PER_REQUEST}, ${BATCHES_PER_REQUEST} batch(es) per binary request, appends ${CONCURRENCY} in flight (reads sequential)`)
+    console.log(`edgelog: wrangler dev ${DEV_ARGS.join(' ')} (workerd, SQLite Durable Objects, acks=all); durable-streams: @durable-streams/server file store; every edgelog record read back and checked\n`)
     console.log('| workload | edgelog rec/s | durable-streams rec/s | ratio |')
     console.log('|---|---|---|---|')
     for (const [name, e, d] of rows) {
       if (e.records !== d.records) console.log(`(record counts differ: ${e.records} vs ${d.records})`)
       console.log(`| ${name} | ${k(e.perSecond)} | ${k(d.perSecond)} | ${(e.perSecond / d.perSecond).toFixed(2)}x |`)
     }
-    const pure = appendTimes.get('bench-bin')
-    if (pure) console.log(`\nbinary append without client-side encoding time: ${k(TOTAL / (pure / 1000))} rec/s`)
   } finally {
     ds.stop()
     await dev.kill()

@@ -61,6 +61,11 @@ export const ERROR_CODES = {
   CLOSED: { errorCode: -1003, retriable: false, status: 503 },
   /** edgelog's own, for the HTTP API: no or bad bearer token. */
   UNAUTHENTICATED: { errorCode: -1004, retriable: false, status: 401 },
+  /**
+   * edgelog's own: a commit's precondition (`StorageWrite.expect`) failed because another
+   * context sharing the store wrote first; nothing was written and the request may be retried.
+   */
+  STORAGE_CONFLICT: { errorCode: -1005, retriable: true, status: 409 },
 } as const
 
 export type ErrorCode = keyof typeof ERROR_CODES

@@ -12,8 +12,12 @@
  *
  * The core is the only writer of a stream within one storage instance (it serialises
  * appends per partition). Adapters whose storage is shared by several contexts (browser
- * tabs) say so in `capabilities.shared` and provide `lock` and `watch`.
+ * tabs) say so in `capabilities.shared` and provide `lock` and `watch`; there the core
+ * appends optimistically: each commit carries `expect` (the partition head it built on) and
+ * the adapter applies it only if storage still holds exactly that, inside its one
+ * transaction, else it refuses with STORAGE_CONFLICT and changes nothing.
  */
+import { EdgelogError } from './errors.ts'
 
 /** One partition's log. The core names streams `${topicId}/${partition}`. */
 export type StreamId = string
@@ -41,7 +45,20 @@ export interface MetaEntry<T = unknown> {
   value: T
 }
 
+/** A precondition of a commit: the meta value at `key` is (JSON-)equal to `value`; `undefined`: the key is absent. */
+export interface StorageExpectation {
+  key: string
+  value: unknown
+}
+
 export interface StorageWrite {
+  /**
+   * Preconditions, checked atomically with the write (inside the same transaction): if any
+   * stored meta value differs from what is expected (compared as JSON values: same keys and
+   * values, key order ignored), nothing of the write is applied and `commit` rejects with a
+   * retriable `EdgelogError` STORAGE_CONFLICT (see `storageConflict`).
+   */
+  expect?: StorageExpectation[]
   /** Range deletions run before the puts, so a rewrite (compaction) can replace a range. */
   deleteRanges?: BatchRange[]
   batches?: Array<{ stream: StreamId; batch: StoredBatch }>
@@ -69,7 +86,7 @@ export interface ReadBatchesOptions {
 }
 
 export interface StorageCapabilities {
-  /** Other contexts (tabs) write the same store: the core re-reads heads under `lock`. */
+  /** Other contexts (tabs) write the same store: the core commits with `expect` and reloads on conflict. */
   shared: boolean
   /** Largest stored batch the store handles efficiently; producers aim below it. */
   preferredBatchBytes?: number
@@ -98,7 +115,11 @@ export interface StorageAdapter {
   /** Every entry whose key starts with `prefix`, in ascending key order. */
   listMeta<T = unknown>(prefix: string): Promise<Array<MetaEntry<T>>>
 
-  /** Mutual exclusion across every context sharing the store (needed only when `shared`). */
+  /**
+   * Mutual exclusion across every context sharing the store (needed only when `shared`).
+   * The core takes it for rare read-modify-write work (retention, compaction, producer id
+   * allocation), never per append.
+   */
   lock?<T>(name: string, fn: () => Promise<T>): Promise<T>
 
   /** Changes committed by other contexts sharing the store (needed only when `shared`). */
@@ -110,4 +131,46 @@ export interface StorageAdapter {
 /** Keys sort lexicographically; offsets in keys are zero-padded so that order is numeric. */
 export function padOffset(offset: number): string {
   return offset.toString().padStart(16, '0')
+}
+
+/**
+ * Equality of two meta values as JSON values (what `expect` compares): primitives by value,
+ * arrays element by element, objects by their own enumerable keys whatever their order; a
+ * property holding `undefined` counts as absent, as it would in JSON.
+ */
+export function jsonEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) {
+    return typeof a === 'number' && typeof b === 'number' && Number.isNaN(a) && Number.isNaN(b)
+  }
+  const aArray = Array.isArray(a)
+  if (aArray !== Array.isArray(b)) return false
+  if (aArray) {
+    const x = a as unknown[]
+    const y = b as unknown[]
+    if (x.length !== y.length) return false
+    for (let i = 0; i < x.length; i++) if (!jsonEqual(x[i] ?? null, y[i] ?? null)) return false
+    return true
+  }
+  const x = a as Record<string, unknown>
+  const y = b as Record<string, unknown>
+  let n = 0
+  for (const key of Object.keys(x)) {
+    if (x[key] === undefined) continue
+    n++
+    if (!Object.prototype.hasOwnProperty.call(y, key) || !jsonEqual(x[key], y[key])) return false
+  }
+  for (const key of Object.keys(y)) if (y[key] !== undefined) n--
+  return n === 0
+}
+
+/** Checks one precondition against the stored value (`undefined`: absent). */
+export function expectationHolds(stored: unknown, expected: unknown): boolean {
+  if (expected === undefined || stored === undefined) return expected === undefined && stored === undefined
+  return jsonEqual(stored, expected)
+}
+
+/** The error every adapter throws when an `expect` precondition fails. */
+export function storageConflict(key: string): EdgelogError {
+  return new EdgelogError('STORAGE_CONFLICT', `Another writer changed ${key} first; nothing was written (retry after re-reading it)`)
 }

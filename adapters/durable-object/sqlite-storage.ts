@@ -5,7 +5,9 @@
  *   "the batch holding offset N" is the first key >= (stream, N): a read is one range scan
  *   of the primary key that steps only over the rows it returns (rows read are billed).
  * - Small metadata as JSON text in `meta(key, value)`, listed by key range.
- * - `commit` is one `transactionSync`: a throw anywhere in it rolls everything back.
+ * - `commit` is one `transactionSync`: a throw anywhere in it rolls everything back. Its
+ *   `expect` preconditions are SELECTs at the start of that transaction (STORAGE_CONFLICT
+ *   when one fails, before anything is written).
  *
  * A Durable Object is single-threaded and this adapter is its only user of these tables, so
  * there is no locking and no change feed (`capabilities.shared = false`).
@@ -20,6 +22,7 @@ import type {
   StoredBatch,
   StreamId,
 } from '../../core/storage.ts'
+import { expectationHolds, storageConflict } from '../../core/storage.ts'
 
 /** A Durable Object row (and a SQLite BLOB or string in one) holds at most 2 MB. */
 export const DO_MAX_VALUE_BYTES = 2_000_000
@@ -106,10 +109,20 @@ export class SqliteStorage implements StorageAdapter {
       if (typeof r.toOffset !== 'number' || Number.isNaN(r.toOffset)) throw invalid(`bad toOffset ${r.toOffset}`)
     }
 
+    const expects = write.expect ?? []
+    for (const e of expects) if (typeof e?.key !== 'string') throw invalid('an expected metadata key must be a string')
+
     const sql = this.#sql
     const maxValueBytes = this.#maxValueBytes
     guard(() =>
       this.#storage.transactionSync(() => {
+        for (const { key, value } of expects) {
+          const rows = sql.exec<{ value: string }>('SELECT value FROM meta WHERE key = ?', key).toArray()
+          const stored = rows.length === 0 ? undefined : rows[0].value
+          // The same JSON text is the common case (the core expects what it wrote).
+          if (stored !== undefined && value !== undefined && stored === safeJson(value)) continue
+          if (!expectationHolds(stored === undefined ? undefined : JSON.parse(stored), value)) throw storageConflict(key)
+        }
         for (const r of ranges) {
           if (!(r.toOffset > r.fromOffset)) continue
           if (r.toOffset > Number.MAX_SAFE_INTEGER) {
@@ -276,6 +289,14 @@ export function translateStorageError(e: unknown): EdgelogError {
     return new EdgelogError('MESSAGE_TOO_LARGE', `value too large for Durable Object storage: ${message}`, { cause: e })
   }
   return new EdgelogError('STORAGE_ERROR', `Durable Object storage failed: ${message}`, { cause: e })
+}
+
+function safeJson(value: unknown): string | undefined {
+  try {
+    return JSON.stringify(value)
+  } catch {
+    return undefined
+  }
 }
 
 function encodeJson(key: string, value: unknown): string {

@@ -1,7 +1,7 @@
 /**
  * The IndexedDB layout of an edgelog database, and how a connection is opened and upgraded.
  *
- *   batches   key [stream, lastOffset]   value { baseOffset, maxTimestamp, bytes }   one value per batch
+ *   batches   key [stream, lastOffset]   value { baseOffset, lastOffset, maxTimestamp, bytes }   one value per batch
  *   meta      key string                 value the meta value (structured clone)
  *
  * "The batch holding offset N" is the first key >= [stream, N]: one key-range lookup.
@@ -12,6 +12,8 @@ import { wrap, type DBSchema, type IDBPDatabase, type IDBPTransaction, type Stor
 
 export interface BatchValue {
   baseOffset: number
+  /** The key's lastOffset again, so that a read is one `getAll` (absent in values stored before it was added). */
+  lastOffset?: number
   maxTimestamp: number
   /** Exactly the batch's bytes (never a view on a larger buffer). */
   bytes: Uint8Array
@@ -32,6 +34,11 @@ export const MIGRATIONS: readonly Migration[] = [
     db.createObjectStore('batches')
     db.createObjectStore('meta')
   },
+  // 1 → 2: no layout change (batch values gain `lastOffset`; older values are read as before).
+  // The bump fences code of version 1 still open in other tabs: it appended under a Web Lock
+  // without commit preconditions, which the optimistic appends of version 2 cannot trust; the
+  // upgrade closes its connection and its next call fails typed ("reload to use it").
+  () => {},
 ]
 
 export const DB_VERSION = MIGRATIONS.length

@@ -6,8 +6,12 @@
  *   `durability: 'strict'` only when asked. Requests are issued on the raw transaction (no
  *   promise per request, no unhandled rejections when it aborts); its complete/error/abort
  *   events settle the commit. A request that throws while being issued (a value that cannot
- *   be cloned) aborts the transaction: nothing is half-written.
- * - `readBatches` is `getAll`/`getAllKeys` over `[stream, from] … [stream, ∞]`, with a count
+ *   be cloned) aborts the transaction: nothing is half-written. Preconditions (`expect`) are
+ *   `get`s issued first in the same transaction, the writes queued right behind them; a
+ *   mismatch seen in a `get`'s success callback aborts the transaction (undoing the queued
+ *   writes) and the commit rejects with STORAGE_CONFLICT. No lock, one transaction.
+ * - `readBatches` is one `getAll` over `[stream, from] … [stream, ∞]` (the value holds its
+ *   lastOffset; values written before it did need a `getAllKeys` beside), with a count
  *   estimated from `maxBytes` and the batch sizes seen so far, repeated (doubling) only if
  *   the limits are not reached yet: a read touches about what it returns.
  * - Shared by every tab of the origin: `lock` is a Web Lock `edgelog:<db>:<name>`, `watch`
@@ -34,6 +38,7 @@ import type {
   StoredBatch,
   StreamId,
 } from '../../core/storage.ts'
+import { expectationHolds, storageConflict } from '../../core/storage.ts'
 import { checkWrite } from '../memory/validate.ts'
 import { toEdgelogError } from './errors.ts'
 import { withLock } from './lock.ts'
@@ -176,14 +181,15 @@ export class IndexedDBStorage implements StorageAdapter {
     // Assemble the whole write before the transaction opens.
     const batches = (write.batches ?? []).map(({ stream, batch }) => ({
       key: [stream, batch.lastOffset] as [string, number],
-      value: { baseOffset: batch.baseOffset, maxTimestamp: batch.maxTimestamp, bytes: ownBytes(batch.bytes) } satisfies BatchValue,
+      value: { baseOffset: batch.baseOffset, lastOffset: batch.lastOffset, maxTimestamp: batch.maxTimestamp, bytes: ownBytes(batch.bytes) } satisfies BatchValue,
     }))
+    const expects = write.expect ?? []
     const ranges = (write.deleteRanges ?? [])
       .filter((r) => r.fromOffset < r.toOffset)
       .map((r) => IDBKeyRange.bound([r.stream, r.fromOffset], [r.stream, r.toOffset], false, true))
     const prefixes = write.deleteMetaPrefixes ?? []
     const meta = write.meta ?? []
-    if (batches.length + ranges.length + prefixes.length + meta.length === 0) {
+    if (batches.length + ranges.length + prefixes.length + meta.length + expects.length === 0) {
       if (this.#closed) throw new EdgelogError('CLOSED', `IndexedDBStorage ${this.name} is closed`)
       return
     }
@@ -196,6 +202,8 @@ export class IndexedDBStorage implements StorageAdapter {
     } catch (error) {
       throw toEdgelogError(error, 'starting a commit')
     }
+    /** The key whose precondition failed: the transaction was aborted on purpose. */
+    let conflict: string | undefined
     const done = new Promise<void>((resolve, reject) => {
       // A failing request bubbles `error` here, then the transaction aborts with its error in
       // `tx.error`; when the transaction itself fails (quota), its pending requests report
@@ -206,12 +214,27 @@ export class IndexedDBStorage implements StorageAdapter {
         const error = (event.target as IDBRequest | null)?.error ?? null
         if (error && error.name !== 'AbortError') requestError ??= error
       }
-      tx.onabort = () => reject(tx.error ?? requestError ?? new DOMException('the transaction was aborted', 'AbortError'))
+      tx.onabort = () => reject(
+        conflict !== undefined ? storageConflict(conflict) : tx.error ?? requestError ?? new DOMException('the transaction was aborted', 'AbortError'),
+      )
     })
     const deletedKeys: IDBRequest<IDBValidKey[]>[] = []
     try {
       const batchStore = tx.objectStore('batches')
       const metaStore = tx.objectStore('meta')
+      // Preconditions first; the writes queue behind them and are undone if one fails.
+      for (const { key, value } of expects) {
+        const request = metaStore.get(key)
+        request.onsuccess = () => {
+          if (conflict !== undefined || expectationHolds(request.result, value)) return
+          conflict = key
+          try {
+            tx.abort()
+          } catch {
+            // already finished
+          }
+        }
+      }
       for (const range of ranges) batchStore.delete(range)
       for (const { key, value } of batches) batchStore.put(value, key)
       for (const prefix of prefixes) {
@@ -275,7 +298,15 @@ export class IndexedDBStorage implements StorageAdapter {
       for (;;) {
         count = Math.min(count, maxBatches - out.length)
         const range = IDBKeyRange.bound(lower, [stream, Number.POSITIVE_INFINITY], lowerOpen, false)
-        const [keys, values] = await Promise.all([store.getAllKeys(range, count), store.getAll(range, count)])
+        const values = await store.getAll(range, count)
+        // Values written by older versions lack lastOffset: their keys hold it.
+        let keys: Array<[string, number]> | undefined
+        for (const value of values) {
+          if (value.lastOffset === undefined) {
+            keys = await store.getAllKeys(range, count)
+            break
+          }
+        }
         let seen = 0
         for (let i = 0; i < values.length; i++) {
           const value = values[i]!
@@ -288,7 +319,7 @@ export class IndexedDBStorage implements StorageAdapter {
           bytes += size
           out.push({
             baseOffset: value.baseOffset,
-            lastOffset: keys[i]![1],
+            lastOffset: value.lastOffset ?? keys![i]![1],
             maxTimestamp: value.maxTimestamp,
             bytes: value.bytes instanceof Uint8Array ? value.bytes : new Uint8Array(value.bytes as ArrayBufferLike),
           })
@@ -296,7 +327,8 @@ export class IndexedDBStorage implements StorageAdapter {
         }
         this.#learn(seen, values.length)
         if (values.length < count || out.length >= maxBatches) return out
-        lower = keys[keys.length - 1]!
+        const last = out[out.length - 1]!
+        lower = [stream, last.lastOffset]
         lowerOpen = true
         count = Math.min(MAX_GETALL, count * 2)
       }

@@ -9,8 +9,8 @@
  * - Meta values are kept as JSON text, so what is stored is isolated from the caller's
  *   objects and a value JSON cannot hold is refused up front; keys are listed from a sorted
  *   key array rebuilt lazily when the key set changed (listing is rare, commit is hot).
- * - `commit` validates the whole write, then applies it synchronously: all or nothing, and
- *   commits apply in call order.
+ * - `commit` validates the whole write, checks its `expect` preconditions, then applies it
+ *   synchronously: all or nothing, and commits apply in call order.
  * - Batch bytes are copied in and out (one memcpy each), so neither the caller's later
  *   mutation nor a transfer of a returned buffer can touch what is stored.
  */
@@ -24,6 +24,7 @@ import type {
   StoredBatch,
   StreamId,
 } from '../../core/storage.ts'
+import { expectationHolds, storageConflict } from '../../core/storage.ts'
 import { checkWrite, metaToJSON } from './validate.ts'
 
 /** One stream's batches, sorted by lastOffset, live from `head`. */
@@ -81,6 +82,14 @@ class StreamBatches {
   }
 }
 
+function safeStringify(value: unknown): string | undefined {
+  try {
+    return JSON.stringify(value)
+  } catch {
+    return undefined
+  }
+}
+
 function copyBatch(b: StoredBatch): StoredBatch {
   return { baseOffset: b.baseOffset, lastOffset: b.lastOffset, maxTimestamp: b.maxTimestamp, bytes: new Uint8Array(b.bytes) }
 }
@@ -100,6 +109,12 @@ export class MemoryStorage implements StorageAdapter {
     // Prepare everything that can fail before touching any state.
     const batches = (write.batches ?? []).map(({ stream, batch }) => ({ stream, batch: copyBatch(batch) }))
     const meta = (write.meta ?? []).map(({ key, value }) => ({ key, json: value === undefined ? undefined : metaToJSON(key, value) }))
+    for (const { key, value } of write.expect ?? []) {
+      const json = this.#meta.get(key)
+      // Same JSON text is the common case (the core expects what it wrote); else compare values.
+      if (json !== undefined && value !== undefined && json === safeStringify(value)) continue
+      if (!expectationHolds(json === undefined ? undefined : JSON.parse(json), value)) throw storageConflict(key)
+    }
 
     for (const { stream, fromOffset, toOffset } of write.deleteRanges ?? []) {
       const s = this.#streams.get(stream)

@@ -36,6 +36,7 @@ export function checkWrite(write: StorageWrite): void {
   for (const b of write.batches ?? []) checkBatch(b.stream, b.batch)
   for (const m of write.meta ?? []) if (typeof m.key !== 'string') throw invalid('a meta key must be a string')
   for (const p of write.deleteMetaPrefixes ?? []) if (typeof p !== 'string') throw invalid('a meta prefix must be a string')
+  for (const e of write.expect ?? []) if (typeof e?.key !== 'string') throw invalid('an expected meta key must be a string')
 }
 
 /** Serialises a meta value as JSON, refusing what JSON cannot hold (BigInt, cycles, functions). */

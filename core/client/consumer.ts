@@ -84,10 +84,13 @@ const EVENTS = {
   RECEIVED_UNSUBSCRIBED_TOPICS: 'consumer.received_unsubscribed_topics', REQUEST: 'consumer.network.request',
 } as const
 
+/** The position after OFFSET_OUT_OF_RANGE: autoOffsetReset decides, not the group. */
+const RESET_BY_POLICY = -2
+
 interface PartitionReader {
   topic: string
   partition: number
-  /** Next offset to fetch; -1 until known (the committed offset, or where autoOffsetReset says). */
+  /** Next offset to fetch; -1 until known (the committed offset, else autoOffsetReset); RESET_BY_POLICY after OFFSET_OUT_OF_RANGE. */
   position: number
   /** Bumped by seek and revoke: work started under an older one is stale. */
   generation: number
@@ -97,6 +100,8 @@ interface PartitionReader {
   /** Processing in progress (awaited on revoke, so that offsets are final before commit). */
   processing: Promise<unknown> | null
   highWatermark: number
+  /** Set by revoke: resolves once the reader is torn down (its offsets committed or dropped). */
+  stopped?: Promise<void>
 }
 
 /** A failure of the user's handler (retried: the message is read again). */
@@ -396,7 +401,10 @@ export class Consumer {
     for (const { topic, partitions } of tps) {
       for (const partition of partitions) {
         const key = tpKey(topic, partition)
-        if (this.readers.has(key)) continue
+        const existing = this.readers.get(key)
+        // A reader still being torn down (revoked, then given back) finishes first; a live one stays.
+        if (existing?.revoked) await existing.stopped
+        else if (existing) continue
         const seek = this.pendingSeeks.get(key)
         this.pendingSeeks.delete(key)
         const c = committed.find((o) => o.topic === topic && o.partition === partition)
@@ -425,6 +433,9 @@ export class Consumer {
       }
     }
     if (readers.length === 0) return
+    let stopped!: () => void
+    const done = new Promise<void>((resolve) => { stopped = resolve })
+    for (const r of readers) r.stopped = done
     this.wakeAll()
     await Promise.all(readers.map((r) => r.processing?.catch(() => {})))
     if (commit && this.runConfig.autoCommit && this.config.groupId !== undefined) {
@@ -433,9 +444,16 @@ export class Consumer {
       })
     }
     for (const r of readers) {
-      this.readers.delete(tpKey(r.topic, r.partition))
+      if (this.readers.get(tpKey(r.topic, r.partition)) === r) this.readers.delete(tpKey(r.topic, r.partition))
       this.offsets.forget(r.topic, r.partition)
     }
+    stopped()
+  }
+
+  private async committedOffset(topic: string, partition: number): Promise<number> {
+    if (this.config.groupId === undefined) return -1
+    const offsets = await this.broker.fetchOffsets({ groupId: this.config.groupId, topics: [topic] })
+    return offsets.find((o) => o.topic === topic && o.partition === partition)?.offset ?? -1
   }
 
   private async resetPosition(topic: string, partition: number): Promise<number> {
@@ -456,10 +474,13 @@ export class Consumer {
       const generation = reader.generation
       try {
         if (reader.position < 0) {
-          const position = await this.resetPosition(reader.topic, reader.partition)
+          // Start where the group committed (assign may have failed to ask), else where autoOffsetReset says.
+          const committed = reader.position === RESET_BY_POLICY ? -1 : await this.committedOffset(reader.topic, reader.partition)
+          const position = committed >= 0 ? committed : await this.resetPosition(reader.topic, reader.partition)
           if (generation === reader.generation) {
             reader.position = position
-            this.offsets.reset(reader.topic, reader.partition, position)
+            if (committed >= 0) this.offsets.assign(reader.topic, reader.partition, committed)
+            else this.offsets.reset(reader.topic, reader.partition, position)
           }
           continue
         }
@@ -499,7 +520,7 @@ export class Consumer {
         if (!fromHandler && isEdgelogError(error, 'OFFSET_OUT_OF_RANGE') && reader.position >= 0 && this.config.autoOffsetReset !== 'none' && failures === 0) {
           // The position fell out of the log (retention): start again where autoOffsetReset says.
           failures++
-          if (generation === reader.generation) reader.position = -1
+          if (generation === reader.generation) reader.position = RESET_BY_POLICY
           continue
         }
         failures++

@@ -32,6 +32,8 @@ export class LocalBroker implements Broker {
   readonly groups: GroupCoordinator
   private readonly now: () => number
   private readonly partitions = new Map<string, Promise<PartitionLog>>()
+  /** The logs of `partitions` once open, to notice one that found its topic deleted. */
+  private readonly opened = new Map<string, PartitionLog>()
   /** Current config per topic id, shared by that topic's partition logs. */
   private readonly configs = new Map<string, TopicConfig>()
   private readonly timers: Array<ReturnType<typeof setInterval>> = []
@@ -93,7 +95,8 @@ export class LocalBroker implements Broker {
         const key = streamId(record.topicId, p)
         const log = this.partitions.get(key)
         this.partitions.delete(key)
-        if (log) (await log).close()
+        this.opened.delete(key)
+        if (log) (await log.catch(() => undefined))?.close()
       }
     }
   }
@@ -149,6 +152,8 @@ export class LocalBroker implements Broker {
         }
       } catch (error) {
         if (!isEdgelogError(error)) throw error
+        // A topic deleted by another context (or racing this request): forget what was cached.
+        if (error.code === 'UNKNOWN_TOPIC_OR_PARTITION' && typeof entry?.topic === 'string') this.topics.invalidate(entry.topic)
         return {
           topic: entry?.topic, partition: entry?.partition, errorCode: error.errorCode,
           error: { code: error.code, message: error.message }, baseOffset: -1, logAppendTime: -1, logStartOffset: -1,
@@ -233,13 +238,18 @@ export class LocalBroker implements Broker {
     for (const t of this.timers) clearInterval(t)
     if (this.groupTimer) clearTimeout(this.groupTimer)
     this.unwatch?.()
-    for (const log of this.partitions.values()) (await log).close()
+    for (const log of this.partitions.values()) (await log.catch(() => undefined))?.close()
     await this.storage.close()
   }
 
   /** The partition's log, opened once and cached. */
   partition(record: TopicRecord, partition: number): Promise<PartitionLog> {
     const key = streamId(record.topicId, partition)
+    if (this.opened.get(key)?.isClosed) {
+      // It found its topic deleted: open again, which fails typed unless the topic is back.
+      this.opened.delete(key)
+      this.partitions.delete(key)
+    }
     let log = this.partitions.get(key)
     this.configs.set(record.topicId, record.config)
     if (!log) {
@@ -250,9 +260,14 @@ export class LocalBroker implements Broker {
         now: this.now,
         // Configs change (alterConfigs): the log reads the current one at each use.
         config: () => this.configs.get(topicId) ?? config,
+        // Every commit of the log expects this topic record: never a write into a deleted topic.
+        topicKey: keys.topic(record.name),
       })
       this.partitions.set(key, log)
-      log.catch(() => this.partitions.delete(key))
+      const opening = log
+      log.then((opened) => { if (this.partitions.get(key) === opening) this.opened.set(key, opened) }, () => {
+        if (this.partitions.get(key) === opening) this.partitions.delete(key)
+      })
     }
     return log
   }

@@ -2,11 +2,20 @@
  * One partition's log: its single writer. Assigns offsets, checks idempotent sequences,
  * rolls segments, serves reads by offset and time, and runs retention and compaction.
  * Every change is one atomic `storage.commit` (batch + head + segment + producer state).
+ *
+ * Within one context appends are serialised by a queue. Across contexts sharing the store
+ * (browser tabs) they are optimistic: every commit carries `expect` = the head this log
+ * built on (and the topic record it belongs to), so the store applies it only if no other
+ * writer moved the head meanwhile; on STORAGE_CONFLICT the log re-reads head, segments and
+ * producer state and runs the append again (the idempotence check included), a bounded
+ * number of times. No lock and no read per append. Maintenance (retention, compaction) also
+ * commits under the head precondition, and takes the store's lock only to keep two
+ * contexts from maintaining one partition at once.
  */
-import { EdgelogError } from '../errors.ts'
+import { EdgelogError, isEdgelogError } from '../errors.ts'
 import type { TopicConfig } from '../config.ts'
 import type { PartitionState, SegmentInfo } from '../broker.ts'
-import type { StorageAdapter, StoredBatch, StreamId } from '../storage.ts'
+import type { StorageAdapter, StorageExpectation, StorageWrite, StoredBatch, StreamId } from '../storage.ts'
 import { decodeBatch, readBatchHeader, setBaseOffset, validateBatch, type BatchHeader } from '../codec/record-batch.ts'
 import { wasEncodedInProcess } from '../codec/trusted.ts'
 import { crc32c } from '../codec/crc32c.ts'
@@ -34,7 +43,17 @@ export interface PartitionLogOptions {
   stream: StreamId
   config: () => TopicConfig
   now?: () => number
+  /**
+   * The meta key of the topic record this partition belongs to (`topic/<name>`), when the
+   * store holds it (LocalBroker). Every commit then also expects that record, so that nothing
+   * is ever written into the stream of a topic deleted (or deleted and created again) by
+   * another context or a request racing with the deletion: UNKNOWN_TOPIC_OR_PARTITION instead.
+   */
+  topicKey?: string
 }
+
+/** Attempts of one append (or maintenance step) against other contexts' commits. */
+const MAX_CONFLICT_ATTEMPTS = 16
 
 export class PartitionLog {
   readonly stream: StreamId
@@ -42,6 +61,13 @@ export class PartitionLog {
   private readonly config: () => TopicConfig
   private readonly now: () => number
   private head: PartitionHead = { logStartOffset: 0, nextOffset: 0, activeSegment: 0, cleanedTo: 0 }
+  /** Exactly the head value storage holds as far as this log knows (undefined: none yet): what commits expect. */
+  private storedHead: PartitionHead | undefined
+  /** The topic record as last read (when `topicKey` is set): what commits expect too. */
+  private topicRecord: unknown
+  private readonly topicKey: string | undefined
+  /** Another context appended (seen through `watch`): re-read before the next append. */
+  private stale = false
   /** Segments oldest first; the last is the active one. Small: one entry per segment. */
   private segments: SegmentInfo[] = []
   private readonly producers = new Map<number, ProducerEntry | undefined>()
@@ -54,6 +80,7 @@ export class PartitionLog {
     this.stream = options.stream
     this.config = options.config
     this.now = options.now ?? Date.now
+    this.topicKey = options.topicKey
   }
 
   static async open(options: PartitionLogOptions): Promise<PartitionLog> {
@@ -85,7 +112,21 @@ export class PartitionLog {
         throw new EdgelogError('INVALID_RECORD', `A produced batch must have contiguous offset deltas 0..${header.recordCount - 1}`)
       }
       if (config['cleanup.policy'].includes('compact')) await requireKeys(bytes)
-      return this.appendValidated(bytes, header, config, options.durability ?? 'relaxed')
+      for (let attempt = 1; ; attempt++) {
+        if (this.stale) await this.reload(false)
+        try {
+          return await this.appendValidated(bytes, header, config, options.durability ?? 'relaxed')
+        } catch (error) {
+          if (!isEdgelogError(error, 'STORAGE_CONFLICT')) throw error
+          // Another context wrote first: re-read its head, segments and producer state, and
+          // decide again (a retried idempotent batch it already stored is now a duplicate).
+          this.stale = true
+          if (attempt >= MAX_CONFLICT_ATTEMPTS) {
+            throw new EdgelogError('STORAGE_CONFLICT', `${this.stream}: ${attempt} attempts to append lost to other writers; retry`, { cause: error })
+          }
+          await backoff(attempt)
+        }
+      }
     })
   }
 
@@ -110,22 +151,22 @@ export class PartitionLog {
     const logAppendTime = config['message.timestamp.type'] === 'LogAppendTime' ? now : -1
     if (logAppendTime >= 0) maxTimestamp = stampLogAppendTime(bytes, now)
 
-    const meta: Array<{ key: string; value: unknown }> = []
+    // Nothing of this log's state changes until the commit succeeded.
     let active = this.segments[this.segments.length - 1]
-    if (!active || this.shouldRoll(active, bytes.byteLength, config, now)) {
-      active = newSegment(baseOffset, now)
-      this.head = { ...this.head, activeSegment: baseOffset }
-      this.segments = [...this.segments, active]
-    }
+    const rolled = !active || this.shouldRoll(active, bytes.byteLength, config, now)
+    if (rolled) active = newSegment(baseOffset, now)
     const segment: SegmentInfo = {
-      ...active,
+      ...active!,
       endOffset: lastOffset + 1,
-      sizeBytes: active.sizeBytes + bytes.byteLength,
-      batches: active.batches + 1,
-      maxTimestamp: Math.max(active.maxTimestamp, maxTimestamp),
+      sizeBytes: active!.sizeBytes + bytes.byteLength,
+      batches: active!.batches + 1,
+      maxTimestamp: Math.max(active!.maxTimestamp, maxTimestamp),
     }
-    const head: PartitionHead = { ...this.head, nextOffset: lastOffset + 1 }
-    meta.push({ key: keys.head(this.stream), value: head }, { key: keys.segment(this.stream, segment.baseOffset), value: segment })
+    const head: PartitionHead = { ...this.head, activeSegment: segment.baseOffset, nextOffset: lastOffset + 1 }
+    const meta: Array<{ key: string; value: unknown }> = [
+      { key: keys.head(this.stream), value: head },
+      { key: keys.segment(this.stream, segment.baseOffset), value: segment },
+    ]
     let nextProducer: ProducerEntry | undefined
     if (idempotent) {
       const lastSeq = lastSequence(header.baseSequence, header.recordCount)
@@ -134,17 +175,29 @@ export class PartitionLog {
     }
     const batch: StoredBatch = { baseOffset, lastOffset, maxTimestamp, bytes }
     try {
-      await this.storage.commit({ batches: [{ stream: this.stream, batch }], meta, durability })
+      this.assertOpen()
+      await this.storage.commit({ batches: [{ stream: this.stream, batch }], meta, durability, expect: this.expectations() })
     } catch (error) {
-      // Nothing was stored: forget the rolled segment too, by reloading what storage holds.
-      await this.reload(true)
+      if (!isEdgelogError(error, 'STORAGE_CONFLICT') && !this.closed) {
+        // Nothing was stored; re-read what storage holds in case this log's view was off.
+        await this.reload(true).catch(() => {})
+      }
       throw error
     }
     this.head = head
-    this.segments[this.segments.length - 1] = segment
+    this.storedHead = head
+    if (rolled) this.segments = [...this.segments, segment]
+    else this.segments[this.segments.length - 1] = segment
     if (idempotent) this.producers.set(header.producerId, nextProducer)
     this.waiters.notify(head.nextOffset, bytes.byteLength)
     return { baseOffset, logAppendTime, duplicate: false }
+  }
+
+  /** The preconditions of every commit of this log: the head it built on, and its topic. */
+  private expectations(): StorageExpectation[] {
+    const expect: StorageExpectation[] = [{ key: keys.head(this.stream), value: this.storedHead }]
+    if (this.topicKey !== undefined) expect.push({ key: this.topicKey, value: this.topicRecord })
+    return expect
   }
 
   private shouldRoll(active: SegmentInfo, incoming: number, config: TopicConfig, now: number): boolean {
@@ -194,55 +247,124 @@ export class PartitionLog {
     return { offset: -1, timestamp: -1 }
   }
 
-  /** Retention (cleanup.policy delete) and compaction (cleanup.policy compact). */
+  /**
+   * Retention (cleanup.policy delete) and compaction (cleanup.policy compact). With a shared
+   * store, under the store's lock (one maintainer per partition across contexts) and on a
+   * freshly read state; every commit expects the head it built on, so appends of other
+   * contexts (which take no lock) are never lost: on a conflict the step runs again.
+   */
   async maintain(options: { forceCompaction?: boolean } = {}): Promise<{ deletedSegments: number; compactedSegments: number }> {
     return this.exclusive(async () => {
-      const config = this.config()
-      const now = this.now()
-      let deletedSegments = 0
-      let compactedSegments = 0
-      if (config['cleanup.policy'].includes('delete')) deletedSegments = await this.applyRetention(config, now)
-      if (config['cleanup.policy'].includes('compact')) {
-        compactedSegments = await this.applyCompaction(config, now, options.forceCompaction ?? false)
+      const shared = this.storage.capabilities.shared
+      const run = async () => {
+        const config = this.config()
+        const now = this.now()
+        let deletedSegments = 0
+        let compactedSegments = 0
+        if (config['cleanup.policy'].includes('delete')) {
+          deletedSegments = await this.retrying(() => this.applyRetention(config, now))
+        }
+        if (config['cleanup.policy'].includes('compact')) {
+          compactedSegments = await this.retrying(() => this.applyCompaction(config, now, options.forceCompaction ?? false))
+        }
+        return { deletedSegments, compactedSegments }
       }
-      return { deletedSegments, compactedSegments }
+      return shared && this.storage.lock
+        ? this.storage.lock(`maintain/${this.stream}`, async () => { await this.reload(true); return run() })
+        : run()
     })
   }
 
+  /** Runs a maintenance step again (after re-reading storage) when another context's append got in first. */
+  private async retrying<T>(step: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      if (this.stale) await this.reload(true)
+      try {
+        return await step()
+      } catch (error) {
+        if (!isEdgelogError(error, 'STORAGE_CONFLICT') || attempt >= MAX_CONFLICT_ATTEMPTS) throw error
+        this.stale = true
+        await backoff(attempt)
+      }
+    }
+  }
+
+  /** A maintenance commit writing `head` under the precondition; this log's head follows it. */
+  private async commitHead(write: StorageWrite, head: PartitionHead): Promise<void> {
+    this.assertOpen()
+    await this.storage.commit({ ...write, meta: [...(write.meta ?? []), { key: keys.head(this.stream), value: head }], expect: this.expectations() })
+    this.head = head
+    this.storedHead = head
+  }
+
   private async applyRetention(config: TopicConfig, now: number): Promise<number> {
-    let active = this.segments[this.segments.length - 1]
+    let segments = this.segments
+    const active = segments[segments.length - 1]
     // An expired active segment is rolled first so that it can go too (as Kafka does).
     if (active && active.batches > 0 && config['retention.ms'] >= 0 && now - active.maxTimestamp > config['retention.ms']) {
       const rolled = newSegment(this.head.nextOffset, now)
-      this.segments = [...this.segments, rolled]
-      this.head = { ...this.head, activeSegment: rolled.baseOffset }
-      active = rolled
-      await this.storage.commit({ meta: [{ key: keys.head(this.stream), value: this.head }, { key: keys.segment(this.stream, rolled.baseOffset), value: rolled }] })
+      await this.commitHead({ meta: [{ key: keys.segment(this.stream, rolled.baseOffset), value: rolled }] }, { ...this.head, activeSegment: rolled.baseOffset })
+      this.segments = segments = [...segments, rolled]
     }
-    const expired = selectExpiredSegments(this.segments, config, now)
+    const expired = selectExpiredSegments(segments, config, now)
     if (expired.length === 0) return 0
-    const remaining = this.segments.slice(expired.length)
+    const remaining = segments.slice(expired.length)
     const logStartOffset = Math.max(this.head.logStartOffset, remaining[0]?.baseOffset ?? this.head.nextOffset)
-    const head: PartitionHead = { ...this.head, logStartOffset, cleanedTo: Math.max(this.head.cleanedTo, logStartOffset) }
-    await this.storage.commit({
+    await this.commitHead({
       deleteRanges: [{ stream: this.stream, fromOffset: expired[0].baseOffset, toOffset: expired[expired.length - 1].endOffset }],
-      meta: [
-        ...expired.map((s) => ({ key: keys.segment(this.stream, s.baseOffset), value: undefined })),
-        { key: keys.head(this.stream), value: head },
-      ],
-    })
+      meta: expired.map((s) => ({ key: keys.segment(this.stream, s.baseOffset), value: undefined })),
+    }, { ...this.head, logStartOffset, cleanedTo: Math.max(this.head.cleanedTo, logStartOffset) })
     this.segments = remaining
-    this.head = head
     return expired.length
   }
 
   private async applyCompaction(config: TopicConfig, now: number, force: boolean): Promise<number> {
+    // Compaction rewrites closed segments only, which appends never touch: a commit of it that
+    // loses to another context's append is rebased on the new head and tried again.
+    const start = { logStartOffset: this.head.logStartOffset, cleanedTo: this.head.cleanedTo }
+    let rebased = false
+    const headKey = keys.head(this.stream)
+    const storage = this.storage
+    const guarded: StorageAdapter = {
+      capabilities: storage.capabilities,
+      readBatches: (stream, from, options) => storage.readBatches(stream, from, options),
+      getMeta: (key) => storage.getMeta(key),
+      listMeta: (prefix) => storage.listMeta(prefix),
+      close: () => storage.close(),
+      commit: async (write: StorageWrite): Promise<void> => {
+        for (let attempt = 1; ; attempt++) {
+          this.assertOpen()
+          try {
+            await storage.commit({ ...write, expect: this.expectations() })
+            const written = write.meta?.find((m) => m.key === headKey)
+            if (written) this.storedHead = this.head = written.value as PartitionHead
+            return
+          } catch (error) {
+            if (!isEdgelogError(error, 'STORAGE_CONFLICT') || attempt >= MAX_CONFLICT_ATTEMPTS) throw error
+            await this.reload(false)
+            if (this.head.logStartOffset !== start.logStartOffset || this.head.cleanedTo !== start.cleanedTo) throw error
+            rebased = true
+            write = {
+              ...write,
+              meta: write.meta?.map((m) => m.key === headKey
+                ? { key: m.key, value: { ...this.head, cleanedTo: Math.max(this.head.cleanedTo, (m.value as PartitionHead).cleanedTo) } }
+                : m),
+            }
+          }
+        }
+      },
+    }
     const result = await compactSegments({
-      storage: this.storage, stream: this.stream, segments: this.segments, head: this.head, config, now, force,
+      storage: guarded, stream: this.stream, segments: this.segments, head: this.head, config, now, force,
     })
     if (!result) return 0
-    this.segments = result.segments
-    this.head = result.head
+    if (rebased) {
+      // Other contexts appended meanwhile: their segments are newer than the result's.
+      await this.reload(true)
+    } else {
+      this.segments = result.segments
+      this.head = this.storedHead = result.head
+    }
     return result.compacted
   }
 
@@ -261,9 +383,13 @@ export class PartitionLog {
   observeAppend(nextOffset: number): void {
     if (nextOffset > this.head.nextOffset) {
       this.head = { ...this.head, nextOffset }
+      this.stale = true
       this.waiters.notify(nextOffset, 0)
     }
   }
+
+  /** Closed by the broker, or found deleted by another context. */
+  get isClosed(): boolean { return this.closed }
 
   close(): void {
     this.closed = true
@@ -274,30 +400,50 @@ export class PartitionLog {
     if (this.closed) throw new EdgelogError('UNKNOWN_TOPIC_OR_PARTITION', `Partition ${this.stream} is closed or deleted`)
   }
 
-  /** Serialises writers: in process by a queue; across contexts sharing the store by its lock. */
+  /** Serialises writers in this context (a queue); other contexts are handled by commit preconditions. */
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
     this.assertOpen()
-    const run = this.storage.capabilities.shared && this.storage.lock
-      ? () => this.storage.lock!(this.stream, async () => { await this.reload(false); return fn() })
-      : fn
+    const run = () => {
+      this.assertOpen()
+      return fn()
+    }
     const result = this.writeQueue.then(run, run)
     this.writeQueue = result.catch(() => undefined)
     return result
   }
 
-  /** Reads head and segments from storage: at open, after a failed commit, and under a shared lock. */
+  /**
+   * Reads head, segments (and the topic record) from storage: at open, after a conflict or a
+   * failed commit, when another context appended, and before maintenance of a shared store.
+   */
   private async reload(full: boolean): Promise<void> {
-    const head = await this.storage.getMeta<PartitionHead>(keys.head(this.stream))
+    const [head, topic] = await Promise.all([
+      this.storage.getMeta<PartitionHead>(keys.head(this.stream)),
+      this.topicKey === undefined ? undefined : this.storage.getMeta<{ topicId?: string; partitions?: number }>(this.topicKey),
+    ])
+    if (this.topicKey !== undefined) {
+      const slash = this.stream.lastIndexOf('/')
+      const partition = Number(this.stream.slice(slash + 1))
+      if (!topic || topic.topicId !== this.stream.slice(0, slash) || !(partition < (topic.partitions ?? 0))) {
+        // The topic was deleted (perhaps created again, with another id): this stream is gone.
+        this.close()
+        throw new EdgelogError('UNKNOWN_TOPIC_OR_PARTITION', `Partition ${this.stream} no longer exists (its topic was deleted)`)
+      }
+      this.topicRecord = topic
+    }
     const previous = this.head
+    this.stale = false
+    this.storedHead = head
     this.head = head ?? { logStartOffset: 0, nextOffset: 0, activeSegment: 0, cleanedTo: 0 }
-    if (full || !head || head.activeSegment !== previous.activeSegment || head.logStartOffset !== previous.logStartOffset) {
+    if (full || !head || head.activeSegment !== previous.activeSegment || head.logStartOffset !== previous.logStartOffset || this.segments.length === 0) {
       const entries = await this.storage.listMeta<SegmentInfo>(keys.segmentPrefix(this.stream))
       this.segments = entries.map((e) => e.value)
     } else {
       const active = await this.storage.getMeta<SegmentInfo>(keys.segment(this.stream, head.activeSegment))
       if (active) this.segments[this.segments.length - 1] = active
     }
-    if (this.storage.capabilities.shared || full) this.producers.clear()
+    // Producer state is re-read lazily: another context may have appended for the same producer.
+    this.producers.clear()
     if (this.head.nextOffset > previous.nextOffset) this.waiters.notify(this.head.nextOffset, 0)
   }
 
@@ -307,6 +453,12 @@ export class PartitionLog {
     this.producers.set(producerId, entry)
     return entry
   }
+}
+
+/** A short random pause before trying again after losing to another writer. */
+function backoff(attempt: number): Promise<void> {
+  if (attempt <= 1) return Promise.resolve()
+  return new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(50, 2 ** attempt)))
 }
 
 function newSegment(baseOffset: number, now: number): SegmentInfo {

@@ -1,8 +1,15 @@
 /**
  * Topics and their configs: Kafka's controller metadata, kept in `topic/<name>` meta keys.
  * Runs over any storage (one LocalBroker, or the Worker's controller Durable Object).
+ *
+ * Topic records are cached. With a store shared by several contexts (tabs) the cache holds
+ * only topics that exist and is dropped per topic on the store's change feed (`invalidate`,
+ * called by LocalBroker); every change here is a commit that expects the record it read (or
+ * its absence), so a stale cache can make a change fail and be retried, never overwrite
+ * another context's. Partition logs expect the topic record on every append too, so a stale
+ * record never leads to a write into a deleted topic's stream.
  */
-import { EdgelogError } from '../errors.ts'
+import { EdgelogError, isEdgelogError } from '../errors.ts'
 import { applyTopicConfig, TOPIC_CONFIG_DEFAULTS, type LogSettings, type TopicConfig } from '../config.ts'
 import type { TopicSpec } from '../broker.ts'
 import type { StorageAdapter } from '../storage.ts'
@@ -42,10 +49,24 @@ export class TopicRegistry {
   ) {}
 
   async get(name: string): Promise<TopicRecord | undefined> {
-    if (!this.storage.capabilities.shared && this.cache.has(name)) return this.cache.get(name) ?? undefined
+    const cached = this.cache.get(name)
+    if (cached !== undefined) return cached ?? undefined
     const record = await this.storage.getMeta<TopicRecord>(keys.topic(name))
-    this.cache.set(name, record ?? null)
+    // Shared stores: another context may create it any moment; an absence is not cached.
+    if (record || !this.storage.capabilities.shared) this.cache.set(name, record ?? null)
     return record
+  }
+
+  /** Runs a read-modify-write of topic records again, with fresh reads, if another context wrote first. */
+  private async conflictRetry<T>(names: string[], fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn()
+      } catch (error) {
+        if (!isEdgelogError(error, 'STORAGE_CONFLICT') || attempt >= 5) throw error
+        for (const name of names) this.cache.delete(name)
+      }
+    }
   }
 
   /** The topic, or UNKNOWN_TOPIC_OR_PARTITION (auto-created first when allowed). */
@@ -76,18 +97,24 @@ export class TopicRegistry {
       seen.add(record.name)
       records.push(record)
     }
-    const results: Array<{ topic: string; created: boolean }> = []
-    const toCreate: TopicRecord[] = []
-    for (const record of records) {
-      const exists = await this.get(record.name)
-      results.push({ topic: record.name, created: !exists })
-      if (!exists) toCreate.push(record)
-    }
-    if (!validateOnly && toCreate.length > 0) {
-      await this.storage.commit({ meta: toCreate.map((r) => ({ key: keys.topic(r.name), value: r })) })
-      for (const r of toCreate) this.cache.set(r.name, r)
-    }
-    return results
+    return this.conflictRetry(records.map((r) => r.name), async () => {
+      const results: Array<{ topic: string; created: boolean }> = []
+      const toCreate: TopicRecord[] = []
+      for (const record of records) {
+        const exists = await this.get(record.name)
+        results.push({ topic: record.name, created: !exists })
+        if (!exists) toCreate.push(record)
+      }
+      if (!validateOnly && toCreate.length > 0) {
+        // Only if no other context created any of them meanwhile (then: look again).
+        await this.storage.commit({
+          meta: toCreate.map((r) => ({ key: keys.topic(r.name), value: r })),
+          expect: toCreate.map((r) => ({ key: keys.topic(r.name), value: undefined })),
+        })
+        for (const r of toCreate) this.cache.set(r.name, r)
+      }
+      return results
+    })
   }
 
   async create(spec: TopicSpec): Promise<boolean> {
@@ -100,38 +127,46 @@ export class TopicRegistry {
     if (!this.settings['delete.topic.enable']) {
       throw new EdgelogError('TOPIC_DELETION_DISABLED', 'Topic deletion is disabled (delete.topic.enable=false)')
     }
-    const record = await this.lookup(name)
-    await this.storage.commit({
-      deleteRanges: Array.from({ length: record.partitions }, (_, p) => ({
-        stream: streamId(record.topicId, p), fromOffset: 0, toOffset: Number.MAX_SAFE_INTEGER,
-      })),
-      meta: [{ key: keys.topic(name), value: undefined }],
-      deleteMetaPrefixes: keys.topicDataPrefixes(record.topicId),
+    return this.conflictRetry([name], async () => {
+      const record = await this.lookup(name)
+      await this.storage.commit({
+        deleteRanges: Array.from({ length: record.partitions }, (_, p) => ({
+          stream: streamId(record.topicId, p), fromOffset: 0, toOffset: Number.MAX_SAFE_INTEGER,
+        })),
+        meta: [{ key: keys.topic(name), value: undefined }],
+        deleteMetaPrefixes: keys.topicDataPrefixes(record.topicId),
+        // The record this deletion read (its partitions): not one another context changed since.
+        expect: [{ key: keys.topic(name), value: record }],
+      })
+      this.cache.delete(name)
+      return record
     })
-    this.cache.delete(name)
-    return record
   }
 
   /** Partitions can be added, never removed (INVALID_PARTITIONS). */
   async increasePartitions(name: string, count: number): Promise<TopicRecord> {
     validatePartitionCount(count, 'count')
-    const record = await this.lookup(name)
-    if (count <= record.partitions) {
-      throw new EdgelogError('INVALID_PARTITIONS', `Topic '${name}' has ${record.partitions} partitions; the count can only increase (asked ${count})`)
-    }
-    const next = { ...record, partitions: count }
-    await this.storage.commit({ meta: [{ key: keys.topic(name), value: next }] })
-    this.cache.set(name, next)
-    return next
+    return this.conflictRetry([name], async () => {
+      const record = await this.lookup(name)
+      if (count <= record.partitions) {
+        throw new EdgelogError('INVALID_PARTITIONS', `Topic '${name}' has ${record.partitions} partitions; the count can only increase (asked ${count})`)
+      }
+      const next = { ...record, partitions: count }
+      await this.storage.commit({ meta: [{ key: keys.topic(name), value: next }], expect: [{ key: keys.topic(name), value: record }] })
+      this.cache.set(name, next)
+      return next
+    })
   }
 
   async alterConfig(name: string, entries: Array<{ name: string; value: string | null }>): Promise<TopicRecord> {
     if (!Array.isArray(entries)) throw new EdgelogError('INVALID_REQUEST', 'configEntries must be an array')
-    const record = await this.lookup(name)
-    const next = { ...record, config: applyTopicConfig(record.config, entries) }
-    await this.storage.commit({ meta: [{ key: keys.topic(name), value: next }] })
-    this.cache.set(name, next)
-    return next
+    return this.conflictRetry([name], async () => {
+      const record = await this.lookup(name)
+      const next = { ...record, config: applyTopicConfig(record.config, entries) }
+      await this.storage.commit({ meta: [{ key: keys.topic(name), value: next }], expect: [{ key: keys.topic(name), value: record }] })
+      this.cache.set(name, next)
+      return next
+    })
   }
 
   /** Another context changed topic metadata (shared stores). */

@@ -153,6 +153,26 @@ describe('IndexedDBStorage: schema versions', () => {
     expect(await s.getMeta('head/t/0')).toEqual({ next: 2 ** 33 + 10 })
   })
 
+  it('reads values without lastOffset (version 1) beside values with it, in one range', async () => {
+    const factory = new IDBFactory()
+    const name = uniqueName()
+    const request = factory.open(name, 1)
+    request.onupgradeneeded = () => {
+      request.result.createObjectStore('batches')
+      request.result.createObjectStore('meta')
+    }
+    const raw = await requestResult(request)
+    const tx = raw.transaction(['batches'], 'readwrite')
+    for (const b of [makeBatch(0, 9), makeBatch(10, 14)]) tx.objectStore('batches').put({ baseOffset: b.baseOffset, maxTimestamp: b.maxTimestamp, bytes: b.bytes }, ['t/0', b.lastOffset])
+    await new Promise((resolve) => (tx.oncomplete = resolve))
+    raw.close()
+    const s = await open(name, factory)
+    await s.commit({ batches: [{ stream: 't/0', batch: makeBatch(15, 19) }, { stream: 't/0', batch: makeBatch(20, 29) }] })
+    expect((await s.readBatches('t/0', 0, { maxBytes: 1e9 })).map((b) => [b.baseOffset, b.lastOffset])).toEqual([[0, 9], [10, 14], [15, 19], [20, 29]])
+    expect((await s.readBatches('t/0', 16, { maxBytes: 1e9 })).map((b) => [b.baseOffset, b.lastOffset])).toEqual([[15, 19], [20, 29]])
+    expect((await s.readBatches('t/0', 12, { maxBytes: 1e9, maxBatches: 2 })).map((b) => b.lastOffset)).toEqual([14, 19])
+  })
+
   it('an upgrade runs only the steps past the stored version and keeps the data', async () => {
     const factory = new IDBFactory()
     const name = uniqueName()

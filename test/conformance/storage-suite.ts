@@ -39,6 +39,10 @@
  *   characters follow the prefix.
  * - `watch` reports changes committed by *other* instances; `capabilities.shared` adapters
  *   provide `lock` and `watch`.
+ * - `expect` preconditions are checked atomically with the write: every listed meta key must
+ *   hold a value JSON-equal to the expected one (key order ignored), or be absent when the
+ *   expected value is `undefined`; else nothing at all is applied and `commit` rejects with
+ *   the retriable EdgelogError STORAGE_CONFLICT. A commit may carry only preconditions.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { StorageAdapter, StorageChange, StoredBatch } from '../../core/storage.ts'
@@ -83,6 +87,19 @@ const ALL = { maxBytes: Number.MAX_SAFE_INTEGER }
 
 function isUint8Array(x: unknown): boolean {
   return Object.prototype.toString.call(x) === '[object Uint8Array]'
+}
+
+async function expectConflict(p: Promise<unknown>): Promise<void> {
+  let error: unknown
+  try {
+    await p
+  } catch (e) {
+    error = e
+  }
+  expect(error, 'the commit should have been refused').toBeDefined()
+  expect((error as { name?: unknown }).name).toBe('EdgelogError')
+  expect((error as { code?: unknown }).code).toBe('STORAGE_CONFLICT')
+  expect((error as { retriable?: unknown }).retriable).toBe(true)
 }
 
 async function expectEdgelogRejection(p: Promise<unknown>): Promise<void> {
@@ -671,6 +688,118 @@ export function describeStorageConformance(name: string, setup: () => Promise<St
           expect(last?.lastOffset).toBe(i)
           expect(await s.getMeta('head')).toBe(i)
         }
+      })
+    })
+
+    describe('commit preconditions (expect)', () => {
+      const head = { logStartOffset: 0, nextOffset: 30, activeSegment: 0, cleanedTo: 0 }
+      async function seed(): Promise<void> {
+        await put('t/0', run(0, 3))
+        await s.commit({ meta: [{ key: 'head/t/0', value: head }, { key: 'topic/t', value: { id: 'x', n: 2, config: { a: [1, 'b'] } } }, { key: 'group/g', value: 1 }] })
+      }
+      async function snapshot() {
+        return { t0: await readAll('t/0'), t1: await readAll('t/1'), meta: await s.listMeta('') }
+      }
+      /** A write touching every kind of change, so a refused one must leave all of them alone. */
+      function everything(expect: Array<{ key: string; value: unknown }>) {
+        return {
+          expect,
+          deleteRanges: [{ stream: 't/0', fromOffset: 0, toOffset: 10 }],
+          batches: [{ stream: 't/0', batch: makeBatch(30, 39) }, { stream: 't/1', batch: makeBatch(0, 4) }],
+          meta: [{ key: 'head/t/0', value: { ...head, nextOffset: 40 } }, { key: 'topic/t', value: undefined }, { key: 'new', value: 1 }],
+          deleteMetaPrefixes: ['group/'],
+        }
+      }
+
+      it('a matching precondition commits the whole write', async () => {
+        await seed()
+        await s.commit(everything([{ key: 'head/t/0', value: { ...head } }]))
+        const snap = await snapshot()
+        expect(snap.t0.map((b) => b.lastOffset)).toEqual([19, 29, 39])
+        expect(snap.t1.map((b) => b.lastOffset)).toEqual([4])
+        expect(snap.meta).toEqual([{ key: 'head/t/0', value: { ...head, nextOffset: 40 } }, { key: 'new', value: 1 }])
+      })
+
+      it('compares as JSON values: key order does not matter, values do', async () => {
+        await seed()
+        const reordered = { cleanedTo: 0, activeSegment: 0, nextOffset: 30, logStartOffset: 0 }
+        await s.commit({ expect: [{ key: 'head/t/0', value: reordered }, { key: 'topic/t', value: { config: { a: [1, 'b'] }, n: 2, id: 'x' } }], meta: [{ key: 'a', value: 1 }] })
+        expect(await s.getMeta('a')).toBe(1)
+        for (const wrong of [{ ...head, nextOffset: 31 }, { ...head, extra: 1 }, { nextOffset: 30 }, [head], 30, null, '30']) {
+          await expectConflict(s.commit({ expect: [{ key: 'head/t/0', value: wrong }], meta: [{ key: 'a', value: 2 }] }))
+        }
+        await expectConflict(s.commit({ expect: [{ key: 'topic/t', value: { id: 'x', n: 2, config: { a: ['b', 1] } } }], meta: [{ key: 'a', value: 2 }] }))
+        expect(await s.getMeta('a')).toBe(1)
+      })
+
+      it('a mismatching precondition changes nothing (batches, deletes, meta) and is retriable', async () => {
+        await seed()
+        const before = await snapshot()
+        await expectConflict(s.commit(everything([{ key: 'head/t/0', value: { ...head, nextOffset: 29 } }])))
+        expect(await snapshot()).toEqual(before)
+        // with several preconditions, one failing is enough, wherever it is in the list
+        await expectConflict(s.commit(everything([{ key: 'head/t/0', value: head }, { key: 'group/g', value: 2 }])))
+        await expectConflict(s.commit(everything([{ key: 'group/g', value: 2 }, { key: 'head/t/0', value: head }])))
+        await expectConflict(s.commit({ ...everything([{ key: 'head/t/0', value: head }, { key: 'topic/t', value: undefined }]), durability: 'strict' }))
+        expect(await snapshot()).toEqual(before)
+        // and the store still works: the same write with the right precondition goes through
+        await s.commit(everything([{ key: 'head/t/0', value: head }, { key: 'group/g', value: 1 }, { key: 'nothing', value: undefined }]))
+        expect(await s.getMeta('head/t/0')).toEqual({ ...head, nextOffset: 40 })
+      })
+
+      it('undefined expects the key to be absent; a value expects it present', async () => {
+        await expectConflict(s.commit({ expect: [{ key: 'head/t/0', value: head }], meta: [{ key: 'head/t/0', value: head }] }))
+        expect(await s.getMeta('head/t/0')).toBeUndefined()
+        await s.commit({ expect: [{ key: 'head/t/0', value: undefined }], batches: [{ stream: 't/0', batch: makeBatch(0, 9) }], meta: [{ key: 'head/t/0', value: head }] })
+        expect(await s.getMeta('head/t/0')).toEqual(head)
+        await expectConflict(s.commit({ expect: [{ key: 'head/t/0', value: undefined }], batches: [{ stream: 't/0', batch: makeBatch(10, 19) }] }))
+        expect((await readAll('t/0')).map((b) => b.lastOffset)).toEqual([9])
+        // a key deleted (by value undefined or by prefix) counts as absent again
+        await s.commit({ deleteMetaPrefixes: ['head/t/'] })
+        await expectConflict(s.commit({ expect: [{ key: 'head/t/0', value: head }], meta: [{ key: 'x', value: 1 }] }))
+        await s.commit({ expect: [{ key: 'head/t/0', value: undefined }], meta: [{ key: 'x', value: 1 }] })
+        expect(await s.getMeta('x')).toBe(1)
+      })
+
+      it('is checked against the state left by the commits before it, also when not awaited', async () => {
+        // Two writers that both believe the head is 0: exactly one wins, whatever the timing.
+        const writes = [0, 1].map((w) => s.commit({
+          expect: [{ key: 'head/t/0', value: undefined }],
+          batches: [{ stream: 't/0', batch: makeBatch(0, 9, 32, w) }],
+          meta: [{ key: 'head/t/0', value: { nextOffset: 10, writer: w } }],
+        }))
+        const results = await Promise.allSettled(writes)
+        expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected'])
+        expect(await s.getMeta('head/t/0')).toEqual({ nextOffset: 10, writer: 0 })
+        expect(await readAll('t/0')).toEqual([plain(makeBatch(0, 9, 32, 0))])
+        // a chain of commits each expecting the previous one's head all succeed
+        const chain: Promise<void>[] = []
+        for (let i = 1; i <= 5; i++) {
+          chain.push(s.commit({
+            expect: [{ key: 'head/t/0', value: i === 1 ? { nextOffset: 10, writer: 0 } : { nextOffset: i * 10 } }],
+            batches: [{ stream: 't/0', batch: makeBatch(i * 10, i * 10 + 9) }],
+            meta: [{ key: 'head/t/0', value: { nextOffset: (i + 1) * 10 } }],
+          }))
+        }
+        await Promise.all(chain)
+        expect((await readAll('t/0')).map((b) => b.lastOffset)).toEqual([9, 19, 29, 39, 49, 59])
+      })
+
+      it('a commit of preconditions alone checks them and writes nothing', async () => {
+        await seed()
+        const before = await snapshot()
+        await s.commit({ expect: [{ key: 'head/t/0', value: head }] })
+        await expectConflict(s.commit({ expect: [{ key: 'head/t/0', value: undefined }] }))
+        expect(await snapshot()).toEqual(before)
+      })
+
+      it('holds across instances sharing the store', async (ctx) => {
+        if (!fx.reopen) ctx.skip('no reopen for this adapter')
+        await seed()
+        const r = await reopen()
+        await r.commit({ expect: [{ key: 'head/t/0', value: head }], batches: [{ stream: 't/0', batch: makeBatch(30, 39) }], meta: [{ key: 'head/t/0', value: { ...head, nextOffset: 40 } }] })
+        await expectConflict(s.commit({ expect: [{ key: 'head/t/0', value: head }], batches: [{ stream: 't/0', batch: makeBatch(30, 34) }], meta: [{ key: 'head/t/0', value: { ...head, nextOffset: 35 } }] }))
+        expect((await readAll('t/0')).map((b) => b.lastOffset)).toEqual([9, 19, 29, 39])
       })
     })
 

@@ -216,8 +216,8 @@ describe('a member that leaves or dies', () => {
     await stableGroup(w, 'g', 2, 2)
     for (let p = 0; p < 2; p++) await w.produce('t', p, 5)
     await until(() => ref.processed.size === 20)
-    expect(ref.violations).toEqual([])
-    expect(ref.duplicates()).toEqual([])
+    expect(ref.violations, 'violations').toEqual([])
+    expect(ref.duplicates(), 'duplicates').toEqual([])
   })
 })
 

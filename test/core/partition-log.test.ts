@@ -3,6 +3,9 @@ import fc from 'fast-check'
 import { PartitionLog } from '../../core/log/partition-log.ts'
 import { encodeBatch } from '../../core/codec/record-batch.ts'
 import { batchOf, clock, openPartition, readAll, records } from './helpers.ts'
+import { MemoryStorage } from '../../adapters/memory/index.ts'
+import { LocalBroker } from '../../core/log/local-broker.ts'
+import { TOPIC_CONFIG_DEFAULTS, type TopicConfig } from '../../core/config.ts'
 
 describe('offsets', () => {
   it('are assigned by the log: 0, 1, 2, … contiguous across batches, whatever the producer wrote', async () => {
@@ -321,5 +324,175 @@ describe('compaction (property)', () => {
         expect(log.highWatermark).toBe(writes.length)
       },
     ), { numRuns: 60 })
+  })
+})
+
+/**
+ * A store shared by several contexts (browser tabs), simulated: one MemoryStorage seen by
+ * several logs and brokers, declared `shared` and without a change feed (the worst case: no
+ * context ever hears of the others' writes, only the commit preconditions protect them).
+ */
+class SharedMemoryStorage extends MemoryStorage {
+  override readonly capabilities = { shared: true }
+  commits = 0
+  conflicts = 0
+  override async commit(write: Parameters<MemoryStorage['commit']>[0]): Promise<void> {
+    this.commits++
+    try {
+      await super.commit(write)
+    } catch (error) {
+      if ((error as { code?: string }).code === 'STORAGE_CONFLICT') this.conflicts++
+      throw error
+    }
+  }
+  async lock<T>(_name: string, fn: () => Promise<T>): Promise<T> { return fn() }
+  watch(): () => void { return () => {} }
+}
+
+describe('shared stores: optimistic appends from several contexts', () => {
+  const open = (storage: MemoryStorage, config: Partial<TopicConfig> = {}) =>
+    PartitionLog.open({ storage, stream: 't1/0', config: () => ({ ...TOPIC_CONFIG_DEFAULTS, ...config }) })
+
+  it('two logs appending to one partition at once get contiguous unique offsets, nothing lost', async () => {
+    const storage = new SharedMemoryStorage()
+    const [a, b] = [await open(storage, { 'segment.bytes': 2000 }), await open(storage, { 'segment.bytes': 2000 })]
+    const appends: Array<Promise<{ baseOffset: number }>> = []
+    for (let i = 0; i < 40; i++) {
+      appends.push(a.append(batchOf([`a${i}`, `a${i}'`])))
+      appends.push(b.append(batchOf([`b${i}`])))
+    }
+    const results = await Promise.all(appends)
+    const offsets = results.map((r) => r.baseOffset).sort((x, y) => x - y)
+    expect(new Set(offsets).size).toBe(80)
+    expect(storage.conflicts).toBeGreaterThan(0)
+    const fresh = await open(storage)
+    expect(fresh.highWatermark).toBe(120)
+    const all = await readAll(fresh)
+    expect(all.map((r) => r.offset)).toEqual(Array.from({ length: 120 }, (_, i) => i))
+    expect(all.filter((r) => r.value!.startsWith('a')).map((r) => r.value)).toEqual(Array.from({ length: 40 }, (_, i) => [`a${i}`, `a${i}'`]).flat())
+    expect(all.filter((r) => r.value!.startsWith('b')).map((r) => r.value)).toEqual(Array.from({ length: 40 }, (_, i) => `b${i}`))
+    // segments account for every batch, whoever wrote it
+    const state = fresh.state()
+    expect(state.segments.length).toBeGreaterThan(1)
+    expect(state.segments.reduce((n, s) => n + s.batches, 0)).toBe(80)
+    for (let i = 1; i < state.segments.length; i++) expect(state.segments[i]!.baseOffset).toBe(state.segments[i - 1]!.endOffset)
+  })
+
+  it('an append takes one commit and no read when no other context wrote', async () => {
+    const storage = new SharedMemoryStorage()
+    const log = await open(storage)
+    const getMeta = storage.getMeta.bind(storage)
+    let reads = 0
+    storage.getMeta = async (key) => { reads++; return getMeta(key) }
+    await log.append(batchOf(['x']))
+    await log.append(batchOf(['y']))
+    expect(storage.commits).toBe(2)
+    expect(reads).toBe(0)
+  })
+
+  it('a retried idempotent batch that another context stored is a duplicate after the conflict', async () => {
+    const storage = new SharedMemoryStorage()
+    const [a, b] = [await open(storage), await open(storage)]
+    const pid = { producerId: 3, producerEpoch: 0 }
+    await b.append(batchOf(['other']))
+    const first = await a.append(batchOf(['p0'], { ...pid, baseSequence: 0 }))
+    // b still believes the head it wrote: its commit conflicts, it reloads, and sees the sequence
+    const retried = await b.append(batchOf(['p0'], { ...pid, baseSequence: 0 }))
+    expect(retried).toMatchObject({ baseOffset: first.baseOffset, duplicate: true })
+    await expect(b.append(batchOf(['p2'], { ...pid, baseSequence: 2 }))).rejects.toMatchObject({ code: 'OUT_OF_ORDER_SEQUENCE_NUMBER' })
+    expect((await b.append(batchOf(['p1'], { ...pid, baseSequence: 1 }))).baseOffset).toBe(2)
+    expect((await readAll(await open(storage))).map((r) => r.value)).toEqual(['other', 'p0', 'p1'])
+  })
+
+  it('retention in one context does not lose another context’s concurrent appends', async () => {
+    const storage = new SharedMemoryStorage()
+    const t = clock()
+    const config = { 'segment.bytes': 200, 'retention.bytes': 400 }
+    const a = await PartitionLog.open({ storage, stream: 't1/0', config: () => ({ ...TOPIC_CONFIG_DEFAULTS, ...config }), now: t.now })
+    const b = await PartitionLog.open({ storage, stream: 't1/0', config: () => ({ ...TOPIC_CONFIG_DEFAULTS, ...config }), now: t.now })
+    for (let i = 0; i < 10; i++) await a.append(batchOf([`a${i}`.padEnd(60, '.')]))
+    const racing: Array<Promise<unknown>> = []
+    for (let i = 0; i < 10; i++) racing.push(b.append(batchOf([`b${i}`.padEnd(60, '.')])))
+    racing.push(a.maintain())
+    await Promise.all(racing)
+    const fresh = await open(storage)
+    expect(fresh.highWatermark).toBe(20)
+    expect(fresh.logStartOffset).toBeGreaterThan(0)
+    const all = await readAll(fresh)
+    expect(all.map((r) => r.offset)).toEqual(Array.from({ length: 20 - fresh.logStartOffset }, (_, i) => fresh.logStartOffset + i))
+    expect(all.slice(-10).map((r) => r.value!.slice(0, 2))).toEqual(Array.from({ length: 10 }, (_, i) => `b${i}`))
+  })
+})
+
+describe('shared stores: a deleted topic is never written to', () => {
+  const settings = { 'log.retention.check.interval.ms': 0 }
+  const produce = (broker: LocalBroker, value: string) =>
+    broker.produce({ acks: -1, entries: [{ topic: 't', partition: 0, batch: batchOf([value]) }] }).then(([r]) => r!)
+
+  async function streamsOf(storage: MemoryStorage, topicId: string): Promise<number> {
+    return (await storage.readBatches(`${topicId}/0`, 0, { maxBytes: 1e9 })).length
+  }
+
+  for (const appendedBefore of [true, false]) {
+    it(`a context with a stale topic cache gets UNKNOWN_TOPIC_OR_PARTITION (${appendedBefore ? 'after appending' : 'before any append'})`, async () => {
+      const storage = new SharedMemoryStorage()
+      const tabA = new LocalBroker({ storage, settings: { ...settings, 'auto.create.topics.enable': false } })
+      const tabB = new LocalBroker({ storage, settings })
+      await tabA.createTopics({ topics: [{ topic: 't', numPartitions: 1 }] })
+      const [old] = await tabA.metadata({ topics: ['t'] })
+      if (appendedBefore) expect((await produce(tabA, 'before')).errorCode).toBe(0)
+      else await tabA.describePartitions({ topic: 't' }) // the partition log is open, its head absent
+      await tabB.deleteTopics({ topics: ['t'] })
+      // tab A never heard of it (no change feed here): its cache still has the old topic
+      const refused = await produce(tabA, 'after delete')
+      expect(refused.error?.code).toBe('UNKNOWN_TOPIC_OR_PARTITION')
+      expect(await streamsOf(storage, old!.topicId)).toBe(0)
+      expect(await storage.getMeta(`head/${old!.topicId}/0`)).toBeUndefined()
+      // created again (a new topic id): tab A's stale write still must not land in either stream
+      await tabB.createTopics({ topics: [{ topic: 't', numPartitions: 1 }] })
+      const [now] = await tabB.metadata({ topics: ['t'] })
+      const ok = await produce(tabA, 'new topic')
+      expect(ok).toMatchObject({ errorCode: 0, baseOffset: 0 })
+      expect(await streamsOf(storage, old!.topicId)).toBe(0)
+      expect(await streamsOf(storage, now!.topicId)).toBe(1)
+      await tabA.close()
+    })
+  }
+
+  it('a stale cache across delete and re-create: the write goes nowhere, then to the new topic', async () => {
+    const storage = new SharedMemoryStorage()
+    const tabA = new LocalBroker({ storage, settings })
+    const tabB = new LocalBroker({ storage, settings })
+    await tabA.createTopics({ topics: [{ topic: 't', numPartitions: 1 }] })
+    const [old] = await tabA.metadata({ topics: ['t'] })
+    expect((await produce(tabA, 'one')).errorCode).toBe(0)
+    await tabB.deleteTopics({ topics: ['t'] })
+    await tabB.createTopics({ topics: [{ topic: 't', numPartitions: 1 }] })
+    const [fresh] = await tabB.metadata({ topics: ['t'] })
+    const refused = await produce(tabA, 'stale')
+    expect(refused.error?.code).toBe('UNKNOWN_TOPIC_OR_PARTITION')
+    expect(await streamsOf(storage, old!.topicId)).toBe(0)
+    expect(await streamsOf(storage, fresh!.topicId)).toBe(0)
+    expect(await produce(tabA, 'retried')).toMatchObject({ errorCode: 0, baseOffset: 0 })
+    const fetched = await tabB.fetch({ topic: 't', partition: 0, offset: 0, maxBytes: 1e6 })
+    expect(fetched.batches).toHaveLength(1)
+  })
+
+  it('topic changes from a stale cache do not overwrite another context’s', async () => {
+    const storage = new SharedMemoryStorage()
+    const tabA = new LocalBroker({ storage, settings })
+    const tabB = new LocalBroker({ storage, settings })
+    await tabA.createTopics({ topics: [{ topic: 't', numPartitions: 1 }] })
+    await tabA.metadata({ topics: ['t'] })
+    await tabB.createPartitions({ topicPartitions: [{ topic: 't', count: 3 }] })
+    // A's cache says 1 partition; its config change must keep B's 3 partitions
+    await tabA.alterConfigs({ topic: 't', configEntries: [{ name: 'retention.ms', value: '1000' }] })
+    const stored = await storage.getMeta<{ partitions: number; config: TopicConfig }>('topic/t')
+    expect(stored!.partitions).toBe(3)
+    expect(stored!.config['retention.ms']).toBe(1000)
+    // and creating a topic another context created meanwhile does not replace it
+    await tabB.createTopics({ topics: [{ topic: 'u', numPartitions: 2 }] })
+    expect(await tabA.createTopics({ topics: [{ topic: 'u', numPartitions: 5 }] })).toEqual([{ topic: 'u', created: false }])
+    expect((await tabA.metadata({ topics: ['u'] }))[0]!.partitions).toHaveLength(2)
   })
 })

@@ -263,6 +263,23 @@ describe('records (binary Kafka record batches)', () => {
     expect(j.data.records.map((x: any) => x.value)).toEqual(['a2', 'b0', 'b1'])
   })
 
+  it('several batches in one request, acks=all: each validated and stored in order, a corrupt one refused alone', async () => {
+    const topic = await createTopic(1)
+    const batch = (n: number, tag: string) => encodeBatch(Array.from({ length: n }, (_, i) => ({ key: null, value: enc.encode(`${tag}${i}`), timestamp: 1000 + i })))
+    const bad = batch(2, 'x')
+    bad[bad.length - 1] ^= 0xff
+    const body = new Uint8Array([...batch(2, 'a'), ...bad, ...batch(3, 'b')])
+    const r = await call('POST', `/v1/topics/${topic}/partitions/0/records?acks=all`, body)
+    expectError(r, 400, 'CORRUPT_MESSAGE')
+    expect(r.data.batches.map((b: any) => b.baseOffset ?? b.error.code)).toEqual([0, 'CORRUPT_MESSAGE', 2])
+    const f = await call('GET', `/v1/topics/${topic}/partitions/0/records?offset=0`)
+    expect(f.data.records.map((x: any) => [x.offset, x.value])).toEqual([[0, 'a0'], [1, 'a1'], [2, 'b0'], [3, 'b1'], [4, 'b2']])
+    // A body without Content-Length (streamed) is read and limited the same way.
+    const stream = new ReadableStream({ start(c) { c.enqueue(batch(1, 'c')); c.enqueue(batch(1, 'd')); c.close() } })
+    const s = await SELF.fetch(`${BASE}/v1/topics/${topic}/partitions/0/records?acks=1`, { method: 'POST', headers: { 'content-type': 'application/vnd.kafka.record-batch' }, body: stream, duplex: 'half' } as RequestInit)
+    expect((await s.json<any>()).batches.map((b: any) => b.baseOffset)).toEqual([5, 6])
+  })
+
   it('corrupt and misplaced batches', async () => {
     const topic = await createTopic(1)
     const good = encodeBatch([{ key: null, value: enc.encode('v'), timestamp: 1 }])

@@ -12,6 +12,7 @@ import { validateTopicName } from '../../core/log/topic-registry.ts'
 import { EdgeBroker } from '../edge-broker.ts'
 import type { EdgelogEnv } from '../env.ts'
 import { MAX_FETCH_WAIT_MS } from '../objects/partition.ts'
+import { settingsOf } from '../rpc.ts'
 import { authenticate, requireCluster, requireGroup, requireTopic, type Principal } from './auth.ts'
 import { DEFAULT_MAX_REQUEST_BYTES, errorResponse, fail, intParam, readBody, readJson, statusOf } from './errors.ts'
 import { openapi } from './openapi.ts'
@@ -33,17 +34,25 @@ export function createApp(): Hono<AppEnv> {
   app.onError((error) => errorResponse(error))
   app.notFound((c) => c.json({ error: { code: 'INVALID_REQUEST', message: `No route ${c.req.method} ${new URL(c.req.url).pathname}` } }, 404))
 
+  // One CORS middleware per EDGELOG_CORS_ORIGINS value, built once, not per request.
+  let corsFor: { origins: string; handler: ReturnType<typeof cors> } | undefined
   app.use('/v1/*', async (c, next) => {
     const origins = c.env.EDGELOG_CORS_ORIGINS?.trim()
     if (!origins) return next()
-    const list = origins.split(',').map((s) => s.trim()).filter(Boolean)
-    return cors({
-      origin: list.includes('*') ? '*' : (origin) => (list.includes(origin) ? origin : null),
-      allowMethods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
-      allowHeaders: ['Authorization', 'Content-Type', 'Accept', 'Last-Event-ID'],
-      exposeHeaders: EXPOSED,
-      maxAge: 600,
-    })(c, next)
+    if (corsFor?.origins !== origins) {
+      const list = origins.split(',').map((s) => s.trim()).filter(Boolean)
+      corsFor = {
+        origins,
+        handler: cors({
+          origin: list.includes('*') ? '*' : (origin) => (list.includes(origin) ? origin : null),
+          allowMethods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
+          allowHeaders: ['Authorization', 'Content-Type', 'Accept', 'Last-Event-ID'],
+          exposeHeaders: EXPOSED,
+          maxAge: 600,
+        }),
+      }
+    }
+    return corsFor.handler(c, next)
   })
 
   app.get('/v1/health', (c) => c.json({ ok: true }))
@@ -366,9 +375,10 @@ async function produce(c: C, forcedPartition: number | undefined): Promise<Respo
   }
   if (type !== '' && type !== 'application/json') fail('INVALID_REQUEST', `Unsupported Content-Type ${type}: application/json or ${RECORD_BATCH_TYPE}`)
   const body = await readJson(c, limit, 'RECORD_LIST_TOO_LARGE')
-  const autoCreate = c.var.principal.topic(topic, 'write')
-  const [meta] = await broker.metadata({ topics: [topic], allowAutoTopicCreation: autoCreate })
-  const partitions = meta.partitions.length
+  // The partition count from the isolate's metadata cache (a fresh look before refusing an index).
+  const autoCreate = settingsOf(c.env)['auto.create.topics.enable']
+  let partitions = (await broker.cluster.topic(topic, { autoCreate })).partitions
+  if (forcedPartition !== undefined && forcedPartition >= partitions) partitions = (await broker.cluster.topic(topic, { fresh: true })).partitions
   if (forcedPartition !== undefined && forcedPartition >= partitions) {
     fail('UNKNOWN_TOPIC_OR_PARTITION', `Topic '${topic}' has no partition ${forcedPartition} (it has ${partitions})`)
   }
