@@ -226,33 +226,45 @@ export class Producer {
   }
 
   /** Encodes and sends one partition's records; answers the offset of each record. */
+  /**
+   * Encodes one partition's records as batches (split at maxBatchBytes) and sends them in ONE
+   * produce request, so that the log commits them together (one storage write, one HTTP
+   * request). Retries resend only what is not yet stored; an idempotent log drops duplicates.
+   */
   private async sendPartition(topic: string, partition: number, key: string, records: RecordInput[], acks: -1 | 0 | 1, compression: Compression) {
     const baseOffsets: number[] = new Array(records.length)
     let logAppendTime = -1
     let logStartOffset = -1
+    const encoded: Array<{ start: number; count: number; bytes: Uint8Array; nextSequence: number }> = []
+    let sequence = this.sequences.get(key) ?? 0
     for (const chunk of splitRecords(records, this.maxBatchBytes)) {
-      const sequence = this.sequences.get(key) ?? 0
       const options = this.idempotent
         ? { producerId: this.producerId, producerEpoch: this.producerEpoch, baseSequence: sequence }
         : {}
       const bytes = compression === 'none'
         ? encodeBatch(chunk.records, options)
         : await encodeBatchAsync(chunk.records, { ...options, compression })
-      const entry: ProduceEntry = { topic, partition, batch: markEncodedInProcess(bytes) }
-      const [result] = await retry(this.config.retry, async () => {
-        const results = await this.broker.produce({ acks, entries: [entry] })
-        const r = results[0]
+      sequence = (sequence + chunk.records.length) & 0x7fffffff
+      encoded.push({ start: chunk.start, count: chunk.records.length, bytes: markEncodedInProcess(bytes), nextSequence: sequence })
+    }
+    let stored = 0
+    await retry(this.config.retry, async () => {
+      const remaining = encoded.slice(stored)
+      const entries: ProduceEntry[] = remaining.map((c) => ({ topic, partition, batch: c.bytes }))
+      const results = await this.broker.produce({ acks, entries })
+      for (const [i, r] of results.entries()) {
         if (r.error) {
           if (r.error.code === 'UNKNOWN_TOPIC_OR_PARTITION') this.metadata.delete(topic)
           throw new EdgelogError(r.error.code, r.error.message)
         }
-        return results
-      })
-      if (this.idempotent) this.sequences.set(key, (sequence + chunk.records.length) & 0x7fffffff)
-      for (let i = 0; i < chunk.records.length; i++) baseOffsets[chunk.start + i] = result.baseOffset + i
-      logAppendTime = result.logAppendTime
-      logStartOffset = result.logStartOffset
-    }
+        const chunk = remaining[i]
+        for (let n = 0; n < chunk.count; n++) baseOffsets[chunk.start + n] = r.baseOffset + n
+        if (this.idempotent) this.sequences.set(key, chunk.nextSequence)
+        logAppendTime = r.logAppendTime
+        logStartOffset = r.logStartOffset
+        stored++
+      }
+    })
     return { baseOffsets, logAppendTime, logStartOffset }
   }
 }

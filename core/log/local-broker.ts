@@ -139,27 +139,52 @@ export class LocalBroker implements Broker {
       throw new EdgelogError('INVALID_REQUIRED_ACKS', `acks must be -1, 0 or 1, got ${JSON.stringify(req.acks)}`)
     }
     const durability = req.acks === -1 ? 'strict' : 'relaxed'
-    return Promise.all(req.entries.map(async (entry): Promise<ProduceResult> => {
+    // Entries of one partition are handed to its log together and in order, so that it checks
+    // them in that order and commits them as one write (group commit).
+    const byPartition = new Map<string, number[]>()
+    req.entries.forEach((entry, i) => {
+      const key = `${entry?.topic}\u0000${entry?.partition}`
+      const list = byPartition.get(key)
+      if (list) list.push(i)
+      else byPartition.set(key, [i])
+    })
+    const results: ProduceResult[] = new Array(req.entries.length)
+    await Promise.all([...byPartition.values()].map(async (indexes) => {
+      const first = req.entries[indexes[0]]
+      let log: PartitionLog
       try {
-        if (!(entry?.batch instanceof Uint8Array)) throw new EdgelogError('CORRUPT_MESSAGE', 'batch must be a Uint8Array of Kafka record batch bytes')
-        const record = await this.topics.lookup(entry.topic, true)
-        validatePartitionIndex(entry.partition, record)
-        const log = await this.partition(record, entry.partition)
-        const result = await log.append(entry.batch, { durability })
-        return {
-          topic: entry.topic, partition: entry.partition, errorCode: 0,
-          baseOffset: result.baseOffset, logAppendTime: result.logAppendTime, logStartOffset: log.logStartOffset,
-        }
+        const record = await this.topics.lookup(first?.topic, true)
+        validatePartitionIndex(first.partition, record)
+        log = await this.partition(record, first.partition)
       } catch (error) {
-        if (!isEdgelogError(error)) throw error
-        // A topic deleted by another context (or racing this request): forget what was cached.
-        if (error.code === 'UNKNOWN_TOPIC_OR_PARTITION' && typeof entry?.topic === 'string') this.topics.invalidate(entry.topic)
-        return {
-          topic: entry?.topic, partition: entry?.partition, errorCode: error.errorCode,
-          error: { code: error.code, message: error.message }, baseOffset: -1, logAppendTime: -1, logStartOffset: -1,
-        }
+        for (const i of indexes) results[i] = this.produceError(req.entries[i], error)
+        return
       }
+      const appends = indexes.map((i) => {
+        const batch = req.entries[i].batch
+        return batch instanceof Uint8Array
+          ? log.append(batch, { durability })
+          : Promise.reject(new EdgelogError('CORRUPT_MESSAGE', 'batch must be a Uint8Array of Kafka record batch bytes'))
+      })
+      const settled = await Promise.allSettled(appends)
+      settled.forEach((s, n) => {
+        const entry = req.entries[indexes[n]]
+        results[indexes[n]] = s.status === 'fulfilled'
+          ? { topic: entry.topic, partition: entry.partition, errorCode: 0, baseOffset: s.value.baseOffset, logAppendTime: s.value.logAppendTime, logStartOffset: log.logStartOffset }
+          : this.produceError(entry, s.reason)
+      })
     }))
+    return results
+  }
+
+  private produceError(entry: ProduceRequest['entries'][number] | undefined, error: unknown): ProduceResult {
+    if (!isEdgelogError(error)) throw error
+    // A topic deleted by another context (or racing this request): forget what was cached.
+    if (error.code === 'UNKNOWN_TOPIC_OR_PARTITION' && typeof entry?.topic === 'string') this.topics.invalidate(entry.topic)
+    return {
+      topic: entry?.topic as string, partition: entry?.partition as number, errorCode: error.errorCode,
+      error: { code: error.code, message: error.message }, baseOffset: -1, logAppendTime: -1, logStartOffset: -1,
+    }
   }
 
   async fetch(req: FetchRequest): Promise<FetchResult> {

@@ -16,25 +16,16 @@ import { EdgelogError, isEdgelogError } from '../errors.ts'
 import type { TopicConfig } from '../config.ts'
 import type { PartitionState, SegmentInfo } from '../broker.ts'
 import type { StorageAdapter, StorageExpectation, StorageWrite, StoredBatch, StreamId } from '../storage.ts'
-import { decodeBatch, readBatchHeader, setBaseOffset, validateBatch, type BatchHeader } from '../codec/record-batch.ts'
+import { decodeBatch, readBatchHeader, validateBatch, type BatchHeader } from '../codec/record-batch.ts'
 import { wasEncodedInProcess } from '../codec/trusted.ts'
-import { crc32c } from '../codec/crc32c.ts'
 import { keys } from './keys.ts'
-import { checkSequence, lastSequence, recordBatch, type ProducerEntry } from './producer-state.ts'
+import type { ProducerEntry } from './producer-state.ts'
 import { selectExpiredSegments } from './retention.ts'
 import { compactSegments } from './compaction.ts'
 import { OffsetWaiters } from './waiters.ts'
+import { newSegment, planAppends, type AppendResult, type PartitionHead } from './append-plan.ts'
 
-export interface PartitionHead {
-  logStartOffset: number
-  nextOffset: number
-  /** Base offset of the active (last) segment. */
-  activeSegment: number
-  /** Offset up to which compaction has cleaned (the cleaner's checkpoint). */
-  cleanedTo: number
-}
-
-export interface AppendResult { baseOffset: number; logAppendTime: number; duplicate: boolean }
+export type { PartitionHead, AppendResult } from './append-plan.ts'
 
 export interface ReadResult { batches: StoredBatch[]; highWatermark: number; logStartOffset: number }
 
@@ -72,6 +63,9 @@ export class PartitionLog {
   private segments: SegmentInfo[] = []
   private readonly producers = new Map<number, ProducerEntry | undefined>()
   private writeQueue: Promise<unknown> = Promise.resolve()
+  /** Appends waiting for the next group commit, and whether one is queued. */
+  private readonly pendingAppends: PendingAppend[] = []
+  private flushQueued = false
   private readonly waiters = new OffsetWaiters()
   private closed = false
 
@@ -92,91 +86,87 @@ export class PartitionLog {
   get highWatermark(): number { return this.head.nextOffset }
   get logStartOffset(): number { return this.head.logStartOffset }
 
-  /** Appends one producer batch; resolves once it is committed to storage. */
-  async append(bytes: Uint8Array, options: { durability?: 'strict' | 'relaxed' } = {}): Promise<AppendResult> {
+  /**
+   * Appends one producer batch; resolves once it is committed to storage. Batches that arrive
+   * while a commit is in flight are committed together in the next one (group commit): one
+   * storage write for all of them, each answered with its own offsets or its own error.
+   */
+  append(bytes: Uint8Array, options: { durability?: 'strict' | 'relaxed' } = {}): Promise<AppendResult> {
     const config = this.config()
     if (bytes.byteLength > config['max.message.bytes']) {
-      throw new EdgelogError('MESSAGE_TOO_LARGE', `Batch of ${bytes.byteLength} bytes is over max.message.bytes (${config['max.message.bytes']})`)
+      return Promise.reject(new EdgelogError('MESSAGE_TOO_LARGE', `Batch of ${bytes.byteLength} bytes is over max.message.bytes (${config['max.message.bytes']})`))
     }
     const maxValue = this.storage.capabilities.maxValueBytes
     if (maxValue !== undefined && bytes.byteLength > maxValue) {
-      throw new EdgelogError('MESSAGE_TOO_LARGE', `Batch of ${bytes.byteLength} bytes is over this store's limit of ${maxValue} bytes per batch`)
+      return Promise.reject(new EdgelogError('MESSAGE_TOO_LARGE', `Batch of ${bytes.byteLength} bytes is over this store's limit of ${maxValue} bytes per batch`))
     }
-    // Validation runs in the partition's queue: batches are checked and stored in arrival order.
-    return this.exclusive(async () => {
-      const header = wasEncodedInProcess(bytes) ? readBatchHeader(bytes) : await validateBatch(bytes)
-      if (header.isControl || header.isTransactional) {
-        throw new EdgelogError('INVALID_RECORD', 'Transactional and control batches are not supported')
-      }
-      if (header.lastOffsetDelta !== header.recordCount - 1) {
-        throw new EdgelogError('INVALID_RECORD', `A produced batch must have contiguous offset deltas 0..${header.recordCount - 1}`)
-      }
-      if (config['cleanup.policy'].includes('compact')) await requireKeys(bytes)
-      for (let attempt = 1; ; attempt++) {
-        if (this.stale) await this.reload(false)
-        try {
-          return await this.appendValidated(bytes, header, config, options.durability ?? 'relaxed')
-        } catch (error) {
-          if (!isEdgelogError(error, 'STORAGE_CONFLICT')) throw error
-          // Another context wrote first: re-read its head, segments and producer state, and
-          // decide again (a retried idempotent batch it already stored is now a duplicate).
-          this.stale = true
-          if (attempt >= MAX_CONFLICT_ATTEMPTS) {
-            throw new EdgelogError('STORAGE_CONFLICT', `${this.stream}: ${attempt} attempts to append lost to other writers; retry`, { cause: error })
-          }
-          await backoff(attempt)
-        }
+    return new Promise<AppendResult>((resolve, reject) => {
+      this.pendingAppends.push({ bytes, durability: options.durability ?? 'relaxed', resolve, reject })
+      if (!this.flushQueued) {
+        this.flushQueued = true
+        this.exclusive(() => this.flushAppends()).catch(() => {})
       }
     })
   }
 
-  private async appendValidated(
-    input: Uint8Array, header: BatchHeader, config: TopicConfig, durability: 'strict' | 'relaxed',
-  ): Promise<AppendResult> {
-    const now = this.now()
-    const idempotent = header.producerId >= 0
-    let producer: ProducerEntry | undefined
-    if (idempotent) {
-      producer = await this.producerEntry(header.producerId)
-      const lastSeq = lastSequence(header.baseSequence, header.recordCount)
-      const check = checkSequence(producer, header.producerEpoch, header.baseSequence, lastSeq)
-      if (check.kind === 'duplicate') return { baseOffset: check.baseOffset, logAppendTime: -1, duplicate: true }
+  /** Validates what is waiting, in arrival order, and commits the valid batches as one write. */
+  private async flushAppends(): Promise<void> {
+    this.flushQueued = false
+    const waiting = this.pendingAppends.splice(0)
+    const config = this.config()
+    const valid: Array<{ bytes: Uint8Array; header: BatchHeader; entry: PendingAppend }> = []
+    for (const entry of waiting) {
+      try {
+        valid.push({ bytes: entry.bytes, header: await checkProducedBatch(entry.bytes, config), entry })
+      } catch (error) {
+        entry.reject(error)
+      }
     }
-    const baseOffset = this.head.nextOffset
-    const lastOffset = baseOffset + header.lastOffsetDelta
-    // The log takes the bytes over and writes the offset in place; adapters copy what they keep.
-    const bytes = input
-    setBaseOffset(bytes, baseOffset)
-    let maxTimestamp = header.maxTimestamp
-    const logAppendTime = config['message.timestamp.type'] === 'LogAppendTime' ? now : -1
-    if (logAppendTime >= 0) maxTimestamp = stampLogAppendTime(bytes, now)
+    if (valid.length === 0) return
+    const durability = valid.some((v) => v.entry.durability === 'strict') ? 'strict' : 'relaxed'
+    try {
+      const results = await this.commitWithRetry(valid, config, durability)
+      results.forEach((result, i) => (result instanceof EdgelogError ? valid[i].entry.reject(result) : valid[i].entry.resolve(result)))
+    } catch (error) {
+      for (const v of valid) v.entry.reject(error)
+    }
+  }
 
+  private async commitWithRetry(
+    items: Array<{ bytes: Uint8Array; header: BatchHeader }>, config: TopicConfig, durability: 'strict' | 'relaxed',
+  ): Promise<Array<AppendResult | EdgelogError>> {
+    for (let attempt = 1; ; attempt++) {
+      if (this.stale) await this.reload(false)
+      try {
+        return await this.commitPlan(items, config, durability)
+      } catch (error) {
+        if (!isEdgelogError(error, 'STORAGE_CONFLICT')) throw error
+        // Another context wrote first: re-read its head, segments and producer state, and plan
+        // again (a retried idempotent batch it already stored is now a duplicate).
+        this.stale = true
+        if (attempt >= MAX_CONFLICT_ATTEMPTS) {
+          throw new EdgelogError('STORAGE_CONFLICT', `${this.stream}: ${attempt} attempts to append lost to other writers; retry`, { cause: error })
+        }
+        await backoff(attempt)
+      }
+    }
+  }
+
+  private async commitPlan(
+    items: Array<{ bytes: Uint8Array; header: BatchHeader }>, config: TopicConfig, durability: 'strict' | 'relaxed',
+  ): Promise<Array<AppendResult | EdgelogError>> {
+    const plan = await planAppends(items, {
+      stream: this.stream, config, now: this.now(), head: this.head, segments: this.segments,
+      producerEntry: (producerId) => this.producerEntry(producerId),
+    })
+    if (plan.batches.length === 0) return plan.results
     // Nothing of this log's state changes until the commit succeeded.
-    let active = this.segments[this.segments.length - 1]
-    const rolled = !active || this.shouldRoll(active, bytes.byteLength, config, now)
-    if (rolled) active = newSegment(baseOffset, now)
-    const segment: SegmentInfo = {
-      ...active!,
-      endOffset: lastOffset + 1,
-      sizeBytes: active!.sizeBytes + bytes.byteLength,
-      batches: active!.batches + 1,
-      maxTimestamp: Math.max(active!.maxTimestamp, maxTimestamp),
-    }
-    const head: PartitionHead = { ...this.head, activeSegment: segment.baseOffset, nextOffset: lastOffset + 1 }
-    const meta: Array<{ key: string; value: unknown }> = [
-      { key: keys.head(this.stream), value: head },
-      { key: keys.segment(this.stream, segment.baseOffset), value: segment },
-    ]
-    let nextProducer: ProducerEntry | undefined
-    if (idempotent) {
-      const lastSeq = lastSequence(header.baseSequence, header.recordCount)
-      nextProducer = recordBatch(producer, header.producerId, header.producerEpoch, { firstSeq: header.baseSequence, lastSeq, baseOffset }, now)
-      meta.push({ key: keys.producer(this.stream, header.producerId), value: nextProducer })
-    }
-    const batch: StoredBatch = { baseOffset, lastOffset, maxTimestamp, bytes }
     try {
       this.assertOpen()
-      await this.storage.commit({ batches: [{ stream: this.stream, batch }], meta, durability, expect: this.expectations() })
+      await this.storage.commit({
+        batches: plan.batches.map((batch) => ({ stream: this.stream, batch })),
+        meta: plan.meta, durability, expect: this.expectations(),
+      })
     } catch (error) {
       if (!isEdgelogError(error, 'STORAGE_CONFLICT') && !this.closed) {
         // Nothing was stored; re-read what storage holds in case this log's view was off.
@@ -184,13 +174,12 @@ export class PartitionLog {
       }
       throw error
     }
-    this.head = head
-    this.storedHead = head
-    if (rolled) this.segments = [...this.segments, segment]
-    else this.segments[this.segments.length - 1] = segment
-    if (idempotent) this.producers.set(header.producerId, nextProducer)
-    this.waiters.notify(head.nextOffset, bytes.byteLength)
-    return { baseOffset, logAppendTime, duplicate: false }
+    this.head = plan.head
+    this.storedHead = plan.head
+    this.segments = plan.segments
+    for (const [producerId, entry] of plan.producers) this.producers.set(producerId, entry)
+    this.waiters.notify(plan.head.nextOffset, plan.bytes)
+    return plan.results
   }
 
   /** The preconditions of every commit of this log: the head it built on, and its topic. */
@@ -198,11 +187,6 @@ export class PartitionLog {
     const expect: StorageExpectation[] = [{ key: keys.head(this.stream), value: this.storedHead }]
     if (this.topicKey !== undefined) expect.push({ key: this.topicKey, value: this.topicRecord })
     return expect
-  }
-
-  private shouldRoll(active: SegmentInfo, incoming: number, config: TopicConfig, now: number): boolean {
-    if (active.batches === 0) return false
-    return active.sizeBytes + incoming > config['segment.bytes'] || now - active.createdAt >= config['segment.ms']
   }
 
   /** Batches from `offset` up to about `maxBytes` (the first batch always), below the high watermark. */
@@ -461,24 +445,29 @@ function backoff(attempt: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(50, 2 ** attempt)))
 }
 
-function newSegment(baseOffset: number, now: number): SegmentInfo {
-  return { baseOffset, endOffset: baseOffset, sizeBytes: 0, batches: 0, createdAt: now, maxTimestamp: -1 }
+interface PendingAppend {
+  bytes: Uint8Array
+  durability: 'strict' | 'relaxed'
+  resolve: (result: AppendResult) => void
+  reject: (error: unknown) => void
 }
 
-/** Compacted topics need a key on every record (Kafka rejects keyless records there). */
+/** Checks a batch from a producer: well-formed (unless this realm's producer encoded it), offsets 0..n-1, keys where compaction needs them. */
+async function checkProducedBatch(bytes: Uint8Array, config: TopicConfig): Promise<BatchHeader> {
+  const header = wasEncodedInProcess(bytes) ? readBatchHeader(bytes) : await validateBatch(bytes)
+  if (header.isControl || header.isTransactional) {
+    throw new EdgelogError('INVALID_RECORD', 'Transactional and control batches are not supported')
+  }
+  if (header.lastOffsetDelta !== header.recordCount - 1) {
+    throw new EdgelogError('INVALID_RECORD', `A produced batch must have contiguous offset deltas 0..${header.recordCount - 1}`)
+  }
+  if (config['cleanup.policy'].includes('compact')) await requireKeys(bytes)
+  return header
+}
+
 async function requireKeys(bytes: Uint8Array): Promise<void> {
   const { records } = await decodeBatch(bytes)
   if (records.some((r) => r.key === null)) {
     throw new EdgelogError('INVALID_RECORD', 'Compacted topic cannot accept a record without a key')
   }
-}
-
-/** Sets the LogAppendTime attribute and maxTimestamp, and recomputes the CRC (which covers both). */
-function stampLogAppendTime(bytes: Uint8Array, now: number): number {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  view.setInt16(21, view.getInt16(21) | 0x08)
-  view.setUint32(35, Math.floor(now / 0x1_0000_0000))
-  view.setUint32(39, now >>> 0)
-  view.setUint32(17, crc32c(bytes, 21, bytes.byteLength))
-  return now
 }

@@ -496,3 +496,37 @@ describe('shared stores: a deleted topic is never written to', () => {
     expect((await tabA.metadata({ topics: ['u'] }))[0]!.partitions).toHaveLength(2)
   })
 })
+
+describe('group commit', () => {
+  it('batches that arrive together are committed as one write, in arrival order, each with its own offsets', async () => {
+    const { log, storage } = await openPartition()
+    let commits = 0
+    const commit = storage.commit.bind(storage)
+    storage.commit = (write) => { commits++; return commit(write) }
+    const results = await Promise.all(['a', 'b', 'c', 'd'].map((v) => log.append(batchOf([v, v]))))
+    expect(results.map((r) => r.baseOffset)).toEqual([0, 2, 4, 6])
+    expect(commits).toBe(1)
+    expect((await readAll(log)).map((r) => r.value)).toEqual(['a', 'a', 'b', 'b', 'c', 'c', 'd', 'd'])
+  })
+
+  it('a bad batch in the group is refused alone; the others are stored', async () => {
+    const { log } = await openPartition()
+    const bad = batchOf(['x'])
+    bad[bad.length - 1] ^= 0xff
+    const settled = await Promise.allSettled([log.append(batchOf(['a'])), log.append(bad), log.append(batchOf(['b']))])
+    expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'fulfilled'])
+    expect((settled[1] as PromiseRejectedResult).reason).toMatchObject({ code: 'CORRUPT_MESSAGE' })
+    expect((await readAll(log)).map((r) => [r.offset, r.value])).toEqual([[0, 'a'], [1, 'b']])
+  })
+
+  it('an idempotent producer\'s batches in one group keep their sequence order; a retry of the group stores nothing twice', async () => {
+    const { log } = await openPartition()
+    const pid = { producerId: 3, producerEpoch: 0 }
+    const batches = [0, 2, 4].map((seq, i) => batchOf([`v${i}`, `w${i}`], { ...pid, baseSequence: seq }))
+    const first = await Promise.all(batches.map((b) => log.append(b)))
+    const again = await Promise.all(batches.map((b) => log.append(b)))
+    expect(again.map((r) => r.baseOffset)).toEqual(first.map((r) => r.baseOffset))
+    expect(again.every((r) => r.duplicate)).toBe(true)
+    expect(log.highWatermark).toBe(6)
+  })
+})

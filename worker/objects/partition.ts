@@ -66,20 +66,19 @@ export class PartitionObject extends DurableObject<EdgelogEnv> {
   produce(target: PartitionTarget, batches: Uint8Array[], acks: -1 | 0 | 1): Promise<Result<{ results: AppendOutcome[]; logStartOffset: number }>> {
     return envelope(async () => {
       const log = await this.open(target)
+      // All handed to the log at once, in order: it checks them in that order and commits the
+      // valid ones together (group commit: one SQLite transaction), each answered on its own.
+      const settled = await Promise.allSettled(batches.map((batch) => log.append(batch, { durability: 'relaxed' })))
       const results: AppendOutcome[] = []
-      // One at a time, in order: a partition's batches keep the order they were sent in. Each
-      // append is its own SQLite transaction, committed 'relaxed' (no wait for the disk inside
-      // the log's write queue), so the next batch, of this request or of another one in flight,
-      // is appended at once; the writes of all of them reach the disk together (group commit).
       let appended = false
-      for (const batch of batches) {
-        try {
-          const r = await log.append(batch, { durability: 'relaxed' })
-          results.push({ baseOffset: r.baseOffset, logAppendTime: r.logAppendTime })
+      for (const s of settled) {
+        if (s.status === 'fulfilled') {
+          results.push({ baseOffset: s.value.baseOffset, logAppendTime: s.value.logAppendTime })
           appended = true
-        } catch (error) {
-          if (!(error instanceof EdgelogError)) throw error
-          results.push({ baseOffset: -1, logAppendTime: -1, error: { code: error.code, message: error.message } })
+        } else if (s.reason instanceof EdgelogError) {
+          results.push({ baseOffset: -1, logAppendTime: -1, error: { code: s.reason.code, message: s.reason.message } })
+        } else {
+          throw s.reason
         }
       }
       // acks=all: answer once every write above is on disk. The object's output gate already

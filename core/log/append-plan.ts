@@ -1,0 +1,125 @@
+/**
+ * Plans one group commit: the batches waiting for a partition get their offsets, the segment
+ * they land in (rolling as needed), and their producers' sequence checks, against the log's
+ * current state — without changing it. The partition log then commits the whole plan as one
+ * storage write and adopts the planned state only if that succeeded.
+ */
+import { EdgelogError, isEdgelogError } from '../errors.ts'
+import type { TopicConfig } from '../config.ts'
+import type { SegmentInfo } from '../broker.ts'
+import type { StoredBatch, StreamId } from '../storage.ts'
+import { setBaseOffset, type BatchHeader } from '../codec/record-batch.ts'
+import { crc32c } from '../codec/crc32c.ts'
+import { keys } from './keys.ts'
+import { checkSequence, lastSequence, recordBatch, type ProducerEntry } from './producer-state.ts'
+
+export interface PartitionHead {
+  logStartOffset: number
+  nextOffset: number
+  /** Base offset of the active (last) segment. */
+  activeSegment: number
+  /** Offset up to which compaction has cleaned (the cleaner's checkpoint). */
+  cleanedTo: number
+}
+
+export interface AppendResult { baseOffset: number; logAppendTime: number; duplicate: boolean }
+
+export interface AppendPlan {
+  /** Per batch, in order: where it went, or why it was refused (nothing else is affected). */
+  results: Array<AppendResult | EdgelogError>
+  batches: StoredBatch[]
+  meta: Array<{ key: string; value: unknown }>
+  head: PartitionHead
+  segments: SegmentInfo[]
+  producers: Map<number, ProducerEntry>
+  bytes: number
+}
+
+export interface PlanContext {
+  stream: StreamId
+  config: TopicConfig
+  now: number
+  head: PartitionHead
+  segments: SegmentInfo[]
+  producerEntry: (producerId: number) => Promise<ProducerEntry | undefined>
+}
+
+export async function planAppends(items: Array<{ bytes: Uint8Array; header: BatchHeader }>, ctx: PlanContext): Promise<AppendPlan> {
+  const { config, now, stream } = ctx
+  let head = ctx.head
+  const segments = ctx.segments.slice()
+  const producers = new Map<number, ProducerEntry>()
+  const results: AppendPlan['results'] = []
+  const batches: StoredBatch[] = []
+  const touchedSegments = new Set<number>()
+  let bytesAppended = 0
+  for (const { bytes, header } of items) {
+    let producer: ProducerEntry | undefined
+    if (header.producerId >= 0) {
+      producer = producers.get(header.producerId) ?? await ctx.producerEntry(header.producerId)
+      try {
+        const check = checkSequence(producer, header.producerEpoch, header.baseSequence, lastSequence(header.baseSequence, header.recordCount))
+        if (check.kind === 'duplicate') {
+          results.push({ baseOffset: check.baseOffset, logAppendTime: -1, duplicate: true })
+          continue
+        }
+      } catch (error) {
+        if (!isEdgelogError(error)) throw error
+        results.push(error)
+        continue
+      }
+    }
+    const baseOffset = head.nextOffset
+    const lastOffset = baseOffset + header.lastOffsetDelta
+    // The log takes the bytes over and writes the offset in place; adapters copy what they keep.
+    setBaseOffset(bytes, baseOffset)
+    const logAppendTime = config['message.timestamp.type'] === 'LogAppendTime' ? now : -1
+    const maxTimestamp = logAppendTime >= 0 ? stampLogAppendTime(bytes, now) : header.maxTimestamp
+
+    let active = segments[segments.length - 1]
+    if (!active || shouldRoll(active, bytes.byteLength, config, now)) {
+      active = newSegment(baseOffset, now)
+      segments.push(active)
+    }
+    segments[segments.length - 1] = {
+      ...active,
+      endOffset: lastOffset + 1,
+      sizeBytes: active.sizeBytes + bytes.byteLength,
+      batches: active.batches + 1,
+      maxTimestamp: Math.max(active.maxTimestamp, maxTimestamp),
+    }
+    touchedSegments.add(segments.length - 1)
+    head = { ...head, activeSegment: segments[segments.length - 1].baseOffset, nextOffset: lastOffset + 1 }
+    if (header.producerId >= 0) {
+      const lastSeq = lastSequence(header.baseSequence, header.recordCount)
+      producers.set(header.producerId, recordBatch(producer, header.producerId, header.producerEpoch, { firstSeq: header.baseSequence, lastSeq, baseOffset }, now))
+    }
+    batches.push({ baseOffset, lastOffset, maxTimestamp, bytes })
+    bytesAppended += bytes.byteLength
+    results.push({ baseOffset, logAppendTime, duplicate: false })
+  }
+  const meta: AppendPlan['meta'] = [{ key: keys.head(stream), value: head }]
+  for (const i of touchedSegments) meta.push({ key: keys.segment(stream, segments[i].baseOffset), value: segments[i] })
+  for (const [producerId, entry] of producers) meta.push({ key: keys.producer(stream, producerId), value: entry })
+  return { results, batches, meta, head, segments, producers, bytes: bytesAppended }
+}
+
+export function newSegment(baseOffset: number, now: number): SegmentInfo {
+  return { baseOffset, endOffset: baseOffset, sizeBytes: 0, batches: 0, createdAt: now, maxTimestamp: -1 }
+}
+
+function shouldRoll(active: SegmentInfo, incoming: number, config: TopicConfig, now: number): boolean {
+  if (active.batches === 0) return false
+  return active.sizeBytes + incoming > config['segment.bytes'] || now - active.createdAt >= config['segment.ms']
+}
+
+/** Sets the LogAppendTime attribute and maxTimestamp, and recomputes the CRC (which covers both). */
+function stampLogAppendTime(bytes: Uint8Array, now: number): number {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  view.setInt16(21, view.getInt16(21) | 0x08)
+  view.setUint32(35, Math.floor(now / 0x1_0000_0000))
+  view.setUint32(39, now >>> 0)
+  view.setUint32(17, crc32c(bytes, 21, bytes.byteLength))
+  return now
+}
+
