@@ -5,10 +5,12 @@
  * committed). Goal: the group costs no more than 20% of the plain read's throughput.
  * Run: npx tsx bench/consumer-group.ts [--quick] [--records N] [--partitions P]
  */
-import { openLog } from '../core/open-log.ts'
 import type { EdgelogClient } from '../core/client/client.ts'
-import { MemoryStorage } from '../adapters/memory/index.ts'
+import { core, memory } from './built.ts'
 import { median, report, table } from './report.ts'
+
+const { openLog } = core
+const { MemoryStorage } = memory
 
 const args = process.argv.slice(2)
 const option = (name: string, fallback: number) => {

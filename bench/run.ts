@@ -2,7 +2,7 @@
  * `npm run bench`: the in-process core benchmark, then the others whose tools are here
  * (Chromium for the browser benchmark, wrangler for the HTTP one). Each prints its own tables.
  *   npm run bench                 all that can run
- *   npm run bench -- core         one of: core, group, browser, http
+ *   npm run bench -- core         one of: core, group, rebalance, browser, http
  */
 import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
@@ -10,11 +10,14 @@ import { existsSync } from 'node:fs'
 const suites: Record<string, { file: string; needs?: string }> = {
   core: { file: 'bench/core.ts' },
   group: { file: 'bench/consumer-group.ts' },
+  rebalance: { file: 'bench/rebalance.ts' },
   browser: { file: 'bench/browser.ts', needs: '/usr/bin/chromium' },
   http: { file: 'bench/http.ts' },
 }
 const asked = process.argv.slice(2).filter((a) => !a.startsWith('-'))
 const flags = process.argv.slice(2).filter((a) => a.startsWith('-'))
+// Measure the package as users run it: build dist/ from the current sources first.
+spawnSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' })
 let failed = false
 for (const [name, suite] of Object.entries(suites)) {
   if (asked.length > 0 && !asked.includes(name)) continue

@@ -4,8 +4,8 @@
  * joins a settled group (owned partitions given) — plus the same rebalance through the
  * coordinator (the 101st member's join: target computed, member reconciled, group stored).
  */
-import { ASSIGNORS, type AssignorMember } from '../../core/groups/assignors/index.ts'
-import { harness } from './helpers.ts'
+import { ASSIGNORS, type AssignorMember } from '../core/groups/assignors/index.ts'
+import { harness } from '../test/groups/helpers.ts'
 
 const topics = Array.from({ length: 10 }, (_, i) => `topic-${i}`)
 const partitionsPerTopic = Object.fromEntries(topics.map((t) => [t, 100]))
