@@ -501,6 +501,8 @@ export class Consumer {
         }
         const { messages, nextOffset } = await decodeFetched(result.batches, from)
         if (generation !== reader.generation || !live()) continue
+        // Out of its session, the member may no longer own this partition: hand nothing over.
+        if (this.member && !this.member.checkSession()) continue
         let next = nextOffset
         if (messages.length > 0) {
           const done = this.semaphore.run(() => this.processBatch(reader, messages, generation, from, nextOffset))

@@ -78,6 +78,18 @@ export class GroupMember {
     return this.owned.has(tpKey(topic, partition))
   }
 
+  /**
+   * Whether the coordinator can still count this member in: its last answered heartbeat was
+   * sent less than a session ago. Past that, the partitions may already be someone else's:
+   * everything owned is given up at once (a consumer asks before handing records to user code).
+   */
+  checkSession(): boolean {
+    if (!this.running) return false
+    if (this.now() - this.lastContact < this.options.sessionTimeoutMs) return true
+    if (this.owned.size > 0) this.loseAll()
+    return false
+  }
+
   /** Joins: resolves once the first assignment is taken (a failed join rejects, leaving nothing running). */
   async start(): Promise<void> {
     this.running = true
@@ -140,6 +152,9 @@ export class GroupMember {
 
   private async beat(): Promise<void> {
     let response: GroupHeartbeatResponse
+    // The coordinator's session clock starts no earlier than this send: counting from it keeps
+    // this member's view of its session on the safe side of the coordinator's.
+    const sentAt = this.now()
     try {
       response = await this.broker.groupHeartbeat({
         groupId: this.options.groupId,
@@ -179,7 +194,7 @@ export class GroupMember {
     if (!this.running) return
     if (this.memberEpoch === 0) this.announce = true
     this.subscriptionChanged = false
-    this.lastContact = this.now()
+    this.lastContact = sentAt
     this.memberId = response.memberId
     this.memberEpoch = response.memberEpoch
     // The coordinator's interval, unless the consumer asked for a shorter one (KafkaJS's heartbeatInterval).
