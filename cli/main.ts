@@ -28,7 +28,7 @@ Tools (Kafka's names and flags):
                     [--property print.key=true --property print.partition=true --property print.offset=true]
   consumer-groups   --list | --describe --group G [--members|--state] | --delete --group G
                     --reset-offsets --group G --topic T (--to-earliest|--to-latest|--to-offset N) [--execute]
-  dump-log          --topic T [--partition P] [--offset O] [--print-data-log]
+  dump-log          --files T-P/<base offset>.log | --topic T [--partition P] [--offset O]   [--print-data-log]
 
 --bootstrap-server defaults to ${DEFAULT_BOOTSTRAP}; the token to $EDGELOG_TOKEN.`
 

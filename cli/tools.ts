@@ -195,14 +195,28 @@ export async function consumerGroupsTool(log: EdgelogClient, args: ParsedArgs, i
 
 /** kafka-dump-log for a partition: its segments, batches and (with --print-data-log) records. */
 export async function dumpLogTool(log: EdgelogClient, args: ParsedArgs, io: ToolIO): Promise<void> {
-  const topic = requireFlag(args, 'topic')
-  const partition = intFlag(args, 'partition') ?? 0
-  const printData = has(args, 'print-data-log')
+  const files = flag(args, 'files')
+  if (files !== undefined) {
+    // Kafka's form: --files <topic>-<partition>/<base offset>.log[,…] (as this tool prints them).
+    for (const file of files.split(',')) {
+      const match = /(?:^|\/)([a-zA-Z0-9._-]+)-(\d+)\/(\d+)\.log$/.exec(file.trim())
+      if (!match) throw new UsageError(`--files takes <topic>-<partition>/<base offset>.log, got '${file}'`)
+      await dumpPartition(log, match[1], Number(match[2]), Number(match[3]), has(args, 'print-data-log'), io, true)
+    }
+    return
+  }
+  await dumpPartition(log, requireFlag(args, 'topic'), intFlag(args, 'partition') ?? 0, intFlag(args, 'offset'), has(args, 'print-data-log'), io, false)
+}
+
+async function dumpPartition(
+  log: EdgelogClient, topic: string, partition: number, from: number | undefined, printData: boolean, io: ToolIO, oneSegment: boolean,
+): Promise<void> {
   const states = await log.admin().describePartitions(topic)
   const state = states.find((s) => s.partition === partition)
   if (!state) throw new UsageError(`Topic '${topic}' has no partition ${partition}`)
-  let offset = Math.max(intFlag(args, 'offset') ?? state.logStartOffset, state.logStartOffset)
-  const segments = state.segments.filter((s) => s.endOffset > offset)
+  let offset = Math.max(from ?? state.logStartOffset, state.logStartOffset)
+  const segments = oneSegment ? state.segments.filter((s) => s.baseOffset === from) : state.segments.filter((s) => s.endOffset > offset)
+  if (oneSegment && segments.length === 0) throw new UsageError(`No segment ${topic}-${partition}/${String(from).padStart(20, '0')}.log (see dump-log --topic ${topic} --partition ${partition})`)
   for (const segment of segments) {
     io.out(`Dumping segment ${topic}-${partition}/${String(segment.baseOffset).padStart(20, '0')}.log`)
     io.out(`Log starting offset: ${segment.baseOffset}`)

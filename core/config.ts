@@ -42,6 +42,8 @@ export interface LogSettings {
   'log.retention.check.interval.ms': number
   'group.consumer.session.timeout.ms': number
   'group.consumer.heartbeat.interval.ms': number
+  /** How long an idle idempotent producer's state is kept per partition. */
+  'producer.id.expiration.ms': number
 }
 
 export const LOG_SETTINGS_DEFAULTS: LogSettings = {
@@ -54,6 +56,7 @@ export const LOG_SETTINGS_DEFAULTS: LogSettings = {
   'log.retention.check.interval.ms': 5 * 60 * 1000,
   'group.consumer.session.timeout.ms': 45_000,
   'group.consumer.heartbeat.interval.ms': 5_000,
+  'producer.id.expiration.ms': 24 * 3600 * 1000,
 }
 
 const NUMERIC: Array<keyof TopicConfig> = [

@@ -11,11 +11,12 @@ import type {
   InitProducerIdResult, ListOffsetsResult, OffsetSpec, PartitionState, ProduceRequest, ProduceResult, TopicMetadata, TopicSpec,
 } from '../core/broker.ts'
 import { splitBatches } from '../core/codec/record-batch.ts'
+import { groupEntriesByPartition } from '../core/log/produce-groups.ts'
 import { validateMaxBytes, validateOffset } from '../core/log/validate.ts'
 import { Cluster } from './cluster.ts'
 import type { EdgelogEnv } from './env.ts'
 import { targetOf, type TopicView } from './objects/controller.ts'
-import type { FetchOutcome } from './objects/partition.ts'
+import type { FetchOutcome, PartitionTarget } from './objects/partition.ts'
 import { settingsOf, unwrap } from './rpc.ts'
 
 export interface EdgeBrokerOptions {
@@ -77,6 +78,18 @@ export class EdgeBroker implements Broker {
     return view.config
   }
 
+  /** Partitions and config of one topic, both validated before either is applied (the HTTP PATCH). */
+  async alterTopic(req: { topic: string; partitions?: number; configEntries?: Array<{ name: string; value: string | null }> }): Promise<TopicView> {
+    try {
+      const view = await unwrap(this.cluster.controller().alterTopic(req?.topic, { partitions: req?.partitions, configEntries: req?.configEntries }))
+      this.cluster.remember(view)
+      return view
+    } catch (error) {
+      if (typeof req?.topic === 'string') this.cluster.invalidate(req.topic)
+      throw error
+    }
+  }
+
   async describePartitions(req: { topic: string }): Promise<PartitionState[]> {
     const view = await this.cluster.topic(req?.topic, { fresh: true })
     return Promise.all(Array.from({ length: view.partitions }, (_, p) => {
@@ -87,41 +100,52 @@ export class EdgeBroker implements Broker {
 
   // ------------------------------------------------------------------ data
 
-  async produce(req: ProduceRequest): Promise<ProduceResult[]> {
+  /**
+   * One call per partition, its batches in request order. Every entry is checked and every
+   * partition resolved before any partition object is called; with `allOrNothing` (the JSON
+   * produce route) a failure there fails every entry and nothing is sent. Past that point
+   * partitions answer independently, as in Kafka.
+   */
+  async produce(req: ProduceRequest, options: { allOrNothing?: boolean } = {}): Promise<ProduceResult[]> {
     if (!req || !Array.isArray(req.entries)) throw new EdgelogError('INVALID_REQUEST', 'entries must be an array')
     if (req.acks !== -1 && req.acks !== 0 && req.acks !== 1) {
       throw new EdgelogError('INVALID_REQUIRED_ACKS', `acks must be -1, 0 or 1, got ${JSON.stringify(req.acks)}`)
     }
     const results: ProduceResult[] = new Array(req.entries.length)
-    // One call per partition, its batches in request order.
-    const groups = new Map<string, number[]>()
-    req.entries.forEach((entry, i) => {
-      const key = `${entry?.topic}\u0000${entry?.partition}`
-      const list = groups.get(key)
-      if (list) list.push(i)
-      else groups.set(key, [i])
-    })
+    const fail = (indexes: number[], error: EdgelogError) => {
+      for (const i of indexes) results[i] = failed(req.entries[i], error)
+    }
     const autoCreate = settingsOf(this.env)['auto.create.topics.enable']
-    await Promise.all([...groups.values()].map(async (indexes) => {
-      const first = req.entries[indexes[0]]
-      const fail = (error: EdgelogError) => {
-        for (const i of indexes) results[i] = failed(req.entries[i], error)
-      }
+    const groups = await Promise.all(groupEntriesByPartition(req.entries).map(async (indexes): Promise<{ indexes: number[]; target?: PartitionTarget; error?: EdgelogError }> => {
       try {
         for (const i of indexes) {
           if (!(req.entries[i]?.batch instanceof Uint8Array)) throw new EdgelogError('CORRUPT_MESSAGE', 'batch must be a Uint8Array of Kafka record batch bytes')
         }
-        const target = await this.cluster.target(first.topic, first.partition, { autoCreate })
+        const first = req.entries[indexes[0]]
+        return { indexes, target: await this.cluster.target(first.topic, first.partition, { autoCreate }) }
+      } catch (error) {
+        if (!isEdgelogError(error)) throw error
+        return { indexes, error }
+      }
+    }))
+    const refused = groups.find((g) => g.error)?.error
+    if (refused && options.allOrNothing) {
+      fail(req.entries.map((_, i) => i), refused)
+      return results
+    }
+    await Promise.all(groups.map(async ({ indexes, target, error }) => {
+      if (!target) return fail(indexes, error!)
+      try {
         const answer = await this.cluster.onPartition(target, (stub) => unwrap(stub.produce(target, indexes.map((i) => req.entries[i].batch), req.acks)))
         indexes.forEach((i, k) => {
           const r = answer.results[k]
           results[i] = r.error
             ? failed(req.entries[i], new EdgelogError(r.error.code as never, r.error.message))
-            : { topic: first.topic, partition: first.partition, errorCode: 0, baseOffset: r.baseOffset, logAppendTime: r.logAppendTime, logStartOffset: answer.logStartOffset }
+            : { topic: target.topic, partition: target.partition, errorCode: 0, baseOffset: r.baseOffset, logAppendTime: r.logAppendTime, logStartOffset: answer.logStartOffset }
         })
       } catch (error) {
         if (!isEdgelogError(error)) throw error
-        fail(error)
+        fail(indexes, error)
       }
     }))
     return results

@@ -13,7 +13,9 @@ import type {
   GroupHeartbeatResponse, GroupOffsetsWithLag, InitProducerIdResult, ListOffsetsResult, OffsetCommit, OffsetSpec,
   PartitionState, ProduceRequest, ProduceResult, TopicMetadata, TopicSpec,
 } from '../../core/broker.ts'
+import { concatBytes } from '../../core/codec/bytes.ts'
 import { splitBatches } from '../../core/codec/record-batch.ts'
+import { groupEntriesByPartition } from '../../core/log/produce-groups.ts'
 
 export const RECORD_BATCH_TYPE = 'application/vnd.kafka.record-batch'
 
@@ -110,19 +112,12 @@ export class HttpBroker implements Broker {
   /** One binary POST per partition (its batches concatenated, in order). */
   async produce(req: ProduceRequest): Promise<ProduceResult[]> {
     const results: ProduceResult[] = new Array(req.entries.length)
-    const groups = new Map<string, number[]>()
-    req.entries.forEach((e, i) => {
-      const key = `${e.topic}\u0000${e.partition}`
-      const list = groups.get(key)
-      if (list) list.push(i)
-      else groups.set(key, [i])
-    })
-    await Promise.all([...groups.values()].map(async (indexes) => {
+    await Promise.all(groupEntriesByPartition(req.entries).map(async (indexes) => {
       const { topic, partition } = req.entries[indexes[0]]
       const failAll = (code: ErrorCode, message: string, errorCode: number) => {
         for (const i of indexes) results[i] = { topic, partition, errorCode, error: { code, message }, baseOffset: -1, logAppendTime: -1, logStartOffset: -1 }
       }
-      const bytes = concat(indexes.map((i) => req.entries[i].batch))
+      const bytes = concatBytes(indexes.map((i) => req.entries[i].batch))
       let answer: { batches?: Array<{ baseOffset?: number; error?: { code: ErrorCode; message: string } }>; error?: { code: ErrorCode; message: string } }
       try {
         const response = await this.request('POST', `/v1/topics/${enc(topic)}/partitions/${partition}/records?acks=${req.acks}`, { bytes })
@@ -257,16 +252,6 @@ async function errorOf(response: Response): Promise<EdgelogError> {
   }
   const code: ErrorCode = response.status === 401 ? 'UNAUTHENTICATED' : response.status === 413 ? 'MESSAGE_TOO_LARGE' : response.status >= 500 ? 'NETWORK_EXCEPTION' : 'UNKNOWN_SERVER_ERROR'
   return new EdgelogError(code, `HTTP ${response.status} ${response.statusText}`)
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]
-  let total = 0
-  for (const p of parts) total += p.byteLength
-  const out = new Uint8Array(total)
-  let at = 0
-  for (const p of parts) { out.set(p, at); at += p.byteLength }
-  return out
 }
 
 export { EdgelogError } from '../../core/errors.ts'

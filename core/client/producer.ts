@@ -64,6 +64,7 @@ interface Pending {
 }
 
 const RECORD_OVERHEAD = 24
+const MAX_IDEMPOTENT_BATCHES = 5
 
 export class Producer {
   readonly events = { CONNECT: 'producer.connect', DISCONNECT: 'producer.disconnect', REQUEST: 'producer.network.request' } as const
@@ -248,17 +249,22 @@ export class Producer {
       encoded.push({ start: chunk.start, count: chunk.records.length, bytes: markEncodedInProcess(bytes), nextSequence: sequence })
     }
     let stored = 0
-    await retry(this.config.retry, async () => {
-      const remaining = encoded.slice(stored)
+    while (stored < encoded.length) await retry(this.config.retry, async () => {
+      // An idempotent log remembers a producer's last five batches per partition (Kafka's
+      // max.in.flight.requests.per.connection limit): never more than that in one request.
+      const remaining = encoded.slice(stored, this.idempotent ? stored + MAX_IDEMPOTENT_BATCHES : undefined)
       const entries: ProduceEntry[] = remaining.map((c) => ({ topic, partition, batch: c.bytes }))
       const results = await this.broker.produce({ acks, entries })
       for (const [i, r] of results.entries()) {
-        if (r.error) {
+        if (r.error?.code === 'DUPLICATE_SEQUENCE_NUMBER') {
+          // Stored by an earlier attempt whose answer was lost; its offsets are no longer known.
+          r.baseOffset = -1
+        } else if (r.error) {
           if (r.error.code === 'UNKNOWN_TOPIC_OR_PARTITION') this.metadata.delete(topic)
           throw new EdgelogError(r.error.code, r.error.message)
         }
         const chunk = remaining[i]
-        for (let n = 0; n < chunk.count; n++) baseOffsets[chunk.start + n] = r.baseOffset + n
+        for (let n = 0; n < chunk.count; n++) baseOffsets[chunk.start + n] = r.baseOffset < 0 ? -1 : r.baseOffset + n
         if (this.idempotent) this.sequences.set(key, chunk.nextSequence)
         logAppendTime = r.logAppendTime
         logStartOffset = r.logStartOffset

@@ -345,3 +345,23 @@ export class ByteReader {
 
   skip(n: number): void { this.need(n); this.pos += n }
 }
+
+/**
+ * The chunks one after another in one array. `total` is their summed length when the caller
+ * already knows it. A single chunk is returned as is (no copy): callers must not mutate the
+ * result when they keep using the chunk.
+ */
+export function concatBytes(chunks: Uint8Array[], total?: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0]
+  if (total === undefined) {
+    total = 0
+    for (const c of chunks) total += c.byteLength
+  }
+  const out = new Uint8Array(total)
+  let at = 0
+  for (const c of chunks) {
+    out.set(c, at)
+    at += c.byteLength
+  }
+  return out
+}

@@ -6,7 +6,7 @@
  */
 import type { TopicConfig } from '../config.ts'
 import type { SegmentInfo } from '../broker.ts'
-import type { StorageAdapter, StoredBatch, StreamId } from '../storage.ts'
+import type { StorageAdapter, StorageWrite, StoredBatch, StreamId } from '../storage.ts'
 import { decodeBatch, encodeBatchAsync, type DecodedRecord } from '../codec/record-batch.ts'
 import { keys } from './keys.ts'
 import type { PartitionHead } from './partition-log.ts'
@@ -66,7 +66,12 @@ export async function compactSegments(input: CompactionInput): Promise<Compactio
     let sizeBytes = 0
     let batches = 0
     let changed = false
+    // Each chunk's rewrite is committed when the next chunk is ready, and the segment's last one
+    // together with the segment's new size: a crash never leaves a segment's metadata stale.
+    let pending: StorageWrite | null = null
     await forEachChunk(storage, stream, segment, async (chunk) => {
+      if (pending) await storage.commit(pending)
+      pending = null
       const rewritten: StoredBatch[] = []
       for (const batch of chunk) {
         const { header, records } = await decodeBatch(batch.bytes)
@@ -89,15 +94,17 @@ export async function compactSegments(input: CompactionInput): Promise<Compactio
       }
       for (const b of rewritten) { sizeBytes += b.bytes.byteLength; batches += 1 }
       if (rewritten.length === chunk.length && rewritten.every((b, i) => b === chunk[i])) return
-      await storage.commit({
+      pending = {
         deleteRanges: [{ stream, fromOffset: chunk[0].baseOffset, toOffset: chunk[chunk.length - 1].lastOffset + 1 }],
         batches: rewritten.map((batch) => ({ stream, batch })),
-      })
+      }
     })
     if (changed) {
       compacted += 1
       segment.sizeBytes = sizeBytes
       segment.batches = batches
+      const last = pending as StorageWrite | null
+      await storage.commit({ ...last, meta: [{ key: keys.segment(stream, segment.baseOffset), value: segment }] })
     }
   }
   const cleanedTo = dirty[dirty.length - 1].endOffset

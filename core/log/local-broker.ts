@@ -13,7 +13,8 @@ import type { StorageAdapter, StorageChange } from '../storage.ts'
 import { GroupCoordinator } from '../groups/coordinator.ts'
 import { keys, streamId } from './keys.ts'
 import { PartitionLog } from './partition-log.ts'
-import { randomId, TopicRegistry, validateTopicName, type TopicRecord } from './topic-registry.ts'
+import { randomId, TopicRegistry, validatePartitionCount, validateTopicName, type TopicRecord } from './topic-registry.ts'
+import { groupEntriesByPartition } from './produce-groups.ts'
 import { validatePartitionIndex, validateOffset, validateMaxBytes } from './validate.ts'
 
 export interface LocalBrokerOptions {
@@ -104,6 +105,18 @@ export class LocalBroker implements Broker {
   async createPartitions(req: { topicPartitions: Array<{ topic: string; count: number }> }): Promise<void> {
     this.assertOpen()
     if (!Array.isArray(req?.topicPartitions)) throw new EdgelogError('INVALID_REQUEST', 'topicPartitions must be an array')
+    // Every entry is checked before any is applied: one bad entry changes nothing.
+    const seen = new Set<string>()
+    for (const entry of req.topicPartitions) {
+      if (typeof entry !== 'object' || entry === null) throw new EdgelogError('INVALID_REQUEST', 'Each topicPartitions entry is { topic, count }')
+      validatePartitionCount(entry.count, 'count')
+      const record = await this.topics.lookup(entry.topic)
+      if (seen.has(entry.topic)) throw new EdgelogError('INVALID_REQUEST', `Topic '${entry.topic}' is listed twice`)
+      seen.add(entry.topic)
+      if (entry.count <= record.partitions) {
+        throw new EdgelogError('INVALID_PARTITIONS', `Topic '${entry.topic}' has ${record.partitions} partitions; the count can only increase (asked ${entry.count})`)
+      }
+    }
     for (const { topic, count } of req.topicPartitions) await this.topics.increasePartitions(topic, count)
   }
 
@@ -141,15 +154,8 @@ export class LocalBroker implements Broker {
     const durability = req.acks === -1 ? 'strict' : 'relaxed'
     // Entries of one partition are handed to its log together and in order, so that it checks
     // them in that order and commits them as one write (group commit).
-    const byPartition = new Map<string, number[]>()
-    req.entries.forEach((entry, i) => {
-      const key = `${entry?.topic}\u0000${entry?.partition}`
-      const list = byPartition.get(key)
-      if (list) list.push(i)
-      else byPartition.set(key, [i])
-    })
     const results: ProduceResult[] = new Array(req.entries.length)
-    await Promise.all([...byPartition.values()].map(async (indexes) => {
+    await Promise.all(groupEntriesByPartition(req.entries).map(async (indexes) => {
       const first = req.entries[indexes[0]]
       let log: PartitionLog
       try {
@@ -214,7 +220,9 @@ export class LocalBroker implements Broker {
     if (spec !== 'earliest' && spec !== 'latest' && !(typeof spec === 'object' && Number.isFinite(spec?.timestamp))) {
       throw new EdgelogError('INVALID_REQUEST', `spec must be 'earliest', 'latest' or { timestamp }`)
     }
+    if (req.partitions !== undefined && !Array.isArray(req.partitions)) throw new EdgelogError('INVALID_REQUEST', 'partitions must be an array of partition numbers')
     const partitions = req.partitions ?? Array.from({ length: record.partitions }, (_, p) => p)
+    for (const partition of partitions) validatePartitionIndex(partition, record)
     return Promise.all(partitions.map(async (partition) => {
       validatePartitionIndex(partition, record)
       const found = await (await this.partition(record, partition)).offsetForTime(spec)
@@ -287,6 +295,7 @@ export class LocalBroker implements Broker {
         config: () => this.configs.get(topicId) ?? config,
         // Every commit of the log expects this topic record: never a write into a deleted topic.
         topicKey: keys.topic(record.name),
+        producerIdExpirationMs: this.settings['producer.id.expiration.ms'],
       })
       this.partitions.set(key, log)
       const opening = log

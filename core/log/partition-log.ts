@@ -41,7 +41,11 @@ export interface PartitionLogOptions {
    * another context or a request racing with the deletion: UNKNOWN_TOPIC_OR_PARTITION instead.
    */
   topicKey?: string
+  /** Kafka's producer.id.expiration.ms: idempotent producer state idle this long is dropped by maintenance. */
+  producerIdExpirationMs?: number
 }
+
+const DEFAULT_PRODUCER_ID_EXPIRATION_MS = 24 * 3600 * 1000
 
 /** Attempts of one append (or maintenance step) against other contexts' commits. */
 const MAX_CONFLICT_ATTEMPTS = 16
@@ -57,6 +61,7 @@ export class PartitionLog {
   /** The topic record as last read (when `topicKey` is set): what commits expect too. */
   private topicRecord: unknown
   private readonly topicKey: string | undefined
+  private readonly producerIdExpirationMs: number
   /** Another context appended (seen through `watch`): re-read before the next append. */
   private stale = false
   /** Segments oldest first; the last is the active one. Small: one entry per segment. */
@@ -75,6 +80,7 @@ export class PartitionLog {
     this.config = options.config
     this.now = options.now ?? Date.now
     this.topicKey = options.topicKey
+    this.producerIdExpirationMs = options.producerIdExpirationMs ?? DEFAULT_PRODUCER_ID_EXPIRATION_MS
   }
 
   static async open(options: PartitionLogOptions): Promise<PartitionLog> {
@@ -100,11 +106,13 @@ export class PartitionLog {
     if (maxValue !== undefined && bytes.byteLength > maxValue) {
       return Promise.reject(new EdgelogError('MESSAGE_TOO_LARGE', `Batch of ${bytes.byteLength} bytes is over this store's limit of ${maxValue} bytes per batch`))
     }
+    if (this.closed) return Promise.reject(closedError(this.stream))
     return new Promise<AppendResult>((resolve, reject) => {
       this.pendingAppends.push({ bytes, durability: options.durability ?? 'relaxed', resolve, reject })
       if (!this.flushQueued) {
         this.flushQueued = true
-        this.exclusive(() => this.flushAppends()).catch(() => {})
+        // If the flush cannot run (the log closed meanwhile), nothing waiting may hang.
+        this.exclusive(() => this.flushAppends()).catch((error) => this.rejectPending(error))
       }
     })
   }
@@ -251,12 +259,24 @@ export class PartitionLog {
         if (config['cleanup.policy'].includes('compact')) {
           compactedSegments = await this.retrying(() => this.applyCompaction(config, now, options.forceCompaction ?? false))
         }
+        await this.retrying(() => this.expireProducers(now))
         return { deletedSegments, compactedSegments }
       }
       return shared && this.storage.lock
         ? this.storage.lock(`maintain/${this.stream}`, async () => { await this.reload(true); return run() })
         : run()
     })
+  }
+
+  /** Drops the state of idempotent producers idle past producer.id.expiration.ms, as Kafka does. */
+  private async expireProducers(now: number): Promise<void> {
+    const limit = now - this.producerIdExpirationMs
+    const entries = await this.storage.listMeta<ProducerEntry>(keys.producerPrefix(this.stream))
+    const expired = entries.filter((e) => e.value.lastTimestamp < limit)
+    if (expired.length === 0) return
+    // Expecting the head: a producer that appended meanwhile (another context) keeps its state.
+    await this.storage.commit({ meta: expired.map((e) => ({ key: e.key, value: undefined })), expect: this.expectations() })
+    for (const e of expired) this.producers.delete(e.value.producerId)
   }
 
   /** Runs a maintenance step again (after re-reading storage) when another context's append got in first. */
@@ -378,10 +398,16 @@ export class PartitionLog {
   close(): void {
     this.closed = true
     this.waiters.cancelAll()
+    this.rejectPending(closedError(this.stream))
+  }
+
+  private rejectPending(error: unknown): void {
+    this.flushQueued = false
+    for (const entry of this.pendingAppends.splice(0)) entry.reject(error)
   }
 
   private assertOpen(): void {
-    if (this.closed) throw new EdgelogError('UNKNOWN_TOPIC_OR_PARTITION', `Partition ${this.stream} is closed or deleted`)
+    if (this.closed) throw closedError(this.stream)
   }
 
   /** Serialises writers in this context (a queue); other contexts are handled by commit preconditions. */
@@ -443,6 +469,10 @@ export class PartitionLog {
 function backoff(attempt: number): Promise<void> {
   if (attempt <= 1) return Promise.resolve()
   return new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(50, 2 ** attempt)))
+}
+
+function closedError(stream: StreamId): EdgelogError {
+  return new EdgelogError('UNKNOWN_TOPIC_OR_PARTITION', `Partition ${stream} is closed or deleted`)
 }
 
 interface PendingAppend {

@@ -39,6 +39,10 @@ export function checkSequence(
   const cached = entry.batches.find((b) => b.firstSeq === firstSeq && b.lastSeq === lastSeq)
   if (cached) return { kind: 'duplicate', baseOffset: cached.baseOffset }
   const last = entry.batches[entry.batches.length - 1]
+  // Older than every batch still remembered: stored before, its offset no longer known here.
+  if (last && lastSeq <= last.lastSeq && firstSeq < entry.batches[0].firstSeq) {
+    throw new EdgelogError('DUPLICATE_SEQUENCE_NUMBER', `Sequence ${firstSeq}..${lastSeq} was stored before (older than the last ${entry.batches.length} batches remembered)`)
+  }
   const expected = last ? (last.lastSeq === INT32_MAX ? 0 : last.lastSeq + 1) : 0
   if (firstSeq !== expected) {
     throw new EdgelogError('OUT_OF_ORDER_SEQUENCE_NUMBER', `Expected sequence ${expected}, got ${firstSeq}`)

@@ -97,5 +97,9 @@ describe('edgelog dump-log', () => {
     expect(out[2]).toMatch(/^baseOffset: 0 lastOffset: 1 count: 2 baseSequence: 0 lastSequence: 1 producerId: \d+ producerEpoch: 0 .* magic: 2 compresscodec: none crc: \d+ isvalid: true$/)
     expect(out[3]).toMatch(/^\| offset: 0 CreateTime: \d+ keySize: 1 valueSize: 2 sequence: 0 headerKeys: \[\] key: k payload: v1$/)
     expect(out[4]).toMatch(/^\| offset: 1 .* payload: v2$/)
+    // Kafka's form, with the segment file name the tool prints.
+    const byFile = await cli(['dump-log', '--files', 'd-0/00000000000000000000.log', '--print-data-log'])
+    expect(byFile.out).toEqual(out)
+    expect((await cli(['dump-log', '--files', 'd-0/00000000000000000099.log'])).code).toBe(1)
   })
 })

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { openLog, murmur2, toPositive, type EdgelogClient, type KafkaMessage } from '../../core/index.ts'
+import { createClient, EdgelogError, openLog, murmur2, toPositive, type EdgelogClient, type KafkaMessage } from '../../core/index.ts'
 import { MemoryStorage } from '../../adapters/memory/index.ts'
 
 let log: EdgelogClient
@@ -202,5 +202,40 @@ describe('consumer without a group', () => {
     await until(() => seen[1].length === 2)
     expect(seen[1]).toEqual(['4', '5'])
     await consumer.disconnect()
+  })
+})
+
+describe('idempotent producer retries', () => {
+  it('a send whose answer was lost is retried and stored once, even when it spans many batches', async () => {
+    log = await openLog({ storage: new MemoryStorage() })
+    await log.admin().createTopics({ topics: [{ topic: 't' }] })
+    const broker = log.broker
+    let lose = 2
+    const lossy = Object.create(broker) as typeof broker
+    lossy.produce = async (req) => {
+      const results = await broker.produce(req)
+      if (lose-- > 0) throw new EdgelogError('NETWORK_EXCEPTION', 'the answer was lost')
+      return results
+    }
+    const producer = createClient(lossy, { onClose: async () => {} }).producer({ idempotent: true, maxBatchBytes: 300, retry: { retries: 5, initialRetryTime: 1 } })
+    const messages = Array.from({ length: 60 }, (_, i) => ({ value: `value-${i}`.padEnd(40, '.') }))
+    await producer.send({ topic: 't', messages })
+    await producer.send({ topic: 't', messages: [{ value: 'after' }] })
+    const [state] = await log.admin().describePartitions('t')
+    expect(state.highWatermark).toBe(61)
+    expect(state.segments[0].batches).toBeGreaterThan(5)
+  })
+})
+
+describe('admin changes are all or nothing', () => {
+  it('createPartitions with one bad entry changes no topic', async () => {
+    log = await openLog({ storage: new MemoryStorage() })
+    const admin = log.admin()
+    await admin.createTopics({ topics: [{ topic: 'a', numPartitions: 2 }, { topic: 'b', numPartitions: 3 }] })
+    await expect(admin.createPartitions({ topicPartitions: [{ topic: 'a', count: 4 }, { topic: 'b', count: 2 }] })).rejects.toMatchObject({ code: 'INVALID_PARTITIONS' })
+    await expect(admin.createPartitions({ topicPartitions: [{ topic: 'a', count: 4 }, null as any] })).rejects.toMatchObject({ code: 'INVALID_REQUEST' })
+    await expect(log.broker.listOffsets({ topic: 'a', partitions: 'x' as any, spec: 'latest' })).rejects.toMatchObject({ code: 'INVALID_REQUEST' })
+    const { topics } = await admin.fetchTopicMetadata({ topics: ['a', 'b'] })
+    expect(topics.map((t) => t.partitions.length)).toEqual([2, 3])
   })
 })

@@ -530,3 +530,31 @@ describe('group commit', () => {
     expect(log.highWatermark).toBe(6)
   })
 })
+
+describe('closing a partition log (its topic deleted)', () => {
+  it('settles every waiting append with UNKNOWN_TOPIC_OR_PARTITION, and refuses later ones, never hangs', async () => {
+    const { log } = await openPartition()
+    const first = log.append(batchOf(['a']))
+    const waiting = log.append(batchOf(['b']))
+    log.close()
+    const settled = await Promise.allSettled([first, waiting, log.append(batchOf(['c']))])
+    for (const s of settled.slice(1)) expect(s).toMatchObject({ status: 'rejected', reason: { code: 'UNKNOWN_TOPIC_OR_PARTITION' } })
+  })
+})
+
+describe('producer state expiry (producer.id.expiration.ms)', () => {
+  it('maintenance drops the state of producers idle past the limit, and keeps active ones', async () => {
+    const time = clock()
+    const storage = new MemoryStorage()
+    const current = { ...TOPIC_CONFIG_DEFAULTS }
+    const log = await PartitionLog.open({ storage, stream: 't1/0', config: () => current, now: time.now, producerIdExpirationMs: 10_000 })
+    await log.append(batchOf(['a'], { producerId: 1, producerEpoch: 0, baseSequence: 0 }))
+    time.advance(8_000)
+    await log.append(batchOf(['b'], { producerId: 2, producerEpoch: 0, baseSequence: 0 }))
+    time.advance(5_000)
+    await log.maintain()
+    expect((await storage.listMeta('pid/t1/0/')).map((e) => e.key)).toEqual(['pid/t1/0/2'])
+    // An expired producer that comes back mid-sequence is told so (Kafka's UNKNOWN_PRODUCER_ID).
+    await expect(log.append(batchOf(['c'], { producerId: 1, producerEpoch: 0, baseSequence: 1 }))).rejects.toMatchObject({ code: 'UNKNOWN_PRODUCER_ID' })
+  })
+})

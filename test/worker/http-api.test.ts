@@ -2,9 +2,9 @@
  * The v1 HTTP API inside workerd, against the real Worker and Durable Objects (no mocks):
  * every route, its errors, access control allowed and denied.
  */
-import { createExecutionContext, env, SELF } from 'cloudflare:test'
+import { createExecutionContext, env, runDurableObjectAlarm, runInDurableObject, SELF } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
-import { encodeBatch, decodeBatch, splitBatches } from '../../core/codec/record-batch.ts'
+import { encodeBatch, decodeBatch, readBatchHeader, splitBatches } from '../../core/codec/record-batch.ts'
 import { app } from '../../worker/index.ts'
 
 const BASE = 'http://127.0.0.1'
@@ -440,3 +440,137 @@ describe('CORS', () => {
     expect(other.headers.get('access-control-allow-origin')).toBeNull()
   })
 })
+
+describe('requests are checked whole before anything is stored', () => {
+  const highWatermarks = async (topic: string) => (await call('GET', `/v1/topics/${topic}`)).data.partitions.map((p: any) => p.highWatermark)
+
+  it('JSON produce sizes its batches to the topic\'s max.message.bytes', async () => {
+    const topic = await createTopic(1, { 'max.message.bytes': '100000' })
+    const records = Array.from({ length: 200 }, (_, i) => ({ value: `${i}:`.padEnd(1000, 'x') }))
+    const r = await call('POST', `/v1/topics/${topic}/records`, { records })
+    expect(r.status).toBe(200)
+    expect(r.data.offsets.map((o: any) => o.offset)).toEqual(records.map((_, i) => i))
+    const f = await call('GET', `/v1/topics/${topic}/partitions/0/records?offset=0&maxBytes=10000000`, undefined, { accept: 'application/vnd.kafka.record-batch' })
+    const batches = splitBatches(f.data)
+    expect(batches.length).toBeGreaterThan(1)
+    for (const b of batches) expect(b.byteLength).toBeLessThanOrEqual(100000)
+    expect(batches.reduce((n, b) => n + readBatchHeader(b).recordCount, 0)).toBe(200)
+    // A record that fits max.message.bytes alone but not with others goes in a batch of its own.
+    const near = await call('POST', `/v1/topics/${topic}/records`, { records: [{ value: 'a' }, { value: 'y'.repeat(99_000) }, { value: 'b' }] })
+    expect(near.data.offsets.map((o: any) => o.offset)).toEqual([200, 201, 202])
+    // Over the 512 KiB packing size but under the default max.message.bytes: accepted, alone.
+    const big = await createTopic(1)
+    const large = await call('POST', `/v1/topics/${big}/records`, { records: [{ value: 'a' }, { value: 'z'.repeat(700 * 1024) }, { value: 'b' }] })
+    expect(large.data.offsets.map((o: any) => o.offset)).toEqual([0, 1, 2])
+  })
+
+  it('a record that cannot fit refuses the whole JSON request: 413, nothing stored', async () => {
+    const topic = await createTopic(2)
+    const r = await call('POST', `/v1/topics/${topic}/records`, { records: [{ value: 'a', partition: 0 }, { value: 'b', partition: 1 }, { value: 'x'.repeat(1100 * 1024), partition: 1 }] })
+    expectError(r, 413, 'MESSAGE_TOO_LARGE')
+    expect(r.data.offsets).toBeUndefined()
+    expect(r.data.error.message).toContain('records[2]')
+    expect(await highWatermarks(topic)).toEqual([0, 0])
+    const small = await createTopic(1, { 'max.message.bytes': '1000' })
+    expectError(await call('POST', `/v1/topics/${small}/partitions/0/records`, { records: [{ value: 'a' }, { value: 'x'.repeat(990) }] }), 413, 'MESSAGE_TOO_LARGE')
+    expect(await highWatermarks(small)).toEqual([0])
+  })
+
+  it('a JSON produce with one bad partition index stores nothing in the others', async () => {
+    const topic = await createTopic(2)
+    const r = await call('POST', `/v1/topics/${topic}/records`, { records: [{ value: 'a', partition: 0 }, { value: 'b', partition: 1 }, { value: 'c', partition: 2 }] })
+    expectError(r, 404, 'UNKNOWN_TOPIC_OR_PARTITION')
+    expect(await highWatermarks(topic)).toEqual([0, 0])
+    // Partitions added since the isolate cached the metadata are found (fresh metadata before refusing).
+    await call('PATCH', `/v1/topics/${topic}`, { partitions: 3 })
+    const ok = await call('POST', `/v1/topics/${topic}/records`, { records: [{ value: 'a', partition: 0 }, { value: 'c', partition: 2 }] })
+    expect(ok.data.offsets).toEqual([{ partition: 0, offset: 0 }, { partition: 2, offset: 0 }])
+  })
+
+  it('PATCH checks config and partition count before applying either', async () => {
+    const topic = await createTopic(1, { 'retention.ms': '60000' })
+    expectError(await call('PATCH', `/v1/topics/${topic}`, { partitions: 4, config: { 'retention.ms': 'abc' } }), 400, 'INVALID_CONFIG')
+    expectError(await call('PATCH', `/v1/topics/${topic}`, { partitions: 4, config: { 'no.such': '1' } }), 400, 'INVALID_CONFIG')
+    expectError(await call('PATCH', `/v1/topics/${topic}`, { partitions: 1, config: { 'retention.ms': '1000' } }), 400, 'INVALID_PARTITIONS')
+    expectError(await call('PATCH', `/v1/topics/${topic}`, { partitions: 'four', config: { 'retention.ms': '1000' } }), 400, 'INVALID_PARTITIONS')
+    const d = await call('GET', `/v1/topics/${topic}`)
+    expect(d.data.partitions).toHaveLength(1)
+    expect(d.data.config['retention.ms']).toBe(60000)
+    const ok = await call('PATCH', `/v1/topics/${topic}`, { partitions: 4, config: { 'retention.ms': '1000' } })
+    expect(ok.data.partitions).toHaveLength(4)
+    expect(ok.data.config['retention.ms']).toBe(1000)
+  })
+
+  it('the controller\'s createPartitions checks every entry before applying any', async () => {
+    const controller = env.CONTROLLER.get(env.CONTROLLER.idFromName('controller'))
+    const a = await createTopic(1)
+    const b = await createTopic(2)
+    expect(await controller.createPartitions([{ topic: a, count: 4 }, { topic: b, count: 2 }])).toMatchObject({ ok: false, error: { code: 'INVALID_PARTITIONS' } })
+    expect(await controller.createPartitions([{ topic: a, count: 4 }, { topic: unique('none'), count: 2 }])).toMatchObject({ ok: false, error: { code: 'UNKNOWN_TOPIC_OR_PARTITION' } })
+    expect(await controller.createPartitions([{ topic: a, count: 4 }, { topic: a, count: 5 }])).toMatchObject({ ok: false, error: { code: 'INVALID_REQUEST' } })
+    expect(await controller.createPartitions([null as never])).toMatchObject({ ok: false, error: { code: 'INVALID_REQUEST' } })
+    expect(await controller.createPartitions([{ topic: a, count: 'x' as never }])).toMatchObject({ ok: false, error: { code: 'INVALID_PARTITIONS' } })
+    expect((await call('GET', `/v1/topics/${a}`)).data.partitions).toHaveLength(1)
+    expect(await controller.createPartitions([{ topic: a, count: 4 }, { topic: b, count: 3 }])).toEqual({ ok: true })
+    expect((await call('GET', `/v1/topics/${a}`)).data.partitions).toHaveLength(4)
+    expect((await call('GET', `/v1/topics/${b}`)).data.partitions).toHaveLength(3)
+  })
+
+  it('a deletion that cannot drop a partition keeps the topic until it can: no write is acknowledged and then deleted', async () => {
+    const topic = await createTopic(2)
+    await call('POST', `/v1/topics/${topic}/records`, { records: [{ value: 'a', partition: 0 }, { value: 'b', partition: 1 }] })
+    const { topicId, config } = (await call('GET', `/v1/topics/${topic}`)).data
+    const stub = (p: number) => env.PARTITION.get(env.PARTITION.idFromName(`${topicId}/${p}`))
+    const target = (p: number) => ({ stream: `${topicId}/${p}`, topic, partition: p, config, configVersion: 0 })
+    const batch = () => encodeBatch([{ key: null, value: enc.encode('late'), timestamp: Date.now() }])
+    // Partition 1 cannot be dropped for now (its storage fails the drop's write).
+    await runInDurableObject(stub(1), (object) => {
+      const commit = object.storage.commit.bind(object.storage)
+      object.storage.commit = async (write) => {
+        if (write.deleteRanges?.length && (globalThis as any).failDrops) throw new Error('storage unavailable')
+        return commit(write)
+      }
+    })
+    ;(globalThis as any).failDrops = true
+    try {
+      const failed = await call('DELETE', `/v1/topics/${topic}`)
+      expectError(failed, 503, 'NETWORK_EXCEPTION')
+      // The deletion was not acknowledged: the topic is still there (marked for deletion) and
+      // takes no new partitions or configs; its dropped partition refuses writes.
+      expect((await call('GET', '/v1/topics')).data.topics.some((t: any) => t.name === topic)).toBe(true)
+      expectError(await call('PATCH', `/v1/topics/${topic}`, { partitions: 3 }), 404, 'UNKNOWN_TOPIC_OR_PARTITION')
+      expect(await stub(0).produce(target(0), [batch()], -1)).toMatchObject({ ok: false, error: { code: 'UNKNOWN_TOPIC_OR_PARTITION' } })
+      // The alarm retries, and fails again while the partition cannot drop.
+      await runDurableObjectAlarm(env.CONTROLLER.get(env.CONTROLLER.idFromName('controller')))
+      expect((await call('GET', '/v1/topics')).data.topics.some((t: any) => t.name === topic)).toBe(true)
+    } finally {
+      ;(globalThis as any).failDrops = false
+    }
+    // Once the partition can drop, the alarm finishes the deletion: only now the topic is gone,
+    // and every partition already refuses writes (a Worker with stale metadata gets no ack).
+    await runDurableObjectAlarm(env.CONTROLLER.get(env.CONTROLLER.idFromName('controller')))
+    expectError(await call('GET', `/v1/topics/${topic}`), 404, 'UNKNOWN_TOPIC_OR_PARTITION')
+    for (const p of [0, 1]) expect(await stub(p).produce(target(p), [batch()], -1)).toMatchObject({ ok: false, error: { code: 'UNKNOWN_TOPIC_OR_PARTITION' } })
+    expect((await call('POST', '/v1/topics', { name: topic })).status).toBe(201)
+  })
+
+  it('a retried DELETE finishes a deletion that could not drop a partition', async () => {
+    const topic = await createTopic(1)
+    const { topicId } = (await call('GET', `/v1/topics/${topic}`)).data
+    const stub = env.PARTITION.get(env.PARTITION.idFromName(`${topicId}/0`))
+    let fail = true
+    await runInDurableObject(stub, (object) => {
+      const commit = object.storage.commit.bind(object.storage)
+      object.storage.commit = async (write) => {
+        if (write.deleteRanges?.length && fail) throw new Error('storage unavailable')
+        return commit(write)
+      }
+    })
+    expectError(await call('DELETE', `/v1/topics/${topic}`), 503, 'NETWORK_EXCEPTION')
+    expect((await call('GET', `/v1/topics/${topic}`)).status).toBe(200)
+    fail = false
+    expect((await call('DELETE', `/v1/topics/${topic}`)).data).toEqual({ deleted: topic })
+    expectError(await call('GET', `/v1/topics/${topic}`), 404, 'UNKNOWN_TOPIC_OR_PARTITION')
+  })
+})
+

@@ -5,18 +5,20 @@
  */
 import { Hono, type Context } from 'hono'
 import { cors } from 'hono/cors'
-import { EdgelogError } from '../../core/errors.ts'
+import { DO_MAX_VALUE_BYTES } from '../../adapters/durable-object/index.ts'
+import { EdgelogError, isEdgelogError } from '../../core/errors.ts'
 import type { TopicSpec } from '../../core/broker.ts'
 import { lastOffsetOf, readBatchHeader, splitBatches } from '../../core/codec/record-batch.ts'
 import { validateTopicName } from '../../core/log/topic-registry.ts'
 import { EdgeBroker } from '../edge-broker.ts'
 import type { EdgelogEnv } from '../env.ts'
+import type { TopicView } from '../objects/controller.ts'
 import { MAX_FETCH_WAIT_MS } from '../objects/partition.ts'
 import { settingsOf } from '../rpc.ts'
 import { authenticate, requireCluster, requireGroup, requireTopic, type Principal } from './auth.ts'
 import { DEFAULT_MAX_REQUEST_BYTES, errorResponse, fail, intParam, readBody, readJson, statusOf } from './errors.ts'
 import { openapi } from './openapi.ts'
-import { encodingOf, toJsonRecords, toPartitionBatches } from './records.ts'
+import { BATCH_TARGET_BYTES, encodingOf, toJsonRecords, toPartitionBatches } from './records.ts'
 import { tail } from './sse.ts'
 
 export type AppEnv = { Bindings: EdgelogEnv; Variables: { broker: EdgeBroker; principal: Principal } }
@@ -136,9 +138,8 @@ export function createApp(): Hono<AppEnv> {
     const topic = topicParam(c, 'admin')
     const body = await readJson(c)
     if (body.partitions === undefined && body.config === undefined) fail('INVALID_REQUEST', 'Nothing to change: give partitions and/or config')
-    const entries = body.config === undefined ? undefined : configEntries(body.config, true)
-    if (body.partitions !== undefined) await c.var.broker.createPartitions({ topicPartitions: [{ topic, count: body.partitions as number }] })
-    if (entries) await c.var.broker.alterConfigs({ topic, configEntries: entries })
+    // The controller checks the config and the count against the topic before applying either.
+    await c.var.broker.alterTopic({ topic, partitions: body.partitions as number | undefined, configEntries: configEntries(body.config, true) })
     return c.json(await describeTopic(c.var.broker, topic))
   })
 
@@ -346,6 +347,20 @@ function acksParam(raw: string | undefined): -1 | 0 | 1 {
   return fail('INVALID_REQUIRED_ACKS', `acks must be -1 (all), 1 or 0, got ${JSON.stringify(raw)}`)
 }
 
+/**
+ * The JSON produce route's batch sizes for the topic: the hard limit of a stored batch (the
+ * topic's max.message.bytes, and the Durable Object value limit), and the size it packs
+ * records to (512 KiB, or the hard limit when smaller). A record over the packing size goes
+ * alone in its batch.
+ */
+function batchLimitOf(view: TopicView): { maxBatchBytes: number; targetBatchBytes: number; limitName: string } {
+  const maxMessage = view.config['max.message.bytes']
+  const hard = maxMessage <= DO_MAX_VALUE_BYTES
+    ? { maxBatchBytes: maxMessage, limitName: `the topic's max.message.bytes` }
+    : { maxBatchBytes: DO_MAX_VALUE_BYTES, limitName: 'the Durable Object limit per stored batch' }
+  return { ...hard, targetBatchBytes: Math.min(BATCH_TARGET_BYTES, hard.maxBatchBytes) }
+}
+
 function maxRequestBytes(env: EdgelogEnv): number {
   return intParam(env.EDGELOG_MAX_REQUEST_BYTES, 'EDGELOG_MAX_REQUEST_BYTES', { min: 1 }) ?? DEFAULT_MAX_REQUEST_BYTES
 }
@@ -375,16 +390,25 @@ async function produce(c: C, forcedPartition: number | undefined): Promise<Respo
   }
   if (type !== '' && type !== 'application/json') fail('INVALID_REQUEST', `Unsupported Content-Type ${type}: application/json or ${RECORD_BATCH_TYPE}`)
   const body = await readJson(c, limit, 'RECORD_LIST_TOO_LARGE')
-  // The partition count from the isolate's metadata cache (a fresh look before refusing an index).
+  const encoding = encodingOf(c.req.query('encoding'))
+  // Every record is validated, partitioned and encoded into batches that fit the topic's limits
+  // before anything is sent: a bad record refuses the whole request and nothing is stored. The
+  // metadata is the isolate's cache; a refusal that fresh metadata might lift (a partition index
+  // past the cached count, a record over a cached max.message.bytes) is checked again first.
   const autoCreate = settingsOf(c.env)['auto.create.topics.enable']
-  let partitions = (await broker.cluster.topic(topic, { autoCreate })).partitions
-  if (forcedPartition !== undefined && forcedPartition >= partitions) partitions = (await broker.cluster.topic(topic, { fresh: true })).partitions
-  if (forcedPartition !== undefined && forcedPartition >= partitions) {
-    fail('UNKNOWN_TOPIC_OR_PARTITION', `Topic '${topic}' has no partition ${forcedPartition} (it has ${partitions})`)
+  const build = (view: TopicView) => toPartitionBatches(body.records, view.partitions, {
+    forcedPartition, encoding, maxRecords: MAX_RECORDS_PER_REQUEST, ...batchLimitOf(view),
+  })
+  const view = await broker.cluster.topic(topic, { autoCreate })
+  let groups: ReturnType<typeof toPartitionBatches>
+  try {
+    groups = build(view)
+  } catch (error) {
+    if (!isEdgelogError(error, 'UNKNOWN_TOPIC_OR_PARTITION') && !isEdgelogError(error, 'MESSAGE_TOO_LARGE')) throw error
+    groups = build(await broker.cluster.topic(topic, { fresh: true }))
   }
-  const groups = toPartitionBatches(body.records, partitions, { forcedPartition, encoding: encodingOf(c.req.query('encoding')), maxRecords: MAX_RECORDS_PER_REQUEST })
   const entries = groups.flatMap((g) => g.batches.map((batch) => ({ topic, partition: g.partition, batch })))
-  const results = await broker.produce({ acks, entries })
+  const results = await broker.produce({ acks, entries }, { allOrNothing: true })
   const offsets: Array<{ partition: number; offset: number } | { partition: number; error: { code: string; message: string } }> = new Array((body.records as unknown[]).length)
   let k = 0
   let failure: { code: string; message: string } | undefined

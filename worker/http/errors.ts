@@ -1,5 +1,6 @@
 /** HTTP error bodies (`{ "error": { "code", "message" } }`, status from ERROR_CODES) and request-body helpers. */
 import type { Context } from 'hono'
+import { concatBytes } from '../../core/codec/bytes.ts'
 import { ERROR_CODES, EdgelogError, isEdgelogError, type ErrorCode } from '../../core/errors.ts'
 
 export function fail(code: ErrorCode, message: string): never {
@@ -51,11 +52,7 @@ export async function readBody(c: Context, limit: number, tooLarge: ErrorCode = 
     }
     chunks.push(value)
   }
-  if (chunks.length === 1) return chunks[0]
-  const out = new Uint8Array(total)
-  let at = 0
-  for (const chunk of chunks) { out.set(chunk, at); at += chunk.byteLength }
-  return out
+  return concatBytes(chunks, total)
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false })

@@ -56,11 +56,11 @@ export const openapi = {
       parameters: [topic],
       get: { summary: 'Describe a topic: config and, per partition, logStartOffset, highWatermark, size and segments', responses: { ...ok('Topic', ref('TopicDescription')), ...errors(400, 401, 403, 404) } },
       patch: {
-        summary: 'Add partitions (increase only) and/or change config (null resets a key)',
+        summary: 'Add partitions (increase only) and/or change config (null resets a key); both are checked before either is applied',
         requestBody: body({ type: 'object', properties: { partitions: { type: 'integer', minimum: 1 }, config: { type: 'object', additionalProperties: { type: ['string', 'number', 'null'] } } } }),
         responses: { ...ok('Topic', ref('TopicDescription')), ...errors(400, 401, 403, 404) },
       },
-      delete: { summary: 'Delete a topic and all its records', responses: { ...ok('Deleted', { type: 'object', properties: { deleted: str } }), ...errors(400, 401, 403, 404) } },
+      delete: { summary: 'Delete a topic and all its records (503 NETWORK_EXCEPTION: marked for deletion, completes later or on retry)', responses: { ...ok('Deleted', { type: 'object', properties: { deleted: str } }), ...errors(400, 401, 403, 404, 503) } },
     },
     '/v1/topics/{topic}/maintenance': { parameters: [topic], post: { summary: "Run the topic's retention and compaction now", responses: { ...ok('Done', { type: 'object' }), ...errors(401, 403, 404) } } },
     '/v1/topics/{topic}/offsets': {
@@ -138,7 +138,7 @@ export const openapi = {
   },
   components: {
     securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'A token of EDGELOG_TOKENS' } },
-    responses: Object.fromEntries([400, 401, 403, 404, 409, 413, 416].map((s) => [`Error${s}`, { description: `Error (${s})`, content: json(ref('Error')) }])),
+    responses: Object.fromEntries([400, 401, 403, 404, 409, 413, 416, 503].map((s) => [`Error${s}`, { description: `Error (${s})`, content: json(ref('Error')) }])),
     schemas: {
       Error: { type: 'object', required: ['error'], properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string', description: "Kafka's error name, e.g. UNKNOWN_TOPIC_OR_PARTITION" }, message: str } } } },
       Cluster: { type: 'object', properties: { clusterId: str, brokers: { type: 'array' }, controller: int } },

@@ -1,6 +1,7 @@
 /** JSON records ⇄ Kafka record batches, for the JSON produce and fetch routes. */
 import { EdgelogError } from '../../core/errors.ts'
-import { decodeBatch, encodeBatch, type DecodedRecord, type RecordInput } from '../../core/codec/record-batch.ts'
+import { utf8Length } from '../../core/codec/bytes.ts'
+import { BATCH_HEADER_BYTES, decodeBatch, encodeBatch, type DecodedRecord, type RecordInput } from '../../core/codec/record-batch.ts'
 import { keyBytes, murmur2, toPositive } from '../../core/partitioner.ts'
 
 export type Encoding = 'utf8' | 'base64'
@@ -32,8 +33,15 @@ export interface PartitionRecords {
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
-/** Records of one partition are split into batches of about this many bytes. */
-const BATCH_TARGET_BYTES = 512 * 1024
+/** Records of one partition are split into batches of at most this many bytes (or the topic's smaller limit). */
+export const BATCH_TARGET_BYTES = 512 * 1024
+/**
+ * An upper bound of a record's encoded size beside its key, value and header bytes: its length
+ * varint (5), attributes (1), timestamp delta varlong (10), offset delta (5), key and value
+ * lengths (5 + 5) and header count (5); each header adds two lengths (5 + 5).
+ */
+const RECORD_OVERHEAD_BYTES = 36
+const HEADER_OVERHEAD_BYTES = 10
 
 function bad(message: string): never {
   throw new EdgelogError('INVALID_REQUEST', message)
@@ -72,7 +80,10 @@ function fromBytes(bytes: Uint8Array | null, encoding: Encoding): string | null 
  * `partition`, else Kafka's murmur2 of the key, else (keyless) one partition chosen at random
  * for the whole request (Kafka's sticky partitioning).
  */
-export function toPartitionBatches(records: unknown, partitions: number, options: { forcedPartition?: number; encoding: Encoding; maxRecords: number }): PartitionRecords[] {
+export function toPartitionBatches(
+  records: unknown, partitions: number,
+  options: { forcedPartition?: number; encoding: Encoding; maxRecords: number; maxBatchBytes: number; targetBatchBytes?: number; limitName?: string },
+): PartitionRecords[] {
   if (!Array.isArray(records) || records.length === 0) bad('records must be a non-empty array')
   if (records.length > options.maxRecords) {
     throw new EdgelogError('RECORD_LIST_TOO_LARGE', `At most ${options.maxRecords} records per request, got ${records.length}`)
@@ -106,6 +117,7 @@ export function toPartitionBatches(records: unknown, partitions: number, options
     let partition: number
     if (options.forcedPartition !== undefined) {
       if (r.partition !== undefined && r.partition !== options.forcedPartition) bad(`records[${i}].partition differs from the partition in the path`)
+      if (options.forcedPartition >= partitions) throw new EdgelogError('UNKNOWN_TOPIC_OR_PARTITION', `The topic has no partition ${options.forcedPartition} (it has ${partitions})`)
       partition = options.forcedPartition
     } else if (r.partition !== undefined && r.partition !== null) {
       if (typeof r.partition !== 'number' || !Number.isInteger(r.partition) || r.partition < 0) bad(`records[${i}].partition must be a non-negative integer`)
@@ -120,24 +132,38 @@ export function toPartitionBatches(records: unknown, partitions: number, options
     if (!group) byPartition.set(partition, (group = { indexes: [], inputs: [], sizes: [] }))
     group.indexes.push(i)
     group.inputs.push({ key, value, timestamp, headers })
-    group.sizes.push(24 + (key?.byteLength ?? 0) + (value?.byteLength ?? 0) + headers.reduce((n, h) => n + 8 + h.key.length * 3 + (h.value?.byteLength ?? 0), 0))
+    group.sizes.push(RECORD_OVERHEAD_BYTES + (key?.byteLength ?? 0) + (value?.byteLength ?? 0)
+      + headers.reduce((n, h) => n + HEADER_OVERHEAD_BYTES + utf8Length(h.key) + (h.value?.byteLength ?? 0), 0))
   })
+  // Every batch fits the limit: records are packed (to the target size) by an upper bound of
+  // their encoded size, and a record that needs a batch of its own is measured exactly. One
+  // that cannot fit refuses the whole request, before anything is stored.
+  const limit = options.maxBatchBytes
+  const room = Math.min(options.targetBatchBytes ?? BATCH_TARGET_BYTES, limit) - BATCH_HEADER_BYTES
+  const tooLarge = (i: number, bytes: number): never => {
+    throw new EdgelogError('MESSAGE_TOO_LARGE', `records[${i}] needs a record batch of ${bytes} bytes, over the limit of ${limit} bytes (${options.limitName ?? 'max.message.bytes'}); nothing was stored`)
+  }
   const out: PartitionRecords[] = []
   for (const [partition, group] of byPartition) {
     const batches: Uint8Array[] = []
     const counts: number[] = []
+    const emit = (start: number, end: number) => {
+      const batch = encodeBatch(group.inputs.slice(start, end))
+      if (batch.byteLength > limit) tooLarge(group.indexes[start], batch.byteLength)
+      batches.push(batch)
+      counts.push(end - start)
+    }
     let start = 0
     let bytes = 0
-    for (let i = 0; i <= group.inputs.length; i++) {
-      const end = i === group.inputs.length
-      if (end || (i > start && bytes + group.sizes[i] > BATCH_TARGET_BYTES)) {
-        batches.push(encodeBatch(group.inputs.slice(start, i)))
-        counts.push(i - start)
+    for (let i = 0; i < group.inputs.length; i++) {
+      if (i > start && bytes + group.sizes[i] > room) {
+        emit(start, i)
         start = i
         bytes = 0
       }
-      if (!end) bytes += group.sizes[i]
+      bytes += group.sizes[i]
     }
+    emit(start, group.inputs.length)
     out.push({ partition, indexes: group.indexes, batches, counts })
   }
   return out

@@ -3,7 +3,8 @@ import { SqliteStorage } from '../../adapters/durable-object/index.ts'
 import { EdgelogError } from '../../core/errors.ts'
 import type { TopicSpec } from '../../core/broker.ts'
 import { keys, streamId } from '../../core/log/keys.ts'
-import { randomId, TopicRegistry, validateTopicName, type TopicRecord } from '../../core/log/topic-registry.ts'
+import { randomId, TopicRegistry, validatePartitionCount, validateTopicName, type TopicRecord } from '../../core/log/topic-registry.ts'
+import { applyTopicConfig } from '../../core/config.ts'
 import type { EdgelogEnv } from '../env.ts'
 import { envelope, settingsOf, type Result } from '../rpc.ts'
 import type { PartitionTarget } from './partition.ts'
@@ -16,6 +17,14 @@ export interface TopicView extends TopicRecord {
 const CONFIG_VERSION = (name: string) => `edge/config-version/${name}`
 const PENDING_DROP = (topicId: string) => `edge/drop/${topicId}`
 const GROUP_DIR = 'edge/group/'
+const DROP_RETRY_MS = 10_000
+
+/** A topic marked for deletion: its partitions to drop, then its record to remove (`name`; absent in drops recorded after the record was gone). */
+interface PendingDrop {
+  topicId: string
+  partitions: number
+  name?: string
+}
 
 export function targetOf(view: TopicView, partition: number): PartitionTarget {
   return { stream: streamId(view.topicId, partition), topic: view.name, partition, config: view.config, configVersion: view.configVersion }
@@ -24,8 +33,8 @@ export function targetOf(view: TopicView, partition: number): PartitionTarget {
 /**
  * The cluster's metadata, in one object: Kafka's controller without ZooKeeper. It holds the
  * topics (TopicRegistry over this object's SQLite), allocates producer ids, keeps the directory
- * of consumer groups (for listGroups), and on topic deletion tells every partition object to
- * drop its data (a deletion that could not reach a partition is retried from an alarm).
+ * of consumer groups (for listGroups), and on topic deletion drops every partition object
+ * before the topic leaves the metadata (one that cannot be reached is retried from an alarm).
  */
 export class ControllerObject extends DurableObject<EdgelogEnv> {
   readonly storage: SqliteStorage
@@ -74,41 +83,89 @@ export class ControllerObject extends DurableObject<EdgelogEnv> {
     })
   }
 
+  /**
+   * Deletes the topics. Each partition object is dropped (its data removed, every later request
+   * refused) BEFORE the topic record goes: while any partition may still take writes the topic
+   * stays in the metadata, so no Worker, however stale its cache, can have a write acknowledged
+   * after the deletion was. A partition that cannot be reached fails the request (retriable)
+   * with the topic still listed, marked for deletion: its dropped partitions refuse writes, it
+   * takes no new partitions or configs, and the deletion completes from the alarm (every 10 s)
+   * or when the request is retried.
+   */
   deleteTopics(names: string[]): Promise<Result<void>> {
     return envelope(async () => {
       if (!Array.isArray(names)) throw new EdgelogError('INVALID_REQUEST', 'topics must be an array')
       for (const name of names) validateTopicName(name)
+      if (!settingsOf(this.env)['delete.topic.enable']) {
+        throw new EdgelogError('TOPIC_DELETION_DISABLED', 'Topic deletion is disabled (delete.topic.enable=false)')
+      }
       for (const name of names) await this.registry.lookup(name)
       for (const name of names) {
         const record = await this.registry.lookup(name)
-        // Remember the drop first: if a partition cannot be reached now, the alarm retries it.
-        await this.storage.commit({ meta: [{ key: PENDING_DROP(record.topicId), value: { topicId: record.topicId, partitions: record.partitions } }] })
-        await this.registry.delete(name)
-        await this.storage.commit({ meta: [{ key: CONFIG_VERSION(name), value: undefined }] })
-        await this.dropPartitions(record.topicId, record.partitions)
+        const pending: PendingDrop = { topicId: record.topicId, partitions: record.partitions, name }
+        // Remember the deletion first: from here the topic is marked for deletion, and if a
+        // partition cannot be reached now, the alarm finishes the work.
+        await this.storage.commit({ meta: [{ key: PENDING_DROP(record.topicId), value: pending }] })
+        await this.finishDeletion(pending)
       }
     })
   }
 
+  /**
+   * Adds partitions to topics. Every entry is checked first (its shape, the topic, a count that
+   * only increases, no topic twice): one bad entry changes nothing.
+   */
   createPartitions(topicPartitions: Array<{ topic: string; count: number }>): Promise<Result<void>> {
     return envelope(async () => {
       if (!Array.isArray(topicPartitions)) throw new EdgelogError('INVALID_REQUEST', 'topicPartitions must be an array')
+      const seen = new Set<string>()
+      for (const [i, entry] of topicPartitions.entries()) {
+        if (typeof entry !== 'object' || entry === null) throw new EdgelogError('INVALID_REQUEST', `topicPartitions[${i}] must be { topic, count }`)
+        validateTopicName(entry.topic)
+        if (seen.has(entry.topic)) throw new EdgelogError('INVALID_REQUEST', `Topic '${entry.topic}' is listed twice`)
+        seen.add(entry.topic)
+        checkPartitionIncrease(await this.alterable(entry.topic), entry.count)
+      }
       for (const { topic, count } of topicPartitions) await this.registry.increasePartitions(topic, count)
     })
   }
 
   alterConfigs(topic: string, entries: Array<{ name: string; value: string | null }>): Promise<Result<TopicView>> {
+    return this.alterTopic(topic, { configEntries: entries })
+  }
+
+  /**
+   * Kafka's CreatePartitions and IncrementalAlterConfigs for one topic in one request (the
+   * HTTP PATCH). Both are checked against the current record before either is applied: a bad
+   * config adds no partitions, a bad count changes no config.
+   */
+  alterTopic(topic: string, change: { partitions?: number; configEntries?: Array<{ name: string; value: string | null }> }): Promise<Result<TopicView>> {
     return envelope(async () => {
-      const record = await this.registry.alterConfig(topic, entries)
-      const previous = await this.configVersion(record)
-      const version = Math.max(Date.now(), previous + 1)
-      await this.storage.commit({ meta: [{ key: CONFIG_VERSION(record.name), value: version }] })
-      const view: TopicView = { ...record, configVersion: version }
-      // Tell the partitions now (they also learn it from the next request that carries it).
-      await Promise.allSettled(Array.from({ length: record.partitions }, (_, p) => {
-        const target = targetOf(view, p)
-        return this.env.PARTITION.get(this.env.PARTITION.idFromName(target.stream)).configure(target)
-      }))
+      if (typeof change !== 'object' || change === null) throw new EdgelogError('INVALID_REQUEST', 'Expected { partitions?, configEntries? }')
+      const { partitions, configEntries } = change
+      if (partitions === undefined && configEntries === undefined) throw new EdgelogError('INVALID_REQUEST', 'Nothing to change: give partitions and/or config')
+      const record = await this.alterable(topic)
+      if (configEntries !== undefined) {
+        if (!Array.isArray(configEntries)) throw new EdgelogError('INVALID_REQUEST', 'configEntries must be an array')
+        applyTopicConfig(record.config, configEntries)
+      }
+      if (partitions !== undefined) checkPartitionIncrease(record, partitions)
+      // Both checked: apply. (Storage work only, no other request runs in between.)
+      let next = partitions === undefined ? record : await this.registry.increasePartitions(topic, partitions)
+      let version = await this.configVersion(next)
+      if (configEntries !== undefined) {
+        next = await this.registry.alterConfig(topic, configEntries)
+        version = Math.max(Date.now(), version + 1)
+        await this.storage.commit({ meta: [{ key: CONFIG_VERSION(next.name), value: version }] })
+      }
+      const view: TopicView = { ...next, configVersion: version }
+      if (configEntries !== undefined) {
+        // Tell the partitions now (they also learn it from the next request that carries it).
+        await Promise.allSettled(Array.from({ length: view.partitions }, (_, p) => {
+          const target = targetOf(view, p)
+          return this.env.PARTITION.get(this.env.PARTITION.idFromName(target.stream)).configure(target)
+        }))
+      }
       return view
     })
   }
@@ -134,24 +191,45 @@ export class ControllerObject extends DurableObject<EdgelogEnv> {
     return envelope(async () => (await this.storage.listMeta(GROUP_DIR)).map((e) => decodeURIComponent(e.key.slice(GROUP_DIR.length))))
   }
 
-  /** Retries topic deletions that could not reach every partition. */
+  /** Finishes topic deletions that could not reach every partition. */
   override async alarm(): Promise<void> {
-    for (const { value } of await this.storage.listMeta<{ topicId: string; partitions: number }>('edge/drop/')) {
-      await this.dropPartitions(value.topicId, value.partitions)
+    for (const { value } of await this.storage.listMeta<PendingDrop>('edge/drop/')) {
+      await this.finishDeletion(value).catch(() => {})
     }
   }
 
-  private async dropPartitions(topicId: string, partitions: number): Promise<void> {
-    const results = await Promise.allSettled(Array.from({ length: partitions }, async (_, p) => {
-      const stream = streamId(topicId, p)
+  /**
+   * Drops every partition of a topic marked for deletion, then (only then) removes the topic
+   * record. A partition that cannot be reached: the alarm tries again in 10 s, and this throws.
+   */
+  private async finishDeletion(pending: PendingDrop): Promise<void> {
+    const results = await Promise.allSettled(Array.from({ length: pending.partitions }, async (_, p) => {
+      const stream = streamId(pending.topicId, p)
       const r = await this.env.PARTITION.get(this.env.PARTITION.idFromName(stream)).drop(stream)
       if (!r.ok) throw new Error(r.error.message)
     }))
-    if (results.every((r) => r.status === 'fulfilled')) {
-      await this.storage.commit({ meta: [{ key: PENDING_DROP(topicId), value: undefined }] })
-    } else {
-      await this.ctx.storage.setAlarm(Date.now() + 10_000)
+    const failed = results.filter((r) => r.status === 'rejected').length
+    if (failed > 0) {
+      await this.ctx.storage.setAlarm(Date.now() + DROP_RETRY_MS)
+      throw new EdgelogError('NETWORK_EXCEPTION',
+        `Topic '${pending.name ?? pending.topicId}' is marked for deletion, but ${failed} of its ${pending.partitions} partitions could not be reached; ` +
+        `the deletion completes when they are (retried every ${DROP_RETRY_MS / 1000} s, or retry this request)`, { retriable: true })
     }
+    // Every partition refuses writes now: the topic may disappear from the metadata.
+    if (pending.name !== undefined && (await this.registry.get(pending.name))?.topicId === pending.topicId) {
+      await this.registry.delete(pending.name)
+      await this.storage.commit({ meta: [{ key: CONFIG_VERSION(pending.name), value: undefined }] })
+    }
+    await this.storage.commit({ meta: [{ key: PENDING_DROP(pending.topicId), value: undefined }] })
+  }
+
+  /** The topic, unless it is marked for deletion (then it takes no new partitions or configs). */
+  private async alterable(name: string): Promise<TopicRecord> {
+    const record = await this.registry.lookup(name)
+    if (await this.storage.getMeta(PENDING_DROP(record.topicId))) {
+      throw new EdgelogError('UNKNOWN_TOPIC_OR_PARTITION', `Topic '${name}' is marked for deletion`)
+    }
+    return record
   }
 
   private async configVersion(record: TopicRecord): Promise<number> {
@@ -160,5 +238,12 @@ export class ControllerObject extends DurableObject<EdgelogEnv> {
 
   private async view(record: TopicRecord): Promise<TopicView> {
     return { ...record, configVersion: await this.configVersion(record) }
+  }
+}
+
+function checkPartitionIncrease(record: TopicRecord, count: unknown): asserts count is number {
+  validatePartitionCount(count, 'count')
+  if (count <= record.partitions) {
+    throw new EdgelogError('INVALID_PARTITIONS', `Topic '${record.name}' has ${record.partitions} partitions; the count can only increase (asked ${count})`)
   }
 }

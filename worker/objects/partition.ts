@@ -2,6 +2,7 @@ import { DurableObject } from 'cloudflare:workers'
 import { SqliteStorage } from '../../adapters/durable-object/index.ts'
 import { translateStorageError } from '../../adapters/durable-object/sqlite-storage.ts'
 import { EdgelogError } from '../../core/errors.ts'
+import { concatBytes } from '../../core/codec/bytes.ts'
 import type { TopicConfig } from '../../core/config.ts'
 import type { OffsetSpec, PartitionState } from '../../core/broker.ts'
 import { PartitionLog } from '../../core/log/partition-log.ts'
@@ -105,7 +106,7 @@ export class PartitionObject extends DurableObject<EdgelogEnv> {
         read = await log.read(req.offset, req.maxBytes)
       }
       const parts = read.batches.map((b) => b.bytes)
-      return { bytes: concat(parts), batchCount: parts.length, highWatermark: read.highWatermark, logStartOffset: read.logStartOffset }
+      return { bytes: concatBytes(parts), batchCount: parts.length, highWatermark: read.highWatermark, logStartOffset: read.logStartOffset }
     })
   }
 
@@ -205,12 +206,3 @@ async function syncStorage(storage: DurableObjectStorage): Promise<void> {
   }
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]
-  let total = 0
-  for (const p of parts) total += p.byteLength
-  const out = new Uint8Array(total)
-  let at = 0
-  for (const p of parts) { out.set(p, at); at += p.byteLength }
-  return out
-}
