@@ -134,3 +134,16 @@ export function groupState(group: GroupRecord): 'Empty' | 'Reconciling' | 'Stabl
   }
   return 'Stable'
 }
+
+/** A deep copy: requests work on one, which replaces the cached group only once stored. */
+export function clone<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value)) as T
+}
+
+/** One partition as a map key of the coordinator's caches. */
+export const tpKey = (topic: string, partition: number) => `${topic}\u0000${partition}`
+
+export const splitTpKey = (k: string): [string, number] => {
+  const i = k.lastIndexOf('\u0000')
+  return [k.slice(0, i), Number(k.slice(i + 1))]
+}

@@ -1,0 +1,77 @@
+/** The consumer's public shapes, as KafkaJS has them: configuration, run options, payloads, events. */
+import type { KafkaMessage } from '../messages.ts'
+import type { RetryOptions } from '../retry.ts'
+
+export interface ConsumerConfig {
+  groupId?: string
+  groupInstanceId?: string
+  partitionAssigners?: Array<string | { name: string }>
+  sessionTimeout?: number
+  rebalanceTimeout?: number
+  heartbeatInterval?: number
+  maxBytesPerPartition?: number
+  minBytes?: number
+  maxBytes?: number
+  maxWaitTimeInMs?: number
+  retry?: RetryOptions & { restartOnFailure?: (e: Error) => Promise<boolean> }
+  allowAutoTopicCreation?: boolean
+  rackId?: string
+  /** Where to start without a committed offset; overrides `fromBeginning`. 'none': OFFSET_OUT_OF_RANGE. */
+  autoOffsetReset?: 'earliest' | 'latest' | 'none'
+}
+
+export interface Batch {
+  topic: string
+  partition: number
+  highWatermark: string
+  messages: KafkaMessage[]
+  isEmpty(): boolean
+  firstOffset(): string | null
+  lastOffset(): string
+  offsetLag(): string
+  offsetLagLow(): string
+}
+
+export interface EachMessagePayload {
+  topic: string
+  partition: number
+  message: KafkaMessage
+  heartbeat(): Promise<void>
+  pause(): () => void
+}
+
+export interface EachBatchPayload {
+  batch: Batch
+  resolveOffset(offset: string): void
+  heartbeat(): Promise<void>
+  pause(): () => void
+  commitOffsetsIfNecessary(offsets?: Array<{ topic: string; partition: number; offset: string }>): Promise<void>
+  uncommittedOffsets(): { topics: Array<{ topic: string; partitions: Array<{ partition: string; offset: string }> }> }
+  isRunning(): boolean
+  isStale(): boolean
+}
+
+export interface RunConfig {
+  eachMessage?: (payload: EachMessagePayload) => Promise<void>
+  eachBatch?: (payload: EachBatchPayload) => Promise<void>
+  autoCommit?: boolean
+  autoCommitInterval?: number | null
+  autoCommitThreshold?: number | null
+  eachBatchAutoResolve?: boolean
+  partitionsConsumedConcurrently?: number
+}
+
+/** `run`'s options with KafkaJS's defaults filled in. */
+export type RunSettings = Required<Pick<RunConfig, 'autoCommit' | 'eachBatchAutoResolve' | 'partitionsConsumedConcurrently'>> & RunConfig
+
+export const RUN_DEFAULTS = { autoCommit: true, eachBatchAutoResolve: true, partitionsConsumedConcurrently: 1 } as const
+
+export const PartitionAssigners = { range: 'range', roundRobin: 'roundrobin', cooperativeSticky: 'cooperative-sticky' } as const
+
+export const CONSUMER_EVENTS = {
+  HEARTBEAT: 'consumer.heartbeat', COMMIT_OFFSETS: 'consumer.commit_offsets', GROUP_JOIN: 'consumer.group_join',
+  FETCH_START: 'consumer.fetch_start', FETCH: 'consumer.fetch', START_BATCH_PROCESS: 'consumer.start_batch_process',
+  END_BATCH_PROCESS: 'consumer.end_batch_process', CONNECT: 'consumer.connect', DISCONNECT: 'consumer.disconnect',
+  STOP: 'consumer.stop', CRASH: 'consumer.crash', REBALANCING: 'consumer.rebalancing',
+  RECEIVED_UNSUBSCRIBED_TOPICS: 'consumer.received_unsubscribed_topics', REQUEST: 'consumer.network.request',
+} as const

@@ -1,0 +1,138 @@
+/**
+ * One reader per owned partition: finds its start (the committed offset, else autoOffsetReset),
+ * long-polls the broker, decodes what comes back and hands the messages to batch processing,
+ * then moves its position on. Seek and revoke bump its generation, so that work started before
+ * them is dropped rather than applied.
+ */
+import { EdgelogError, isEdgelogError } from '../../errors.ts'
+import { decodeBatch, decodeRecords, readBatchHeader } from '../../codec/record-batch.ts'
+import { recordBytesView, toKafkaMessage, type KafkaMessage } from '../messages.ts'
+import { CONSUMER_EVENTS } from './api.ts'
+import { HandlerError, processBatch } from './batch-processor.ts'
+import type { ConsumerRuntime } from './runtime.ts'
+
+/** The position after OFFSET_OUT_OF_RANGE: autoOffsetReset decides, not the group. */
+const RESET_BY_POLICY = -2
+
+export interface PartitionReader {
+  topic: string
+  partition: number
+  /** Next offset to fetch; -1 until known (the committed offset, else autoOffsetReset); RESET_BY_POLICY after OFFSET_OUT_OF_RANGE. */
+  position: number
+  /** Bumped by seek and revoke: work started under an older one is stale. */
+  generation: number
+  /** Bumped by seek alone: an offset processed before a seek is not resolved after it. */
+  seeks: number
+  revoked: boolean
+  /** Processing in progress (awaited on revoke, so that offsets are final before commit). */
+  processing: Promise<unknown> | null
+  highWatermark: number
+  /** Set by revoke: resolves once the reader is torn down (its offsets committed or dropped). */
+  stopped?: Promise<void>
+}
+
+export function newPartitionReader(topic: string, partition: number, position: number): PartitionReader {
+  return { topic, partition, position, generation: 0, seeks: 0, revoked: false, processing: null, highWatermark: -1 }
+}
+
+async function committedOffset(rt: ConsumerRuntime, topic: string, partition: number): Promise<number> {
+  if (rt.config.groupId === undefined) return -1
+  const offsets = await rt.broker.fetchOffsets({ groupId: rt.config.groupId, topics: [topic] })
+  return offsets.find((o) => o.topic === topic && o.partition === partition)?.offset ?? -1
+}
+
+async function resetPosition(rt: ConsumerRuntime, topic: string, partition: number): Promise<number> {
+  const policy = rt.config.autoOffsetReset ?? (rt.fromBeginning ? 'earliest' : 'latest')
+  if (policy === 'none') throw new EdgelogError('OFFSET_OUT_OF_RANGE', `No valid committed offset for ${topic}-${partition} and autoOffsetReset is 'none'`)
+  const [found] = await rt.broker.listOffsets({ topic, partitions: [partition], spec: policy })
+  return found.offset
+}
+
+/** Reads the partition until the consumer stops or the partition is revoked. */
+export async function readLoop(rt: ConsumerRuntime, reader: PartitionReader): Promise<void> {
+  let failures = 0
+  const live = () => rt.running && !reader.revoked
+  while (live()) {
+    if (rt.paused.has(reader.topic, reader.partition)) {
+      await rt.wakeups.sleep(1000)
+      continue
+    }
+    const generation = reader.generation
+    try {
+      if (reader.position < 0) {
+        // Start where the group committed (assign may have failed to ask), else where autoOffsetReset says.
+        const committed = reader.position === RESET_BY_POLICY ? -1 : await committedOffset(rt, reader.topic, reader.partition)
+        const position = committed >= 0 ? committed : await resetPosition(rt, reader.topic, reader.partition)
+        if (generation === reader.generation) {
+          reader.position = position
+          if (committed >= 0) rt.offsets.assign(reader.topic, reader.partition, committed)
+          else rt.offsets.reset(reader.topic, reader.partition, position)
+        }
+        continue
+      }
+      const from = reader.position
+      rt.emitter.emit(CONSUMER_EVENTS.FETCH_START, { topic: reader.topic, partition: reader.partition })
+      const started = Date.now()
+      const result = await rt.broker.fetch({
+        topic: reader.topic, partition: reader.partition, offset: from,
+        maxBytes: rt.config.maxBytesPerPartition ?? 1024 * 1024,
+        maxWaitMs: rt.config.maxWaitTimeInMs ?? 5000, minBytes: rt.config.minBytes ?? 1,
+      })
+      if (generation !== reader.generation || !live()) continue
+      reader.highWatermark = result.highWatermark
+      rt.emitter.emit(CONSUMER_EVENTS.FETCH, { numberOfBatches: result.batches.length, duration: Date.now() - started, topic: reader.topic, partition: reader.partition })
+      if (result.batches.length === 0) {
+        failures = 0
+        continue
+      }
+      const { messages, nextOffset } = await decodeFetched(result.batches, from)
+      if (generation !== reader.generation || !live()) continue
+      // Out of its session, the member may no longer own this partition: hand nothing over.
+      if (rt.member && !rt.member.checkSession()) continue
+      let next = nextOffset
+      if (messages.length > 0) {
+        const done = rt.semaphore.run(() => processBatch(rt, reader, messages, generation, from, nextOffset))
+        reader.processing = done
+        try {
+          next = await done
+        } finally {
+          reader.processing = null
+        }
+      }
+      if (generation === reader.generation) reader.position = Math.max(from, next)
+      failures = 0
+    } catch (caught) {
+      if (!live()) return
+      const fromHandler = caught instanceof HandlerError
+      const error = fromHandler ? caught.error : caught
+      if (!fromHandler && isEdgelogError(error, 'OFFSET_OUT_OF_RANGE') && reader.position >= 0 && rt.config.autoOffsetReset !== 'none' && failures === 0) {
+        // The position fell out of the log (retention): start again where autoOffsetReset says.
+        failures++
+        if (generation === reader.generation) reader.position = RESET_BY_POLICY
+        continue
+      }
+      failures++
+      // The user's handler failing is retried (the message is read again); so are retriable broker errors.
+      const retriable = fromHandler || (isEdgelogError(error) && error.retriable)
+      if (!retriable || failures > (rt.config.retry?.retries ?? 5)) {
+        rt.crash(error)
+        return
+      }
+      const base = rt.config.retry?.initialRetryTime ?? 300
+      await rt.wakeups.sleep(Math.min(rt.config.retry?.maxRetryTime ?? 30_000, base * (rt.config.retry?.multiplier ?? 2) ** (failures - 1)))
+    }
+  }
+}
+
+/** The fetched batches' messages from `from` on, and the offset after the last batch. */
+async function decodeFetched(batches: Uint8Array[], from: number): Promise<{ messages: KafkaMessage[]; nextOffset: number }> {
+  const messages: KafkaMessage[] = []
+  let nextOffset = from
+  for (const bytes of batches) {
+    const header = readBatchHeader(bytes)
+    const records = header.compression === 'none' ? decodeRecords(bytes, header, recordBytesView) : (await decodeBatch(bytes, recordBytesView)).records
+    for (const record of records) if (record.offset >= from) messages.push(toKafkaMessage(record))
+    nextOffset = Math.max(nextOffset, header.baseOffset + header.lastOffsetDelta + 1)
+  }
+  return { messages, nextOffset }
+}
