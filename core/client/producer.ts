@@ -81,6 +81,7 @@ export class Producer {
   private readonly inFlight = new Map<string, Promise<unknown>>()
   private readonly metadata = new Map<string, Promise<TopicMetadata>>()
   private connecting: Promise<void> | null = null
+  private renewing: Promise<void> | null = null
 
   constructor(private readonly broker: Broker, private readonly config: ProducerConfig = {}, preferredBatchBytes?: number) {
     if (config.transactionalId) {
@@ -236,19 +237,9 @@ export class Producer {
     const baseOffsets: number[] = new Array(records.length)
     let logAppendTime = -1
     let logStartOffset = -1
-    const encoded: Array<{ start: number; count: number; bytes: Uint8Array; nextSequence: number }> = []
-    let sequence = this.sequences.get(key) ?? 0
-    for (const chunk of splitRecords(records, this.maxBatchBytes)) {
-      const options = this.idempotent
-        ? { producerId: this.producerId, producerEpoch: this.producerEpoch, baseSequence: sequence }
-        : {}
-      const bytes = compression === 'none'
-        ? encodeBatch(chunk.records, options)
-        : await encodeBatchAsync(chunk.records, { ...options, compression })
-      sequence = (sequence + chunk.records.length) & 0x7fffffff
-      encoded.push({ start: chunk.start, count: chunk.records.length, bytes: markEncodedInProcess(bytes), nextSequence: sequence })
-    }
+    let encoded = await this.encodeChunks(key, records, compression)
     let stored = 0
+    let renewed = false
     while (stored < encoded.length) await retry(this.config.retry, async () => {
       // An idempotent log remembers a producer's last five batches per partition (Kafka's
       // max.in.flight.requests.per.connection limit): never more than that in one request.
@@ -256,6 +247,14 @@ export class Producer {
       const entries: ProduceEntry[] = remaining.map((c) => ({ topic, partition, batch: c.bytes }))
       const results = await this.broker.produce({ acks, entries })
       for (const [i, r] of results.entries()) {
+        if (r.error?.code === 'UNKNOWN_PRODUCER_ID' && this.idempotent && !renewed) {
+          // The log no longer knows this producer (its state expired after producer.id.expiration.ms
+          // of silence): take a new producer id and send what is left again from sequence 0.
+          renewed = true
+          await this.renewProducerId()
+          encoded = [...encoded.slice(0, stored), ...await this.encodeChunks(key, records.slice(encoded[stored].start), compression, encoded[stored].start)]
+          throw new EdgelogError('UNKNOWN_PRODUCER_ID', r.error.message, { retriable: true })
+        }
         if (r.error?.code === 'DUPLICATE_SEQUENCE_NUMBER') {
           // Stored by an earlier attempt whose answer was lost; its offsets are no longer known.
           r.baseOffset = -1
@@ -272,6 +271,33 @@ export class Producer {
       }
     })
     return { baseOffsets, logAppendTime, logStartOffset }
+  }
+
+  /** Encodes records as batches under maxBatchBytes, numbering them from the partition's next sequence. */
+  private async encodeChunks(key: string, records: RecordInput[], compression: Compression, offsetInSend = 0) {
+    const encoded: Array<{ start: number; count: number; bytes: Uint8Array; nextSequence: number }> = []
+    let sequence = this.sequences.get(key) ?? 0
+    for (const chunk of splitRecords(records, this.maxBatchBytes)) {
+      const options = this.idempotent
+        ? { producerId: this.producerId, producerEpoch: this.producerEpoch, baseSequence: sequence }
+        : {}
+      const bytes = compression === 'none'
+        ? encodeBatch(chunk.records, options)
+        : await encodeBatchAsync(chunk.records, { ...options, compression })
+      sequence = (sequence + chunk.records.length) & 0x7fffffff
+      encoded.push({ start: offsetInSend + chunk.start, count: chunk.records.length, bytes: markEncodedInProcess(bytes), nextSequence: sequence })
+    }
+    return encoded
+  }
+
+  /** A new producer id (shared by concurrent callers); every partition's sequence starts again at 0. */
+  private renewProducerId(): Promise<void> {
+    this.renewing ??= this.broker.initProducerId({}).then(({ producerId, producerEpoch }) => {
+      this.producerId = producerId
+      this.producerEpoch = producerEpoch
+      this.sequences.clear()
+    }).finally(() => { this.renewing = null })
+    return this.renewing
   }
 }
 

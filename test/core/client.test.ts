@@ -239,3 +239,19 @@ describe('admin changes are all or nothing', () => {
     expect(topics.map((t) => t.partitions.length)).toEqual([2, 3])
   })
 })
+
+describe('an idempotent producer outlives its expired state', () => {
+  it('takes a new producer id when the log forgot it, and goes on without loss or duplicates', async () => {
+    let now = Date.now()
+    log = await openLog({ storage: new MemoryStorage(), now: () => now, settings: { 'producer.id.expiration.ms': 1_000 } })
+    await log.admin().createTopics({ topics: [{ topic: 't' }] })
+    const producer = log.producer({ idempotent: true, retry: { retries: 3, initialRetryTime: 1 } })
+    await producer.send({ topic: 't', messages: [{ value: 'a' }, { value: 'b' }] })
+    now += 5_000
+    await log.admin().runMaintenance({ topic: 't' })
+    const [result] = await producer.send({ topic: 't', messages: [{ value: 'c' }] })
+    expect(result.baseOffset).toBe('2')
+    await producer.send({ topic: 't', messages: [{ value: 'd' }] })
+    expect((await log.admin().fetchTopicOffsets('t'))[0].high).toBe('4')
+  })
+})
