@@ -1,8 +1,11 @@
 // Builds dist/ so that `import { openLog } from 'edgelog'` works in plain Node after `npm install`:
 // each TypeScript source becomes one ES module (no bundling), with `.ts` imports rewritten to `.js`.
-// Type declarations: the sources themselves ship beside dist and are referenced by `types`.
+// Type declarations: tsc emits them next to the modules (two passes: the browser/Node side and
+// the Workers side have different global types), with `.ts` imports rewritten to `.js`.
 import { build } from 'esbuild'
-import { readdirSync, statSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { join } from 'node:path'
 
 const roots = ['core', 'adapters', 'worker', 'cli']
@@ -27,3 +30,20 @@ await build({
   bundle: true, packages: 'external', plugins: [rewriteTsImports], logLevel: 'warning',
   external: ['cloudflare:*', 'node:*'],
 })
+
+const tsc = join(createRequire(import.meta.url).resolve('typescript/package.json'), '..', 'bin', 'tsc')
+for (const project of ['tsconfig.build.json', 'tsconfig.build-worker.json']) {
+  execFileSync(process.execPath, [tsc, '-p', project], { stdio: 'inherit' })
+}
+function rewriteDeclarations(dir) {
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name)
+    if (statSync(path).isDirectory()) rewriteDeclarations(path)
+    else if (name.endsWith('.d.ts')) {
+      const text = readFileSync(path, 'utf8')
+      const rewritten = text.replace(/(from\s+['"]|import\(\s*['"])(\.{1,2}\/[^'"]*?)\.ts(['"])/g, '$1$2.js$3')
+      if (rewritten !== text) writeFileSync(path, rewritten)
+    }
+  }
+}
+rewriteDeclarations('dist')
