@@ -7,8 +7,8 @@
 import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 
-const suites: Record<string, { file: string; needs?: string }> = {
-  core: { file: 'bench/core.ts' },
+const suites: Record<string, { file: string; needs?: string; nodeFlags?: string[] }> = {
+  core: { file: 'bench/core.ts', nodeFlags: ['--expose-gc'] },
   group: { file: 'bench/consumer-group.ts' },
   rebalance: { file: 'bench/rebalance.ts' },
   browser: { file: 'bench/browser.ts', needs: '/usr/bin/chromium' },
@@ -26,8 +26,9 @@ for (const [name, suite] of Object.entries(suites)) {
     console.log(`\n(skipping ${name}: ${suite.needs} is not installed)`)
     continue
   }
-  console.log(`\n=== ${name}: npx tsx ${suite.file} ${flags.join(' ')}`)
-  const result = spawnSync('npx', ['tsx', suite.file, ...flags], { stdio: 'inherit' })
+  const args = ['tsx', ...(suite.nodeFlags ?? []), suite.file, ...flags]
+  console.log(`\n=== ${name}: npx ${args.join(' ')}`)
+  const result = spawnSync('npx', args, { stdio: 'inherit' })
   if (result.status !== 0) failed = true
 }
 process.exit(failed ? 1 : 0)

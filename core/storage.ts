@@ -92,6 +92,13 @@ export interface StorageCapabilities {
   preferredBatchBytes?: number
   /** Largest single stored value the store accepts at all. */
   maxValueBytes?: number
+  /**
+   * `readBatches` hands out the stored bytes themselves (zero-copy, the memory adapter):
+   * readers must neither mutate nor transfer them. Otherwise every read returns fresh bytes.
+   * Copying each read would allocate per fetch and, with a large log in a JS heap, make the
+   * garbage collector's work — hence the cost per record — grow with the log's length.
+   */
+  zeroCopyReads?: boolean
 }
 
 export type StorageChange =

@@ -73,8 +73,11 @@ export class BrokerHost {
   describePartitions(...a: BrokerArg<'describePartitions'>) { return this.#b().describePartitions(...a) }
   produce(req: ProduceRequest) { return this.#b().produce(req) }
   async fetch(req: FetchRequest): Promise<FetchResult> {
-    const result = await this.#b().fetch(req)
-    const { views, buffers } = transferableBuffers(result.batches)
+    const broker = this.#b()
+    const result = await broker.fetch(req)
+    // A store that hands out its own bytes (zero-copy reads) must not see them transferred away.
+    const batches = broker.storage.capabilities.zeroCopyReads ? result.batches.map((b) => b.slice()) : result.batches
+    const { views, buffers } = transferableBuffers(batches)
     return transfer({ ...result, batches: views }, buffers)
   }
   listOffsets(...a: BrokerArg<'listOffsets'>) { return this.#b().listOffsets(...a) }

@@ -11,8 +11,10 @@
  *   key array rebuilt lazily when the key set changed (listing is rare, commit is hot).
  * - `commit` validates the whole write, checks its `expect` preconditions, then applies it
  *   synchronously: all or nothing, and commits apply in call order.
- * - Batch bytes are copied in and out (one memcpy each), so neither the caller's later
- *   mutation nor a transfer of a returned buffer can touch what is stored.
+ * - Batch bytes are copied in (one memcpy), so the caller's later mutation cannot touch what
+ *   is stored, and handed out zero-copy (`capabilities.zeroCopyReads`): readers must not
+ *   mutate or transfer them. A copy per read would allocate per fetch, and with gigabytes of
+ *   batches in the heap the collector's work per record would grow with the log.
  */
 import { EdgelogError } from '../../core/errors.ts'
 import type {
@@ -95,7 +97,7 @@ function copyBatch(b: StoredBatch): StoredBatch {
 }
 
 export class MemoryStorage implements StorageAdapter {
-  readonly capabilities: StorageCapabilities = { shared: false }
+  readonly capabilities: StorageCapabilities = { shared: false, zeroCopyReads: true }
 
   readonly #streams = new Map<StreamId, StreamBatches>()
   readonly #meta = new Map<string, string>()
@@ -157,7 +159,8 @@ export class MemoryStorage implements StorageAdapter {
       if (b.baseOffset >= toOffset) break
       if (out.length > 0 && bytes + b.bytes.byteLength > maxBytes) break
       bytes += b.bytes.byteLength
-      out.push(copyBatch(b))
+      // Zero-copy (capabilities.zeroCopyReads): the stored bytes, in a fresh record.
+      out.push({ baseOffset: b.baseOffset, lastOffset: b.lastOffset, maxTimestamp: b.maxTimestamp, bytes: b.bytes })
     }
     return out
   }

@@ -9,9 +9,9 @@ describeStorageConformance('MemoryStorage', async () => {
 })
 
 describe('MemoryStorage specifics', () => {
-  it('is not shared and has no lock or watch', () => {
+  it('is not shared, has no lock or watch, and reads are zero-copy', () => {
     const s: StorageAdapter = new MemoryStorage()
-    expect(s.capabilities).toEqual({ shared: false })
+    expect(s.capabilities).toEqual({ shared: false, zeroCopyReads: true })
     expect(s.lock).toBeUndefined()
     expect(s.watch).toBeUndefined()
   })
@@ -52,5 +52,18 @@ describe('MemoryStorage specifics', () => {
     expect(await s.readBatches('t/0', 0, { maxBytes: 1e9 })).toHaveLength(100)
     // generous bound: quadratic behaviour here would take many seconds
     expect(performance.now() - started).toBeLessThan(5000)
+  })
+})
+
+describe('MemoryStorage zero-copy reads', () => {
+  it('hands out the stored bytes themselves (no allocation per read), each time in a fresh record', async () => {
+    const s = new MemoryStorage()
+    const bytes = new Uint8Array(64).fill(7)
+    await s.commit({ batches: [{ stream: 'a/0', batch: { baseOffset: 0, lastOffset: 0, maxTimestamp: 1, bytes } }] })
+    const [first] = await s.readBatches('a/0', 0, { maxBytes: 1024 })
+    const [second] = await s.readBatches('a/0', 0, { maxBytes: 1024 })
+    expect(first.bytes).toBe(second.bytes)
+    expect(first).not.toBe(second)
+    expect(first.bytes).not.toBe(bytes) // copied in on commit
   })
 })
