@@ -154,6 +154,7 @@ async function flatCost(): Promise<void> {
     // 10 million records) lands in no particular window (run with --expose-gc: npm run bench does).
     ;(globalThis as { gc?: () => void }).gc?.()
     const appendMs = await timed(async () => { for (let i = 0; i < window / BATCH; i++) await log.append(batch) })
+    ;(globalThis as { gc?: () => void }).gc?.()
     // Read a window from the middle of the partition: cost must not depend on where it is.
     const from = Math.floor((log.highWatermark - window) / 2)
     const readMs = await timed(async () => {

@@ -11,8 +11,8 @@
  *   key array rebuilt lazily when the key set changed (listing is rare, commit is hot).
  * - `commit` validates the whole write, checks its `expect` preconditions, then applies it
  *   synchronously: all or nothing, and commits apply in call order.
- * - Batch bytes are copied in (one memcpy), so the caller's later mutation cannot touch what
- *   is stored, and handed out zero-copy (`capabilities.zeroCopyReads`): readers must not
+ * - Batch bytes are copied in (one memcpy, into per-stream slabs), so the caller's later
+ *   mutation cannot touch what is stored, and handed out zero-copy (`capabilities.zeroCopyReads`): readers must not
  *   mutate or transfer them. A copy per read would allocate per fetch, and with gigabytes of
  *   batches in the heap the collector's work per record would grow with the log.
  */
@@ -29,10 +29,34 @@ import type {
 import { expectationHolds, storageConflict } from '../../core/storage.ts'
 import { checkWrite, metaToJSON } from './validate.ts'
 
+/**
+ * Batch bytes are copied into large per-stream slabs rather than one buffer per batch: with
+ * millions of records in the heap, an allocation per append made the collector's work — hence
+ * the cost per record — grow with the log. A slab is freed once no batch in it is referenced
+ * (retention deletes from the start of a stream, so old slabs go as a whole).
+ */
+const SLAB_BYTES = 8 << 20
+const OWN_BUFFER_BYTES = 1 << 20
+
 /** One stream's batches, sorted by lastOffset, live from `head`. */
 class StreamBatches {
   items: StoredBatch[] = []
   head = 0
+  #slab = new Uint8Array(0)
+  #used = 0
+
+  /** A copy of `bytes` the store owns (in the current slab, or its own buffer when large). */
+  copyIn(bytes: Uint8Array): Uint8Array {
+    if (bytes.byteLength >= OWN_BUFFER_BYTES) return new Uint8Array(bytes)
+    if (this.#used + bytes.byteLength > this.#slab.byteLength) {
+      this.#slab = new Uint8Array(SLAB_BYTES)
+      this.#used = 0
+    }
+    const view = this.#slab.subarray(this.#used, this.#used + bytes.byteLength)
+    view.set(bytes)
+    this.#used += bytes.byteLength
+    return view
+  }
 
   get size(): number {
     return this.items.length - this.head
@@ -92,10 +116,6 @@ function safeStringify(value: unknown): string | undefined {
   }
 }
 
-function copyBatch(b: StoredBatch): StoredBatch {
-  return { baseOffset: b.baseOffset, lastOffset: b.lastOffset, maxTimestamp: b.maxTimestamp, bytes: new Uint8Array(b.bytes) }
-}
-
 export class MemoryStorage implements StorageAdapter {
   readonly capabilities: StorageCapabilities = { shared: false, zeroCopyReads: true }
 
@@ -109,7 +129,7 @@ export class MemoryStorage implements StorageAdapter {
     this.#open()
     checkWrite(write)
     // Prepare everything that can fail before touching any state.
-    const batches = (write.batches ?? []).map(({ stream, batch }) => ({ stream, batch: copyBatch(batch) }))
+    const batches = write.batches ?? []
     const meta = (write.meta ?? []).map(({ key, value }) => ({ key, json: value === undefined ? undefined : metaToJSON(key, value) }))
     for (const { key, value } of write.expect ?? []) {
       const json = this.#meta.get(key)
@@ -128,7 +148,7 @@ export class MemoryStorage implements StorageAdapter {
     for (const { stream, batch } of batches) {
       let s = this.#streams.get(stream)
       if (!s) this.#streams.set(stream, (s = new StreamBatches()))
-      s.put(batch)
+      s.put({ baseOffset: batch.baseOffset, lastOffset: batch.lastOffset, maxTimestamp: batch.maxTimestamp, bytes: s.copyIn(batch.bytes) })
     }
     for (const prefix of write.deleteMetaPrefixes ?? []) {
       const [keys, lo, end] = this.#prefixRange(prefix)
