@@ -17,7 +17,7 @@ import { OffsetTracker } from './offset-tracker.ts'
 import { Semaphore } from './semaphore.ts'
 import { CONSUMER_EVENTS as EVENTS, RUN_DEFAULTS, type ConsumerConfig, type RunConfig } from './consumer/api.ts'
 import { commitOffsets, commitResolved } from './consumer/commit-policy.ts'
-import { newPartitionReader, readLoop, type PartitionReader } from './consumer/partition-reader.ts'
+import { ASK_THE_GROUP, newPartitionReader, readLoop, RESET_BY_POLICY, type PartitionReader } from './consumer/partition-reader.ts'
 import { PausedPartitions } from './consumer/paused-partitions.ts'
 import type { ConsumerRuntime } from './consumer/runtime.ts'
 import { Wakeups } from './consumer/wakeups.ts'
@@ -235,9 +235,13 @@ export class Consumer {
 
   private async assign(tps: TopicPartitions[]): Promise<void> {
     let committed: Array<{ topic: string; partition: number; offset: number }> = []
+    // Known when the group answered (or there is no group): a partition without a commit then
+    // starts where autoOffsetReset says, without asking the group again.
+    let known = this.config.groupId === undefined
     if (this.config.groupId !== undefined && tps.length > 0) {
       try {
         committed = await this.broker.fetchOffsets({ groupId: this.config.groupId, topics: tps.map((t) => t.topic) })
+        known = true
       } catch (error) {
         // The partitions are ours: their loops find their start on their own (and fail there, typed).
         if (!isEdgelogError(error) || !error.retriable) this.crash(error)
@@ -254,7 +258,8 @@ export class Consumer {
         this.pendingSeeks.delete(key)
         const c = committed.find((o) => o.topic === topic && o.partition === partition)
         const committedOffset = c && c.offset >= 0 ? c.offset : -1
-        const reader = newPartitionReader(topic, partition, seek ?? committedOffset)
+        const start = committedOffset >= 0 ? committedOffset : known ? RESET_BY_POLICY : ASK_THE_GROUP
+        const reader = newPartitionReader(topic, partition, seek ?? start)
         this.readers.set(key, reader)
         this.rt.offsets.assign(topic, partition, committedOffset)
         if (seek !== undefined && this.rt.runConfig.autoCommit) this.rt.offsets.seek(topic, partition, seek)

@@ -11,13 +11,15 @@ import { CONSUMER_EVENTS } from './api.ts'
 import { HandlerError, processBatch } from './batch-processor.ts'
 import type { ConsumerRuntime } from './runtime.ts'
 
-/** The position after OFFSET_OUT_OF_RANGE: autoOffsetReset decides, not the group. */
-const RESET_BY_POLICY = -2
+/** Start unknown: ask the group for its committed offset (then autoOffsetReset). */
+export const ASK_THE_GROUP = -1
+/** No committed offset to use (none, or it fell out of the log): autoOffsetReset decides. */
+export const RESET_BY_POLICY = -2
 
 export interface PartitionReader {
   topic: string
   partition: number
-  /** Next offset to fetch; -1 until known (the committed offset, else autoOffsetReset); RESET_BY_POLICY after OFFSET_OUT_OF_RANGE. */
+  /** Next offset to fetch, or ASK_THE_GROUP / RESET_BY_POLICY until it is known. */
   position: number
   /** Bumped by seek and revoke: work started under an older one is stale. */
   generation: number
