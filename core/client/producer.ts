@@ -75,7 +75,8 @@ export class Producer {
   private readonly idempotent: boolean
   private producerId = -1
   private producerEpoch = -1
-  private readonly sequences = new Map<string, number>()
+  /** Next sequence per partition, under the producer id it counts for (a renewal starts at 0). */
+  private readonly sequences = new Map<string, { producerId: number; next: number }>()
   private readonly pending = new Map<string, Pending>()
   /** Per partition, the tail of its in-flight sends: batches of one partition go in order. */
   private readonly inFlight = new Map<string, Promise<unknown>>()
@@ -239,7 +240,7 @@ export class Producer {
     let logStartOffset = -1
     let encoded = await this.encodeChunks(key, records, compression)
     let stored = 0
-    let renewed = false
+    let renewals = 0
     while (stored < encoded.length) await retry(this.config.retry, async () => {
       // An idempotent log remembers a producer's last five batches per partition (Kafka's
       // max.in.flight.requests.per.connection limit): never more than that in one request.
@@ -247,11 +248,12 @@ export class Producer {
       const entries: ProduceEntry[] = remaining.map((c) => ({ topic, partition, batch: c.bytes }))
       const results = await this.broker.produce({ acks, entries })
       for (const [i, r] of results.entries()) {
-        if (r.error?.code === 'UNKNOWN_PRODUCER_ID' && this.idempotent && !renewed) {
+        if (r.error?.code === 'UNKNOWN_PRODUCER_ID' && this.idempotent && renewals < 2) {
           // The log no longer knows this producer (its state expired after producer.id.expiration.ms
-          // of silence): take a new producer id and send what is left again from sequence 0.
-          renewed = true
-          await this.renewProducerId()
+          // of silence): take a new producer id — unless another partition already did since this
+          // batch was encoded — and send what is left again, from that id's sequence 0.
+          if (remaining[i].producerId === this.producerId) await this.renewProducerId()
+          renewals++
           encoded = [...encoded.slice(0, stored), ...await this.encodeChunks(key, records.slice(encoded[stored].start), compression, encoded[stored].start)]
           throw new EdgelogError('UNKNOWN_PRODUCER_ID', r.error.message, { retriable: true })
         }
@@ -264,7 +266,8 @@ export class Producer {
         }
         const chunk = remaining[i]
         for (let n = 0; n < chunk.count; n++) baseOffsets[chunk.start + n] = r.baseOffset < 0 ? -1 : r.baseOffset + n
-        if (this.idempotent) this.sequences.set(key, chunk.nextSequence)
+        // Only a sequence of the current producer id counts (a renewal may have happened meanwhile).
+        if (this.idempotent && chunk.producerId === this.producerId) this.sequences.set(key, { producerId: chunk.producerId, next: chunk.nextSequence })
         logAppendTime = r.logAppendTime
         logStartOffset = r.logStartOffset
         stored++
@@ -275,8 +278,9 @@ export class Producer {
 
   /** Encodes records as batches under maxBatchBytes, numbering them from the partition's next sequence. */
   private async encodeChunks(key: string, records: RecordInput[], compression: Compression, offsetInSend = 0) {
-    const encoded: Array<{ start: number; count: number; bytes: Uint8Array; nextSequence: number }> = []
-    let sequence = this.sequences.get(key) ?? 0
+    const encoded: Array<{ start: number; count: number; bytes: Uint8Array; nextSequence: number; producerId: number }> = []
+    const current = this.sequences.get(key)
+    let sequence = current && current.producerId === this.producerId ? current.next : 0
     for (const chunk of splitRecords(records, this.maxBatchBytes)) {
       const options = this.idempotent
         ? { producerId: this.producerId, producerEpoch: this.producerEpoch, baseSequence: sequence }
@@ -285,17 +289,16 @@ export class Producer {
         ? encodeBatch(chunk.records, options)
         : await encodeBatchAsync(chunk.records, { ...options, compression })
       sequence = (sequence + chunk.records.length) & 0x7fffffff
-      encoded.push({ start: offsetInSend + chunk.start, count: chunk.records.length, bytes: markEncodedInProcess(bytes), nextSequence: sequence })
+      encoded.push({ start: offsetInSend + chunk.start, count: chunk.records.length, bytes: markEncodedInProcess(bytes), nextSequence: sequence, producerId: this.producerId })
     }
     return encoded
   }
 
-  /** A new producer id (shared by concurrent callers); every partition's sequence starts again at 0. */
+  /** A new producer id (shared by concurrent callers); sequences of the old one no longer count. */
   private renewProducerId(): Promise<void> {
     this.renewing ??= this.broker.initProducerId({}).then(({ producerId, producerEpoch }) => {
       this.producerId = producerId
       this.producerEpoch = producerEpoch
-      this.sequences.clear()
     }).finally(() => { this.renewing = null })
     return this.renewing
   }

@@ -53,7 +53,12 @@ export async function planAppends(items: Array<{ bytes: Uint8Array; header: Batc
   const batches: StoredBatch[] = []
   const touchedSegments = new Set<number>()
   let bytesAppended = 0
-  for (const { bytes, header } of items) {
+  const claimed = new ClaimedRegions()
+  for (const item of items) {
+    const { header } = item
+    // The log writes offsets into the bytes in place and the store copies them only at commit:
+    // bytes seen twice in one group (the same array appended twice) must not share one region.
+    const bytes = claimed.claim(item.bytes) ? item.bytes : item.bytes.slice()
     let producer: ProducerEntry | undefined
     if (header.producerId >= 0) {
       producer = producers.get(header.producerId) ?? await ctx.producerEntry(header.producerId)
@@ -102,6 +107,22 @@ export async function planAppends(items: Array<{ bytes: Uint8Array; header: Batc
   for (const i of touchedSegments) meta.push({ key: keys.segment(stream, segments[i].baseOffset), value: segments[i] })
   for (const [producerId, entry] of producers) meta.push({ key: keys.producer(stream, producerId), value: entry })
   return { results, batches, meta, head, segments, producers, bytes: bytesAppended }
+}
+
+/** Byte regions already taken by batches of this plan, per underlying buffer. */
+class ClaimedRegions {
+  private readonly byBuffer = new Map<ArrayBufferLike, Array<[number, number]>>()
+
+  /** True if `bytes` overlaps nothing claimed before (and claims it). */
+  claim(bytes: Uint8Array): boolean {
+    const start = bytes.byteOffset
+    const end = start + bytes.byteLength
+    const regions = this.byBuffer.get(bytes.buffer) ?? []
+    if (regions.some(([s, e]) => start < e && s < end)) return false
+    regions.push([start, end])
+    this.byBuffer.set(bytes.buffer, regions)
+    return true
+  }
 }
 
 export function newSegment(baseOffset: number, now: number): SegmentInfo {

@@ -15,6 +15,7 @@ import { keys, streamId } from './keys.ts'
 import { PartitionLog } from './partition-log.ts'
 import { randomId, TopicRegistry, validatePartitionCount, validateTopicName, type TopicRecord } from './topic-registry.ts'
 import { groupEntriesByPartition } from './produce-groups.ts'
+import { concatBytes } from '../codec/bytes.ts'
 import { validatePartitionIndex, validateOffset, validateMaxBytes } from './validate.ts'
 
 export interface LocalBrokerOptions {
@@ -209,7 +210,7 @@ export class LocalBroker implements Broker {
     }
     return {
       topic: req.topic, partition: req.partition, highWatermark: result.highWatermark,
-      logStartOffset: result.logStartOffset, batches: result.batches.map((b) => b.bytes),
+      logStartOffset: result.logStartOffset, batches: handOver(result.batches.map((b) => b.bytes), this.storage.capabilities.zeroCopyReads),
     }
   }
 
@@ -347,6 +348,24 @@ function toMetadata(record: TopicRecord): TopicMetadata {
       partitionId, leader: 0, replicas: [0], isr: [0], offlineReplicas: [], partitionErrorCode: 0,
     })),
   }
+}
+
+/**
+ * Bytes leaving the broker belong to the reader (a KafkaJS user owns `message.value`, may
+ * mutate or transfer it). A store that reads zero-copy gets one copy per fetch — one buffer
+ * for all the batches, each batch a view of it — never a view of the store's own memory.
+ */
+function handOver(batches: Uint8Array[], zeroCopyStore: boolean | undefined): Uint8Array[] {
+  if (!zeroCopyStore || batches.length === 0) return batches
+  if (batches.length === 1) return [batches[0].slice()]
+  const copy = concatBytes(batches)
+  const views: Uint8Array[] = []
+  let at = 0
+  for (const b of batches) {
+    views.push(copy.subarray(at, at + b.byteLength))
+    at += b.byteLength
+  }
+  return views
 }
 
 function byteSize(batches: Array<{ bytes: Uint8Array }>): number {

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { createClient, EdgelogError, openLog, murmur2, toPositive, type EdgelogClient, type KafkaMessage } from '../../core/index.ts'
+import { createClient, decodeRecords, EdgelogError, encodeBatch, openLog, murmur2, toPositive, type EdgelogClient, type KafkaMessage } from '../../core/index.ts'
 import { MemoryStorage } from '../../adapters/memory/index.ts'
 
 let log: EdgelogClient
@@ -253,5 +253,36 @@ describe('an idempotent producer outlives its expired state', () => {
     expect(result.baseOffset).toBe('2')
     await producer.send({ topic: 't', messages: [{ value: 'd' }] })
     expect((await log.admin().fetchTopicOffsets('t'))[0].high).toBe('4')
+  })
+})
+
+describe('bytes handed out are the reader\'s own', () => {
+  it('a handler that mutates or transfers message.value changes nothing stored', async () => {
+    log = await openLog({ storage: new MemoryStorage() })
+    await log.admin().createTopics({ topics: [{ topic: 't' }] })
+    await log.producer().send({ topic: 't', messages: [{ value: 'hello' }, { value: 'world' }] })
+    const read = async (groupId: string, handle: (v: Uint8Array) => void) => {
+      const consumer = log.consumer({ groupId, maxWaitTimeInMs: 20, heartbeatInterval: 50 })
+      await consumer.subscribe({ topics: ['t'], fromBeginning: true })
+      const values: string[] = []
+      await consumer.run({ eachMessage: async ({ message }) => { values.push(message.value!.toString()); handle(message.value!) } })
+      await until(() => values.length === 2)
+      await consumer.disconnect()
+      return values
+    }
+    // (Within one fetch the messages share the reader's buffer, as KafkaJS's Buffers share theirs.)
+    const first = await read('a', (v) => { v.fill(0x58); structuredClone(v.buffer, { transfer: [v.buffer as ArrayBuffer] }) })
+    expect(first[0]).toBe('hello')
+    expect(await read('b', () => {})).toEqual(['hello', 'world'])
+  })
+
+  it('the same bytes appended twice in one request are stored at two distinct offsets', async () => {
+    log = await openLog({ storage: new MemoryStorage() })
+    await log.admin().createTopics({ topics: [{ topic: 't' }] })
+    const batch = encodeBatch([{ key: null, value: new TextEncoder().encode('x'), timestamp: 1 }, { key: null, value: new TextEncoder().encode('y'), timestamp: 1 }])
+    const results = await log.broker.produce({ acks: 1, entries: [{ topic: 't', partition: 0, batch }, { topic: 't', partition: 0, batch }] })
+    expect(results.map((r) => r.baseOffset)).toEqual([0, 2])
+    const { batches } = await log.broker.fetch({ topic: 't', partition: 0, offset: 0, maxBytes: 1 << 20 })
+    expect(batches.flatMap((b) => decodeRecords(b).map((r) => r.offset))).toEqual([0, 1, 2, 3])
   })
 })
