@@ -313,7 +313,7 @@ function generalAssign(input: AssignorInput, counts: Map<string, number>, owned:
     // A member short of all it could get must not be able to take a partition from a member
     // holding two or more than it: per topic, the largest holder of one of its partitions.
     const topicMax = new Map<string, number>()
-    for (const [c, list] of current) {
+    for (const list of current.values()) {
       const s = list.length
       for (const [t] of list) if ((topicMax.get(t) ?? -1) < s) topicMax.set(t, s)
     }
