@@ -10,6 +10,7 @@ import { createServer, type Server } from 'node:http'
 import { tmpdir } from 'node:os'
 import { extname, join, normalize } from 'node:path'
 import { chromium, type BrowserContext, type Page } from 'playwright-core'
+import { afterAll, beforeAll } from 'vitest'
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 export const CHROMIUM_ARGS = [
@@ -101,4 +102,23 @@ export class Browser {
 /** What the page script puts on globalThis. */
 export type PageGlobals = typeof import('../../adapters/indexeddb/index.ts') & { isEdgelogError: typeof import('../../core/errors.ts').isEdgelogError
   decodeRecords: typeof import('../../core/codec/record-batch.ts').decodeRecords
+}
+
+/**
+ * The set-up every browser test file shares: the test page and the log's worker bundled and
+ * served on 127.0.0.1, and one Chromium, started before the file's tests and disposed after.
+ */
+export function useServedLog(): { browser: Browser; url: () => string } {
+  let server: StaticServer | undefined
+  const browser = new Browser()
+  beforeAll(async () => {
+    const dir = await bundle({ page: 'test/browser/page.ts', worker: 'adapters/indexeddb/worker.ts' })
+    server = await serve(dir)
+    await browser.start()
+  })
+  afterAll(async () => {
+    await browser.dispose()
+    await server?.close()
+  })
+  return { browser, url: () => server!.url }
 }

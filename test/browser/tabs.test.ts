@@ -3,22 +3,11 @@
  * IndexedDB database. Appends to a partition serialise through a Web Lock with the head
  * re-read inside it; other tabs hear of appends and group changes through BroadcastChannel.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { Page } from 'playwright-core'
-import { Browser, bundle, serve, type StaticServer } from './harness.ts'
+import { useServedLog } from './harness.ts'
 
-let server: StaticServer
-const browser = new Browser()
-
-beforeAll(async () => {
-  const dir = await bundle({ page: 'test/browser/page.ts', worker: 'adapters/indexeddb/worker.ts' })
-  server = await serve(dir)
-  await browser.start()
-})
-afterAll(async () => {
-  await browser.dispose()
-  await server?.close()
-})
+const { browser, url } = useServedLog()
 
 async function openLog(page: Page, name: string) {
   await page.evaluate(async (name) => {
@@ -40,7 +29,7 @@ async function until<T>(what: string, fn: () => Promise<T>, ok: (v: T) => boolea
 
 describe('two tabs producing to one partition at once', () => {
   it('yield contiguous, unique offsets and lose no record', async () => {
-    const [a, b] = [await browser.tab(server.url), await browser.tab(server.url)]
+    const [a, b] = [await browser.tab(url()), await browser.tab(url())]
     await openLog(a, 'two-writers')
     await openLog(b, 'two-writers')
     await a.evaluate(() => (globalThis as any).log.admin().createTopics({ topics: [{ topic: 'shared', numPartitions: 1 }] }))
@@ -98,7 +87,7 @@ describe('two tabs producing to one partition at once', () => {
   })
 
   it('a consumer in one tab sees the other tab\'s appends without polling (long poll woken)', async () => {
-    const [a, b] = [await browser.tab(server.url), await browser.tab(server.url)]
+    const [a, b] = [await browser.tab(url()), await browser.tab(url())]
     await openLog(a, 'wake')
     await openLog(b, 'wake')
     await a.evaluate(() => (globalThis as any).log.admin().createTopics({ topics: [{ topic: 'live', numPartitions: 1 }] }))
@@ -128,7 +117,7 @@ describe('two tabs producing to one partition at once', () => {
 
 describe('a consumer group across two tabs', () => {
   it('splits the partitions, and gives a closed tab\'s partitions to the other tab', async () => {
-    const [a, b] = [await browser.tab(server.url), await browser.tab(server.url)]
+    const [a, b] = [await browser.tab(url()), await browser.tab(url())]
     await openLog(a, 'group-tabs')
     await openLog(b, 'group-tabs')
     await a.evaluate(() => (globalThis as any).log.admin().createTopics({ topics: [{ topic: 'jobs', numPartitions: 4 }] }))

@@ -2,22 +2,11 @@
  * openBrowserLog in real Chromium: the log in a Web Worker over IndexedDB, driven through
  * the KafkaJS-shaped client on the page.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { Page } from 'playwright-core'
-import { Browser, bundle, serve, type StaticServer } from './harness.ts'
+import { useServedLog } from './harness.ts'
 
-let server: StaticServer
-const browser = new Browser()
-
-beforeAll(async () => {
-  const dir = await bundle({ page: 'test/browser/page.ts', worker: 'adapters/indexeddb/worker.ts' })
-  server = await serve(dir)
-  await browser.start()
-})
-afterAll(async () => {
-  await browser.dispose()
-  await server?.close()
-})
+const { browser, url } = useServedLog()
 
 /** Opens the log on the page (kept as globalThis.log) and creates `topic` if asked. */
 async function openLog(page: Page, name: string, topic?: { topic: string; numPartitions: number }) {
@@ -61,7 +50,7 @@ async function consumeAll(page: Page, topic: string, count: number) {
 
 describe('openBrowserLog: produce and consume through the worker', () => {
   it('sends, fetches offsets and consumes records with keys, values and headers', async () => {
-    const page = await browser.tab(server.url)
+    const page = await browser.tab(url())
     await openLog(page, 'produce-consume', { topic: 'email', numPartitions: 3 })
     const sent = await page.evaluate(async () => {
       const g = globalThis as any
@@ -93,7 +82,7 @@ describe('openBrowserLog: produce and consume through the worker', () => {
   })
 
   it('moves large sends across the boundary: 2,000 records of 1 KiB round-trip intact', async () => {
-    const page = await browser.tab(server.url)
+    const page = await browser.tab(url())
     await openLog(page, 'large', { topic: 'big', numPartitions: 1 })
     const result = await page.evaluate(async () => {
       const g = globalThis as any
@@ -130,7 +119,7 @@ describe('openBrowserLog: produce and consume through the worker', () => {
   })
 
   it('a typed error crosses the worker boundary with its code and retriable flag', async () => {
-    const page = await browser.tab(server.url)
+    const page = await browser.tab(url())
     await openLog(page, 'errors')
     const errors = await page.evaluate(async () => {
       const g = globalThis as any
@@ -160,7 +149,7 @@ describe('openBrowserLog: produce and consume through the worker', () => {
   })
 
   it('reports navigator.storage.estimate() and offers persist() through the admin client', async () => {
-    const page = await browser.tab(server.url)
+    const page = await browser.tab(url())
     await openLog(page, 'estimate')
     const out = await page.evaluate(async () => {
       const admin = (globalThis as any).log.admin()
@@ -178,7 +167,7 @@ describe('openBrowserLog: produce and consume through the worker', () => {
 
 describe('openBrowserLog: nothing acknowledged is lost', () => {
   it('records survive a page reload and a browser restart', async () => {
-    let page = await browser.tab(server.url)
+    let page = await browser.tab(url())
     await openLog(page, 'durable', { topic: 'keep', numPartitions: 2 })
     const produce = (from: number) => page.evaluate(async (from) => {
       const producer = (globalThis as any).log.producer()
@@ -196,7 +185,7 @@ describe('openBrowserLog: nothing acknowledged is lost', () => {
 
     await browser.stop()
     await browser.start()
-    page = await browser.tab(server.url)
+    page = await browser.tab(url())
     await openLog(page, 'durable')
     const after = await consumeAll(page, 'keep', 100)
     expect(after.map((r) => r.value).sort()).toEqual(Array.from({ length: 100 }, (_, i) => `v${i}`).sort())
