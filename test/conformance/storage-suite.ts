@@ -89,29 +89,27 @@ function isUint8Array(x: unknown): boolean {
   return Object.prototype.toString.call(x) === '[object Uint8Array]'
 }
 
-async function expectConflict(p: Promise<unknown>): Promise<void> {
+async function rejectionOf(p: Promise<unknown>, what: string): Promise<{ name?: unknown; code?: unknown; retriable?: unknown }> {
   let error: unknown
   try {
     await p
   } catch (e) {
     error = e
   }
-  expect(error, 'the commit should have been refused').toBeDefined()
+  expect(error, `the commit should have been ${what}`).toBeDefined()
   expect((error as { name?: unknown }).name).toBe('EdgelogError')
-  expect((error as { code?: unknown }).code).toBe('STORAGE_CONFLICT')
-  expect((error as { retriable?: unknown }).retriable).toBe(true)
+  return error as { name?: unknown; code?: unknown; retriable?: unknown }
+}
+
+async function expectConflict(p: Promise<unknown>): Promise<void> {
+  const error = await rejectionOf(p, 'refused')
+  expect(error.code).toBe('STORAGE_CONFLICT')
+  expect(error.retriable).toBe(true)
 }
 
 async function expectEdgelogRejection(p: Promise<unknown>): Promise<void> {
-  let error: unknown
-  try {
-    await p
-  } catch (e) {
-    error = e
-  }
-  expect(error, 'the commit should have been rejected').toBeDefined()
-  expect((error as { name?: unknown }).name).toBe('EdgelogError')
-  expect(typeof (error as { code?: unknown }).code).toBe('string')
+  const error = await rejectionOf(p, 'rejected')
+  expect(typeof error.code).toBe('string')
 }
 
 export function describeStorageConformance(name: string, setup: () => Promise<StorageFixture>): void {
