@@ -63,8 +63,14 @@ interface Pending {
   compression: Compression
 }
 
+interface PartitionSequence { producerId: number; epoch: number; next: number }
+
 const RECORD_OVERHEAD = 24
 const MAX_IDEMPOTENT_BATCHES = 5
+/** Producer epochs are int16. */
+const MAX_EPOCH = 0x7fff
+/** A partition that used every epoch of its producer id: the next send takes a new id. */
+const EPOCH_EXHAUSTED = -1
 
 export class Producer {
   readonly events = { CONNECT: 'producer.connect', DISCONNECT: 'producer.disconnect', REQUEST: 'producer.network.request' } as const
@@ -75,8 +81,11 @@ export class Producer {
   private readonly idempotent: boolean
   private producerId = -1
   private producerEpoch = -1
-  /** Next sequence per partition, under the producer id it counts for (a renewal starts at 0). */
-  private readonly sequences = new Map<string, { producerId: number; next: number }>()
+  /**
+   * Per partition: the epoch its batches carry and the next sequence, under the producer id
+   * they count for (a new producer id starts every partition at its epoch and sequence 0).
+   */
+  private readonly sequences = new Map<string, PartitionSequence>()
   private readonly pending = new Map<string, Pending>()
   /** Per partition, the tail of its in-flight sends: batches of one partition go in order. */
   private readonly inFlight = new Map<string, Promise<unknown>>()
@@ -219,6 +228,10 @@ export class Producer {
     const partition = Number(p)
     const previous = this.inFlight.get(key) ?? Promise.resolve()
     const sending = previous.catch(() => {}).then(() => this.sendPartition(topic, partition, key, pending.records, acks, pending.compression))
+      .catch((error: unknown) => {
+        if (this.idempotent) this.abandonSequences(key)
+        throw error
+      })
     this.inFlight.set(key, sending)
     return sending.then(
       (offsets) => {
@@ -267,7 +280,7 @@ export class Producer {
         const chunk = remaining[i]
         for (let n = 0; n < chunk.count; n++) baseOffsets[chunk.start + n] = r.baseOffset < 0 ? -1 : r.baseOffset + n
         // Only a sequence of the current producer id counts (a renewal may have happened meanwhile).
-        if (this.idempotent && chunk.producerId === this.producerId) this.sequences.set(key, { producerId: chunk.producerId, next: chunk.nextSequence })
+        if (this.idempotent && chunk.producerId === this.producerId) this.sequences.set(key, { producerId: chunk.producerId, epoch: chunk.producerEpoch, next: chunk.nextSequence })
         logAppendTime = r.logAppendTime
         logStartOffset = r.logStartOffset
         stored++
@@ -278,20 +291,38 @@ export class Producer {
 
   /** Encodes records as batches under maxBatchBytes, numbering them from the partition's next sequence. */
   private async encodeChunks(key: string, records: RecordInput[], compression: Compression, offsetInSend = 0) {
-    const encoded: Array<{ start: number; count: number; bytes: Uint8Array; nextSequence: number; producerId: number }> = []
+    const encoded: Array<{ start: number; count: number; bytes: Uint8Array; nextSequence: number; producerId: number; producerEpoch: number }> = []
+    if (this.idempotent && this.sequences.get(key)?.epoch === EPOCH_EXHAUSTED) await this.renewProducerId()
     const current = this.sequences.get(key)
-    let sequence = current && current.producerId === this.producerId ? current.next : 0
+    const renewed = !current || current.producerId !== this.producerId
+    let sequence = renewed ? 0 : current.next
+    const producerEpoch = renewed ? this.producerEpoch : current.epoch
     for (const chunk of splitRecords(records, this.maxBatchBytes)) {
       const options = this.idempotent
-        ? { producerId: this.producerId, producerEpoch: this.producerEpoch, baseSequence: sequence }
+        ? { producerId: this.producerId, producerEpoch, baseSequence: sequence }
         : {}
       const bytes = compression === 'none'
         ? encodeBatch(chunk.records, options)
         : await encodeBatchAsync(chunk.records, { ...options, compression })
       sequence = (sequence + chunk.records.length) & 0x7fffffff
-      encoded.push({ start: offsetInSend + chunk.start, count: chunk.records.length, bytes: markEncodedInProcess(bytes), nextSequence: sequence, producerId: this.producerId })
+      encoded.push({ start: offsetInSend + chunk.start, count: chunk.records.length, bytes: markEncodedInProcess(bytes), nextSequence: sequence, producerId: this.producerId, producerEpoch })
     }
     return encoded
+  }
+
+  /**
+   * A send to this partition failed, and any of its batches may have been stored anyway (an
+   * answer lost, retries exhausted). Its sequence numbers must never carry other records: the
+   * log would take them for a retry, answer "duplicate" and store nothing. As KIP-360 does for
+   * idempotent producers, the partition bumps its epoch and starts again at sequence 0; the
+   * log takes a higher epoch at sequence 0 as a fresh start, and fences any late retry of the
+   * old epoch (INVALID_PRODUCER_EPOCH). Sends to one partition go one at a time, so nothing of
+   * the old epoch is still in flight from this producer. At the last epoch a new id is taken.
+   */
+  private abandonSequences(key: string): void {
+    const current = this.sequences.get(key)
+    const epoch = current && current.producerId === this.producerId ? current.epoch : this.producerEpoch
+    this.sequences.set(key, { producerId: this.producerId, epoch: epoch === EPOCH_EXHAUSTED || epoch >= MAX_EPOCH ? EPOCH_EXHAUSTED : epoch + 1, next: 0 })
   }
 
   /** A new producer id (shared by concurrent callers); sequences of the old one no longer count. */

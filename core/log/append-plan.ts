@@ -63,7 +63,7 @@ export async function planAppends(items: Array<{ bytes: Uint8Array; header: Batc
     if (header.producerId >= 0) {
       producer = producers.get(header.producerId) ?? await ctx.producerEntry(header.producerId)
       try {
-        const check = checkSequence(producer, header.producerEpoch, header.baseSequence, lastSequence(header.baseSequence, header.recordCount))
+        const check = checkSequence(producer, header.producerEpoch, header.baseSequence, lastSequence(header.baseSequence, header.recordCount), header.crc)
         if (check.kind === 'duplicate') {
           results.push({ baseOffset: check.baseOffset, logAppendTime: -1, duplicate: true })
           continue
@@ -97,7 +97,7 @@ export async function planAppends(items: Array<{ bytes: Uint8Array; header: Batc
     head = { ...head, activeSegment: segments[segments.length - 1].baseOffset, nextOffset: lastOffset + 1 }
     if (header.producerId >= 0) {
       const lastSeq = lastSequence(header.baseSequence, header.recordCount)
-      producers.set(header.producerId, recordBatch(producer, header.producerId, header.producerEpoch, { firstSeq: header.baseSequence, lastSeq, baseOffset }, now))
+      producers.set(header.producerId, recordBatch(producer, header.producerId, header.producerEpoch, { firstSeq: header.baseSequence, lastSeq, baseOffset, crc: header.crc }, now))
     }
     batches.push({ baseOffset, lastOffset, maxTimestamp, bytes })
     bytesAppended += bytes.byteLength

@@ -5,7 +5,13 @@
  */
 import { EdgelogError } from '../errors.ts'
 
-export interface ProducerBatchEntry { firstSeq: number; lastSeq: number; baseOffset: number }
+export interface ProducerBatchEntry {
+  firstSeq: number
+  lastSeq: number
+  baseOffset: number
+  /** The batch's CRC: a retry carries the same bytes; other records under these sequences are not a retry. */
+  crc?: number
+}
 export interface ProducerEntry { producerId: number; epoch: number; batches: ProducerBatchEntry[]; lastTimestamp: number }
 
 const MAX_CACHED_BATCHES = 5
@@ -19,6 +25,7 @@ export function checkSequence(
   producerEpoch: number,
   firstSeq: number,
   lastSeq: number,
+  crc?: number,
 ): SequenceCheck {
   if (firstSeq < 0) throw new EdgelogError('OUT_OF_ORDER_SEQUENCE_NUMBER', `Idempotent batch without a base sequence`)
   if (!entry) {
@@ -37,7 +44,14 @@ export function checkSequence(
     return { kind: 'append' }
   }
   const cached = entry.batches.find((b) => b.firstSeq === firstSeq && b.lastSeq === lastSeq)
-  if (cached) return { kind: 'duplicate', baseOffset: cached.baseOffset }
+  if (cached) {
+    if (cached.crc !== undefined && crc !== undefined && cached.crc !== crc) {
+      // A producer that reused sequences for other records (Kafka would answer "duplicate" and
+      // lose them): refuse, so that the producer starts a new epoch instead.
+      throw new EdgelogError('OUT_OF_ORDER_SEQUENCE_NUMBER', `Sequence ${firstSeq}..${lastSeq} was stored before with other records`)
+    }
+    return { kind: 'duplicate', baseOffset: cached.baseOffset }
+  }
   const last = entry.batches[entry.batches.length - 1]
   // Older than every batch still remembered: stored before, its offset no longer known here.
   if (last && lastSeq <= last.lastSeq && firstSeq < entry.batches[0].firstSeq) {

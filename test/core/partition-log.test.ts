@@ -395,9 +395,11 @@ describe('shared stores: optimistic appends from several contexts', () => {
     const [a, b] = [await open(storage), await open(storage)]
     const pid = { producerId: 3, producerEpoch: 0 }
     await b.append(batchOf(['other']))
-    const first = await a.append(batchOf(['p0'], { ...pid, baseSequence: 0 }))
+    // A retry sends the same bytes again.
+    const p0 = batchOf(['p0'], { ...pid, baseSequence: 0 })
+    const first = await a.append(p0.slice())
     // b still believes the head it wrote: its commit conflicts, it reloads, and sees the sequence
-    const retried = await b.append(batchOf(['p0'], { ...pid, baseSequence: 0 }))
+    const retried = await b.append(p0.slice())
     expect(retried).toMatchObject({ baseOffset: first.baseOffset, duplicate: true })
     await expect(b.append(batchOf(['p2'], { ...pid, baseSequence: 2 }))).rejects.toMatchObject({ code: 'OUT_OF_ORDER_SEQUENCE_NUMBER' })
     expect((await b.append(batchOf(['p1'], { ...pid, baseSequence: 1 }))).baseOffset).toBe(2)
