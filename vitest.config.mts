@@ -13,7 +13,7 @@ export default defineConfig({
         test: {
           name: 'node',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/worker/**', 'test/browser/**', 'node_modules/**'],
+          exclude: ['test/worker/**', 'test/browser/**', 'test/chaos/**', 'node_modules/**'],
           environment: 'node',
         },
       },

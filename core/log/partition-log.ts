@@ -426,7 +426,13 @@ export class PartitionLog {
    * Reads head, segments (and the topic record) from storage: at open, after a conflict or a
    * failed commit, when another context appended, and before maintenance of a shared store.
    */
+  /**
+   * Re-reads the head, segments and topic record from storage. Nothing changes until every
+   * read succeeded: a head newer than the segments would let the next append write a stale
+   * segment record over the stored one. Until a reload completes the log stays `stale`.
+   */
   private async reload(full: boolean): Promise<void> {
+    this.stale = true
     const [head, topic] = await Promise.all([
       this.storage.getMeta<PartitionHead>(keys.head(this.stream)),
       this.topicKey === undefined ? undefined : this.storage.getMeta<{ topicId?: string; partitions?: number }>(this.topicKey),
@@ -439,21 +445,24 @@ export class PartitionLog {
         this.close()
         throw new EdgelogError('UNKNOWN_TOPIC_OR_PARTITION', `Partition ${this.stream} no longer exists (its topic was deleted)`)
       }
-      this.topicRecord = topic
     }
     const previous = this.head
-    this.stale = false
-    this.storedHead = head
-    this.head = head ?? { logStartOffset: 0, nextOffset: 0, activeSegment: 0, cleanedTo: 0 }
+    const fresh = head ?? { logStartOffset: 0, nextOffset: 0, activeSegment: 0, cleanedTo: 0 }
+    let segments: SegmentInfo[]
     if (full || !head || head.activeSegment !== previous.activeSegment || head.logStartOffset !== previous.logStartOffset || this.segments.length === 0) {
-      const entries = await this.storage.listMeta<SegmentInfo>(keys.segmentPrefix(this.stream))
-      this.segments = entries.map((e) => e.value)
+      segments = (await this.storage.listMeta<SegmentInfo>(keys.segmentPrefix(this.stream))).map((e) => e.value)
     } else {
       const active = await this.storage.getMeta<SegmentInfo>(keys.segment(this.stream, head.activeSegment))
-      if (active) this.segments[this.segments.length - 1] = active
+      segments = this.segments.slice()
+      if (active) segments[segments.length - 1] = active
     }
+    if (topic) this.topicRecord = topic
+    this.storedHead = head
+    this.head = fresh
+    this.segments = segments
     // Producer state is re-read lazily: another context may have appended for the same producer.
     this.producers.clear()
+    this.stale = false
     if (this.head.nextOffset > previous.nextOffset) this.waiters.notify(this.head.nextOffset, 0)
   }
 

@@ -1,0 +1,1 @@
+declare const __CHAOS_SHORT__: boolean
