@@ -5,7 +5,7 @@
  * from a seeded generator, so a failing run replays exactly.
  */
 import { EdgelogError } from '../../core/errors.ts'
-import type { MetaEntry, ReadBatchesOptions, StorageAdapter, StorageWrite, StoredBatch, StreamId } from '../../core/storage.ts'
+import type { MetaEntry, ReadBatchesOptions, StorageAdapter, StorageCapabilities, StorageChange, StorageWrite, StoredBatch, StreamId } from '../../core/storage.ts'
 
 export interface FaultRates {
   /** Probability that a commit throws before applying anything. */
@@ -33,15 +33,63 @@ export function seededRandom(seed: number): () => number {
   }
 }
 
+/**
+ * One store shared by several contexts (browser tabs over one IndexedDB database): locks that
+ * exclude across them, and each commit announced to the other contexts once it completed, as
+ * the IndexedDB adapter does over a BroadcastChannel. A commit that failed after applying is
+ * not announced (the context that made it may be gone): the others learn of it only from their
+ * own commits' preconditions.
+ */
+export class SharingHub {
+  private readonly listeners = new Map<number, Set<(change: StorageChange) => void>>()
+  private readonly locks = new Map<string, Promise<unknown>>()
+
+  lock<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.locks.get(name) ?? Promise.resolve()
+    const run = previous.catch(() => {}).then(fn)
+    this.locks.set(name, run)
+    return run
+  }
+
+  watch(context: number, listener: (change: StorageChange) => void): () => void {
+    let set = this.listeners.get(context)
+    if (!set) this.listeners.set(context, (set = new Set()))
+    set.add(listener)
+    return () => set!.delete(listener)
+  }
+
+  announce(from: number, write: StorageWrite): void {
+    const changes: StorageChange[] = []
+    const next = new Map<StreamId, number>()
+    for (const { stream, batch } of write.batches ?? []) next.set(stream, Math.max(next.get(stream) ?? 0, batch.lastOffset + 1))
+    for (const [stream, nextOffset] of next) changes.push({ kind: 'append', stream, nextOffset })
+    for (const { key } of write.meta ?? []) changes.push({ kind: 'meta', key })
+    // Delivered later, as a message between contexts is.
+    setTimeout(() => {
+      for (const [context, set] of this.listeners) if (context !== from) for (const l of set) for (const c of changes) l(c)
+    }, 0)
+  }
+}
+
 export class FaultyStorage implements StorageAdapter {
   rates: FaultRates
   readonly injected = { failedBefore: 0, ambiguous: 0, failedReads: 0, slow: 0, commits: 0 }
+  readonly capabilities: StorageCapabilities
 
-  constructor(readonly inner: StorageAdapter, rates: FaultRates, private readonly random: () => number) {
+  constructor(
+    readonly inner: StorageAdapter, rates: FaultRates, private readonly random: () => number,
+    private readonly sharing?: { hub: SharingHub; context: number },
+  ) {
     this.rates = rates
+    this.capabilities = sharing ? { ...inner.capabilities, shared: true } : inner.capabilities
+    if (sharing) {
+      this.lock = (name, fn) => sharing.hub.lock(name, fn)
+      this.watch = (listener) => sharing.hub.watch(sharing.context, listener)
+    }
   }
 
-  get capabilities() { return this.inner.capabilities }
+  lock?<T>(name: string, fn: () => Promise<T>): Promise<T>
+  watch?(listener: (change: StorageChange) => void): () => void
 
   async commit(write: StorageWrite): Promise<void> {
     this.injected.commits++
@@ -58,6 +106,7 @@ export class FaultyStorage implements StorageAdapter {
       this.injected.ambiguous++
       throw new EdgelogError('STORAGE_ERROR', 'injected: the commit applied, then failed')
     }
+    this.sharing?.hub.announce(this.sharing.context, write)
   }
 
   private readFault(what: string): void {

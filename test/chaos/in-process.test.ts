@@ -3,7 +3,8 @@
  * the workloads: idempotent and plain producers with retries, a consumer group committing
  * offsets, maintenance running alongside. Commits fail before applying, apply and then fail
  * (the ambiguous case), run slowly; reads fail; the broker restarts over the same storage
- * (a Durable Object evicted, a worker restarted). Afterwards nothing acknowledged is missing,
+ * (a Durable Object evicted, a worker restarted); and two contexts share one store, as browser
+ * tabs share an IndexedDB database. Afterwards nothing acknowledged is missing,
  * nothing is stored twice, each producer's order holds per partition, the stored head and
  * segments agree with the batches, the group reaches every record, and no committed offset
  * was ever ahead of what the handler had finished.
@@ -15,7 +16,7 @@ import { createClient } from '../../core/client/client.ts'
 import { EdgelogError, isEdgelogError } from '../../core/errors.ts'
 import { LocalBroker } from '../../core/log/local-broker.ts'
 import type { Broker } from '../../core/broker.ts'
-import { FaultyStorage, NO_FAULTS, seededRandom, type FaultRates } from './faulty-storage.ts'
+import { FaultyStorage, NO_FAULTS, SharingHub, seededRandom, type FaultRates } from './faulty-storage.ts'
 import { Ledger, recordValue } from './ledger.ts'
 import { readStream } from './log-invariants.ts'
 import { report, scaled } from './scale.ts'
@@ -34,6 +35,8 @@ interface Workload {
   consumers: number
   restarts: number
   maintenance: boolean
+  /** 2: two contexts (browser tabs) share the store, each with its own broker; optimistic commits. */
+  contexts: number
 }
 
 const workloads: fc.Arbitrary<Workload> = fc.record({
@@ -59,6 +62,7 @@ const workloads: fc.Arbitrary<Workload> = fc.record({
   consumers: fc.integer({ min: 0, max: 2 }),
   restarts: fc.integer({ min: 0, max: 3 }),
   maintenance: fc.boolean(),
+  contexts: fc.integer({ min: 1, max: 2 }),
 })
 
 /**
@@ -112,12 +116,15 @@ interface Outcome {
 
 async function run(w: Workload): Promise<Outcome & { faults: FaultyStorage['injected']; restarts: number }> {
   const memory = new MemoryStorage()
-  const faulty = new FaultyStorage(memory, NO_FAULTS, seededRandom(w.seed))
+  const hub = new SharingHub()
+  const views = Array.from({ length: w.contexts }, (_, context) =>
+    new FaultyStorage(memory, NO_FAULTS, seededRandom(w.seed + context), w.contexts > 1 ? { hub, context } : undefined))
   const pick = seededRandom(w.seed ^ 0x5bd1e995)
-  const node = new RestartableBroker(() => new LocalBroker({ storage: faulty }))
-  const client = () => createClient(node.broker, { onClose: async () => {} })
+  const nodes = views.map((storage) => new RestartableBroker(() => new LocalBroker({ storage })))
+  const node = nodes[0]
+  const client = (context = 0) => createClient(nodes[context].broker, { onClose: async () => {} })
   await client().admin().createTopics({ topics: [{ topic: TOPIC, numPartitions: w.partitions, configEntries: [{ name: 'segment.bytes', value: String(w.segmentBytes) }] }] })
-  faulty.rates = w.faults
+  for (const v of views) v.rates = w.faults
   const details: string[] = []
 
   // The group: what each handler finished, and every committed offset checked against it.
@@ -152,7 +159,7 @@ async function run(w: Workload): Promise<Outcome & { faults: FaultyStorage['inje
   const producers = w.producers.map(async (spec, n) => {
     const name = `p${n}`
     ledger.producer(name, spec.idempotent)
-    const producer = client().producer({
+    const producer = client(n % w.contexts).producer({
       idempotent: spec.idempotent, maxBatchBytes: spec.maxBatchBytes, lingerMs: spec.lingerMs,
       retry: { retries: spec.retries, initialRetryTime: 1, maxRetryTime: 20 },
     })
@@ -181,7 +188,7 @@ async function run(w: Workload): Promise<Outcome & { faults: FaultyStorage['inje
   const chaos = (async () => {
     for (let i = 0; i < w.restarts && producing; i++) {
       await sleep(5 + pick() * 60)
-      if (producing) await node.restart()
+      if (producing) await nodes[Math.floor(pick() * nodes.length)].restart()
     }
   })()
   const maintenance = (async () => {
@@ -197,7 +204,7 @@ async function run(w: Workload): Promise<Outcome & { faults: FaultyStorage['inje
   await Promise.all([chaos, maintenance, committing])
 
   // The faults stop; the log restarts once more from what storage holds, and is checked.
-  faulty.rates = NO_FAULTS
+  for (const v of views) v.rates = NO_FAULTS
   await node.restart()
   const stored = new Map<number, Array<{ offset: number; value: string }>>()
   let structural = 0
@@ -222,11 +229,13 @@ async function run(w: Workload): Promise<Outcome & { faults: FaultyStorage['inje
     await Promise.all(consumers.map((c) => c.disconnect()))
     await checkCommits()
   }
-  await node.close()
+  await Promise.all(nodes.map((n) => n.close()))
+  const injected = { failedBefore: 0, ambiguous: 0, failedReads: 0, slow: 0, commits: 0 }
+  for (const v of views) for (const k of Object.keys(injected) as Array<keyof typeof injected>) injected[k] += v.injected[k]
   return {
     acknowledged: verdict.acknowledged, rejectedSends: ledger.rejectedSends, lost: verdict.lost, duplicated: verdict.duplicated,
     outOfOrder: verdict.outOfOrder, misplaced: verdict.misplaced + verdict.gaps, structural, uncommittedAhead, unread, details,
-    faults: faulty.injected, restarts: node.restarts,
+    faults: injected, restarts: nodes.reduce((n, x) => n + x.restarts, 0),
   }
 }
 
