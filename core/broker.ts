@@ -96,6 +96,8 @@ export interface FetchRequest {
 
 export interface FetchResult {
   topic: string
+  /** The id of the topic answering (a follower checks it: a topic created again has another). */
+  topicId?: string
   partition: number
   highWatermark: number
   logStartOffset: number
@@ -104,6 +106,10 @@ export interface FetchResult {
    * In process these are the stored bytes themselves (zero-copy): readers must not mutate them.
    */
   batches: Uint8Array[]
+}
+
+export interface FetchOptions {
+  signal?: AbortSignal
 }
 
 export type OffsetSpec = 'earliest' | 'latest' | { timestamp: number }
@@ -224,7 +230,12 @@ export interface Broker {
 
   // data
   produce(req: ProduceRequest): Promise<ProduceResult[]>
-  fetch(req: FetchRequest): Promise<FetchResult>
+  /**
+   * `options.signal` cancels a parked fetch (a consumer stopping or giving a partition up): the
+   * call then rejects at once and releases what it held (a timer, a socket). Optional for a
+   * broker to honour; never sent over the wire (it is not part of the request).
+   */
+  fetch(req: FetchRequest, options?: FetchOptions): Promise<FetchResult>
   listOffsets(req: { topic: string; partitions: number[]; spec: OffsetSpec }): Promise<ListOffsetsResult[]>
   initProducerId(req: { transactionalId?: string | null; producerId?: number; producerEpoch?: number }): Promise<InitProducerIdResult>
   /** Runs retention and compaction now (they also run on their own). */

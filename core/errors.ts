@@ -10,6 +10,7 @@ export const ERROR_CODES = {
   UNKNOWN_TOPIC_OR_PARTITION: { errorCode: 3, retriable: true, status: 404 },
   INVALID_FETCH_SIZE: { errorCode: 4, retriable: false, status: 400 },
   LEADER_NOT_AVAILABLE: { errorCode: 5, retriable: true, status: 503 },
+  NOT_LEADER_OR_FOLLOWER: { errorCode: 6, retriable: false, status: 409 },
   REQUEST_TIMED_OUT: { errorCode: 7, retriable: true, status: 504 },
   MESSAGE_TOO_LARGE: { errorCode: 10, retriable: false, status: 413 },
   NETWORK_EXCEPTION: { errorCode: 13, retriable: true, status: 503 },
@@ -53,6 +54,7 @@ export const ERROR_CODES = {
   FENCED_MEMBER_EPOCH: { errorCode: 110, retriable: false, status: 409 },
   UNRELEASED_INSTANCE_ID: { errorCode: 111, retriable: false, status: 409 },
   UNSUPPORTED_ASSIGNOR: { errorCode: 112, retriable: false, status: 400 },
+  INCONSISTENT_TOPIC_ID: { errorCode: 103, retriable: false, status: 409 },
   /** edgelog's own: the store refused the write for lack of space (IndexedDB QuotaExceededError). */
   STORAGE_QUOTA_EXCEEDED: { errorCode: -1001, retriable: false, status: 507 },
   /** edgelog's own: the store failed in a way that is not the caller's fault. */

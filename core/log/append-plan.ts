@@ -129,7 +129,7 @@ export function newSegment(baseOffset: number, now: number): SegmentInfo {
   return { baseOffset, endOffset: baseOffset, sizeBytes: 0, batches: 0, createdAt: now, maxTimestamp: -1 }
 }
 
-function shouldRoll(active: SegmentInfo, incoming: number, config: TopicConfig, now: number): boolean {
+export function shouldRoll(active: SegmentInfo, incoming: number, config: TopicConfig, now: number): boolean {
   if (active.batches === 0) return false
   return active.sizeBytes + incoming > config['segment.bytes'] || now - active.createdAt >= config['segment.ms']
 }

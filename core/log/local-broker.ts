@@ -6,13 +6,14 @@
 import { EdgelogError, isEdgelogError } from '../errors.ts'
 import { resolveLogSettings, type LogSettings, type TopicConfig } from '../config.ts'
 import type {
-  Broker, ClusterInfo, FetchRequest, FetchResult, GroupHeartbeatRequest, InitProducerIdResult,
+  Broker, ClusterInfo, FetchOptions, FetchRequest, FetchResult, GroupHeartbeatRequest, InitProducerIdResult,
   ListOffsetsResult, OffsetSpec, PartitionState, ProduceRequest, ProduceResult, TopicMetadata, TopicSpec,
 } from '../broker.ts'
 import type { StorageAdapter, StorageChange } from '../storage.ts'
 import { GroupCoordinator } from '../groups/coordinator.ts'
 import { keys, streamId } from './keys.ts'
 import { PartitionLog } from './partition-log.ts'
+import { Replicas } from './replicas.ts'
 import { randomId, TopicRegistry, validatePartitionCount, validateTopicName, type TopicRecord } from './topic-registry.ts'
 import { groupEntriesByPartition } from './produce-groups.ts'
 import { concatBytes } from '../codec/bytes.ts'
@@ -32,6 +33,8 @@ export class LocalBroker implements Broker {
   readonly settings: LogSettings
   readonly topics: TopicRegistry
   readonly groups: GroupCoordinator
+  /** Local replicas of remote topics, written by a follower (core/sync). */
+  readonly replicas: Replicas = new Replicas(this)
   private readonly now: () => number
   private readonly partitions = new Map<string, Promise<PartitionLog>>()
   /** The logs of `partitions` once open, to notice one that found its topic deleted. */
@@ -161,6 +164,9 @@ export class LocalBroker implements Broker {
       let log: PartitionLog
       try {
         const record = await this.topics.lookup(first?.topic, true)
+        if (record.replica) {
+          throw new EdgelogError('NOT_LEADER_OR_FOLLOWER', `Topic '${record.name}' is a replica of ${record.replica.source}: produce there (or through an outbox)`)
+        }
         validatePartitionIndex(first.partition, record)
         log = await this.partition(record, first.partition)
       } catch (error) {
@@ -194,7 +200,7 @@ export class LocalBroker implements Broker {
     }
   }
 
-  async fetch(req: FetchRequest): Promise<FetchResult> {
+  async fetch(req: FetchRequest, options?: FetchOptions): Promise<FetchResult> {
     this.assertOpen()
     const record = await this.topics.lookup(req?.topic)
     validatePartitionIndex(req.partition, record)
@@ -205,11 +211,11 @@ export class LocalBroker implements Broker {
     const maxWait = Math.min(Math.max(0, Number(req.maxWaitMs) || 0), MAX_FETCH_WAIT_MS)
     const minBytes = Math.max(1, Number(req.minBytes) || 1)
     if (maxWait > 0 && byteSize(result.batches) < minBytes) {
-      await log.waitForData(req.offset, maxWait, minBytes)
+      await log.waitForData(req.offset, maxWait, minBytes, options?.signal)
       result = await log.read(req.offset, req.maxBytes)
     }
     return {
-      topic: req.topic, partition: req.partition, highWatermark: result.highWatermark,
+      topic: req.topic, topicId: record.topicId, partition: req.partition, highWatermark: result.highWatermark,
       logStartOffset: result.logStartOffset, batches: handOver(result.batches.map((b) => b.bytes), this.storage.capabilities.zeroCopyReads),
     }
   }

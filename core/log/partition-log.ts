@@ -20,6 +20,7 @@ import { decodeBatch, readBatchHeader, validateBatch, type BatchHeader } from '.
 import { wasEncodedInProcess } from '../codec/trusted.ts'
 import { keys } from './keys.ts'
 import type { ProducerEntry } from './producer-state.ts'
+import { planReplicaAppend, replicaKey, type ReplicaPosition } from './replica-plan.ts'
 import { selectExpiredSegments } from './retention.ts'
 import { compactSegments } from './compaction.ts'
 import { OffsetWaiters } from './waiters.ts'
@@ -195,6 +196,63 @@ export class PartitionLog {
     const expect: StorageExpectation[] = [{ key: keys.head(this.stream), value: this.storedHead }]
     if (this.topicKey !== undefined) expect.push({ key: this.topicKey, value: this.topicRecord })
     return expect
+  }
+
+  /**
+   * A follower's append to a replica partition: the leader's batches at the offsets they carry
+   * (replica-plan.ts). The broker refuses local producers on a replica, so this is the only
+   * way records get into one. Resolves once the batches, head, segments and the leader's
+   * position are committed together.
+   */
+  replicate(batches: Uint8Array[], leader: { logStartOffset: number; highWatermark: number }, options: { durability?: 'strict' | 'relaxed' } = {}): Promise<{ highWatermark: number; appended: number }> {
+    return this.exclusive(() => this.retrying(async () => {
+      const position: ReplicaPosition = { leaderLogStartOffset: leader.logStartOffset, leaderHighWatermark: leader.highWatermark, syncedAt: this.now() }
+      const plan = await planReplicaAppend(batches, { stream: this.stream, config: this.config(), now: this.now(), head: this.head, segments: this.segments, position })
+      await this.commitReplica({ batches: plan.batches.map((batch) => ({ stream: this.stream, batch })), meta: plan.meta, durability: options.durability ?? 'relaxed' })
+      this.head = this.storedHead = plan.head
+      this.segments = plan.segments
+      if (plan.batches.length > 0) this.waiters.notify(plan.head.nextOffset, plan.bytes)
+      return { highWatermark: plan.head.nextOffset, appended: plan.batches.length }
+    }))
+  }
+
+  /**
+   * The leader's log starts past everything this replica holds (its retention went by while
+   * the replica was away): as a Kafka follower does on OFFSET_OUT_OF_RANGE, drop it all and
+   * go on from the leader's log start.
+   */
+  resetReplica(logStartOffset: number, leaderHighWatermark: number): Promise<void> {
+    return this.exclusive(() => this.retrying(async () => {
+      const head: PartitionHead = { logStartOffset, nextOffset: logStartOffset, activeSegment: logStartOffset, cleanedTo: logStartOffset }
+      const position: ReplicaPosition = { leaderLogStartOffset: logStartOffset, leaderHighWatermark, syncedAt: this.now() }
+      await this.commitReplica({
+        deleteRanges: [{ stream: this.stream, fromOffset: 0, toOffset: Number.MAX_SAFE_INTEGER }],
+        meta: [
+          { key: keys.head(this.stream), value: head },
+          { key: replicaKey(this.stream), value: position },
+          ...this.segments.map((s) => ({ key: keys.segment(this.stream, s.baseOffset), value: undefined })),
+        ],
+        durability: 'strict',
+      })
+      this.head = this.storedHead = head
+      this.segments = []
+    }))
+  }
+
+  /** What this replica last heard of its leader (undefined: not a replica, or never synced). */
+  replicaPosition(): Promise<ReplicaPosition | undefined> {
+    return this.storage.getMeta<ReplicaPosition>(replicaKey(this.stream))
+  }
+
+  private async commitReplica(write: StorageWrite): Promise<void> {
+    this.assertOpen()
+    try {
+      await this.storage.commit({ ...write, expect: this.expectations() })
+    } catch (error) {
+      // Perhaps applied (an ambiguous failure): read storage again before the next write.
+      this.stale = true
+      throw error
+    }
   }
 
   /** Batches from `offset` up to about `maxBytes` (the first batch always), below the high watermark. */

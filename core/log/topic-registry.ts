@@ -21,6 +21,11 @@ export interface TopicRecord {
   partitions: number
   config: TopicConfig
   createdAt: number
+  /**
+   * Set on a replica of a remote topic: its id is the leader's topic id, and only a follower
+   * writes into it (local producers get NOT_LEADER_OR_FOLLOWER).
+   */
+  replica?: { source: string; topic: string }
 }
 
 const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/
@@ -170,6 +175,39 @@ export class TopicRegistry {
   }
 
   /** Another context changed topic metadata (shared stores). */
+  /**
+   * The local replica of a leader's topic, created if absent (with the leader's topic id) and
+   * grown when the leader added partitions. A topic of that name that is not this replica (a
+   * local topic, or a replica of an earlier topic of that name) is INCONSISTENT_TOPIC_ID:
+   * a follower never mixes two logs.
+   */
+  async ensureReplica(leader: { name: string; topicId: string; partitions: number; config: TopicConfig }, source: string): Promise<TopicRecord> {
+    validateTopicName(leader.name)
+    validatePartitionCount(leader.partitions)
+    return this.conflictRetry([leader.name], async () => {
+      const existing = await this.get(leader.name)
+      if (existing) {
+        if (!existing.replica || existing.topicId !== leader.topicId) {
+          throw new EdgelogError('INCONSISTENT_TOPIC_ID', existing.replica
+            ? `Topic '${leader.name}' here replicates topic id ${existing.topicId}; the leader's is now ${leader.topicId} (deleted and created again)`
+            : `Topic '${leader.name}' here is a local topic, not a replica of the leader's`)
+        }
+        if (existing.partitions >= leader.partitions) return existing
+        const grown = { ...existing, partitions: leader.partitions }
+        await this.storage.commit({ meta: [{ key: keys.topic(leader.name), value: grown }], expect: [{ key: keys.topic(leader.name), value: existing }] })
+        this.cache.set(leader.name, grown)
+        return grown
+      }
+      const record: TopicRecord = {
+        name: leader.name, topicId: leader.topicId, partitions: leader.partitions, config: { ...leader.config },
+        createdAt: this.now(), replica: { source, topic: leader.name },
+      }
+      await this.storage.commit({ meta: [{ key: keys.topic(leader.name), value: record }], expect: [{ key: keys.topic(leader.name), value: undefined }] })
+      this.cache.set(leader.name, record)
+      return record
+    })
+  }
+
   invalidate(name?: string): void {
     if (name === undefined) this.cache.clear()
     else this.cache.delete(name)

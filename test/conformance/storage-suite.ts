@@ -275,6 +275,23 @@ export function describeStorageConformance(name: string, setup: () => Promise<St
       })
     })
 
+    describe('replica streams (what a follower writes)', () => {
+      it('a stream may start at any offset; emptied with its head in one commit, it restarts elsewhere', async () => {
+        // A replica holds the leader's batches at the leader's offsets, from wherever it began.
+        await put('r/0', run(1_000, 3))
+        expect((await s.readBatches('r/0', 0, ALL)).map((b) => b.baseOffset)).toEqual([1_000, 1_010, 1_020])
+        // The leader's retention passed it: everything goes, the head moves, in one commit.
+        await s.commit({
+          deleteRanges: [{ stream: 'r/0', fromOffset: 0, toOffset: Number.MAX_SAFE_INTEGER }],
+          meta: [{ key: 'head/r/0', value: { logStartOffset: 5_000, nextOffset: 5_000 } }],
+        })
+        expect(await readAll('r/0')).toEqual([])
+        await put('r/0', run(5_000, 2))
+        expect((await s.readBatches('r/0', 1_005, ALL)).map((b) => b.baseOffset)).toEqual([5_000, 5_010])
+        expect(await s.getMeta('head/r/0')).toEqual({ logStartOffset: 5_000, nextOffset: 5_000 })
+      })
+    })
+
     describe('readBatches: limits', () => {
       beforeEach(async () => {
         // five batches of 100 bytes: [0..9] .. [40..49]
