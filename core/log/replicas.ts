@@ -4,7 +4,7 @@
  * partitions hold the leader's batches at the leader's offsets, byte for byte.
  */
 import { EdgelogError } from '../errors.ts'
-import type { TopicMetadata } from '../broker.ts'
+import type { TopicConfig } from '../config.ts'
 import type { TopicRecord, TopicRegistry } from './topic-registry.ts'
 import type { PartitionLog } from './partition-log.ts'
 import { validatePartitionIndex } from './validate.ts'
@@ -23,21 +23,45 @@ export interface ReplicaPartitionStatus {
   syncedAt: number
 }
 
+/**
+ * Where a follower writes: the replicas of one log. `Replicas` is it in process (over a
+ * LocalBroker: memory, IndexedDB); a remote deployment offers the same over HTTP, so that
+ * MirrorMaker runs the same follower between two deployments.
+ */
+export interface ReplicaTarget {
+  ensureTopic(leader: { name: string; topicId: string; partitions: number; config: TopicConfig }, source: string): Promise<{ partitions: number }>
+  append(req: ReplicaAppend): Promise<{ highWatermark: number; appended: number }>
+  reset(req: { topic: string; topicId: string; partition: number; logStartOffset: number; highWatermark: number }): Promise<void>
+  status(topic: string): Promise<ReplicaPartitionStatus[]>
+}
+
+export interface ReplicaAppend {
+  topic: string
+  topicId: string
+  partition: number
+  /** The leader's batches as fetched, offsets in place. */
+  batches: Uint8Array[]
+  /** The leader's, from the same fetch. */
+  logStartOffset: number
+  highWatermark: number
+  durability?: 'strict' | 'relaxed'
+}
+
 interface ReplicaHost {
   readonly topics: TopicRegistry
   partition(record: TopicRecord, partition: number): Promise<PartitionLog>
 }
 
-export class Replicas {
+export class Replicas implements ReplicaTarget {
   constructor(private readonly host: ReplicaHost) {}
 
   /** The local replica of the leader's topic: created, grown, or INCONSISTENT_TOPIC_ID. */
-  ensureTopic(leader: Pick<TopicMetadata, 'name' | 'topicId' | 'config'> & { partitions: number }, source: string): Promise<TopicRecord> {
+  ensureTopic(leader: { name: string; topicId: string; partitions: number; config: TopicConfig }, source: string): Promise<TopicRecord> {
     return this.host.topics.ensureReplica(leader, source)
   }
 
   /** Appends the leader's batches (fetched from the replica's high watermark) at their offsets. */
-  async append(req: { topic: string; topicId: string; partition: number; batches: Uint8Array[]; logStartOffset: number; highWatermark: number; durability?: 'strict' | 'relaxed' }) {
+  async append(req: ReplicaAppend): Promise<{ highWatermark: number; appended: number }> {
     const log = await this.log(req.topic, req.topicId, req.partition)
     return log.replicate(req.batches, { logStartOffset: req.logStartOffset, highWatermark: req.highWatermark }, { durability: req.durability })
   }

@@ -19,11 +19,11 @@
  */
 import { EdgelogError, isEdgelogError } from '../errors.ts'
 import type { Broker, TopicMetadata } from '../broker.ts'
-import type { Replicas, ReplicaPartitionStatus } from '../log/replicas.ts'
+import type { ReplicaTarget, ReplicaPartitionStatus } from '../log/replicas.ts'
 
 export interface FollowerOptions {
   leader: Broker
-  replicas: Replicas
+  replicas: ReplicaTarget
   /** Names the leader (its URL): kept with each replica topic, shown in errors. */
   source: string
   /** Topic names or patterns to follow. */
