@@ -21,6 +21,7 @@ import { wasEncodedInProcess } from '../codec/trusted.ts'
 import { keys } from './keys.ts'
 import type { ProducerEntry } from './producer-state.ts'
 import { planReplicaAppend, replicaKey, type ReplicaPosition } from './replica-plan.ts'
+import { planDeleteRecords } from './delete-records.ts'
 import { selectExpiredSegments } from './retention.ts'
 import { compactSegments } from './compaction.ts'
 import { OffsetWaiters } from './waiters.ts'
@@ -239,11 +240,31 @@ export class PartitionLog {
     }))
   }
 
+  /**
+   * Kafka's DeleteRecords: the log starts at `offset` from now on (delete-records.ts). Readers
+   * below it get OFFSET_OUT_OF_RANGE; a batch holding `offset` stays whole.
+   */
+  deleteRecordsBefore(offset: number): Promise<{ logStartOffset: number }> {
+    return this.exclusive(() => this.retrying(async () => {
+      if (!Number.isSafeInteger(offset) || offset > this.head.nextOffset || offset < 0) {
+        throw new EdgelogError('OFFSET_OUT_OF_RANGE', `Cannot delete records before ${offset}: ${this.stream} ends at ${this.head.nextOffset}`)
+      }
+      if (offset <= this.head.logStartOffset) return { logStartOffset: this.head.logStartOffset }
+      const below = await this.storage.readBatches(this.stream, this.head.logStartOffset, { maxBytes: Number.MAX_SAFE_INTEGER, toOffset: offset })
+      const plan = planDeleteRecords(this.stream, this.head, this.segments, below, offset)
+      await this.commitReplica({ ...plan.write, durability: 'strict' })
+      this.head = this.storedHead = plan.head
+      this.segments = plan.segments
+      return { logStartOffset: offset }
+    }))
+  }
+
   /** What this replica last heard of its leader (undefined: not a replica, or never synced). */
   replicaPosition(): Promise<ReplicaPosition | undefined> {
     return this.storage.getMeta<ReplicaPosition>(replicaKey(this.stream))
   }
 
+  /** A commit of a write that is not an append (replica, deleted records): precondition on the head; stale after any failure. */
   private async commitReplica(write: StorageWrite): Promise<void> {
     this.assertOpen()
     try {

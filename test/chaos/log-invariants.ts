@@ -16,14 +16,18 @@ export async function readStream(storage: StorageAdapter, stream: string): Promi
   const records: StoredRecord[] = []
   if (!head) return { records, problems: batches.length ? [`${stream}: batches but no head`] : [] }
   let expected = head.logStartOffset
-  for (const b of batches) {
-    if (b.baseOffset !== expected) problems.push(`${stream}: batch at ${b.baseOffset}, expected ${expected}`)
+  for (const [i, b] of batches.entries()) {
+    // The first batch may start before the log start (records deleted below it: DeleteRecords).
+    const holdsStart = i === 0 && b.baseOffset <= expected && b.lastOffset >= expected
+    if (b.baseOffset !== expected && !holdsStart) problems.push(`${stream}: batch at ${b.baseOffset}, expected ${expected}`)
     try {
       const header = await validateBatch(b.bytes)
       if (header.baseOffset !== b.baseOffset || b.baseOffset + header.lastOffsetDelta !== b.lastOffset) {
         problems.push(`${stream}: batch keyed ${b.baseOffset}..${b.lastOffset} holds ${header.baseOffset}+${header.lastOffsetDelta}`)
       }
-      for (const r of (await decodeBatch(b.bytes)).records) records.push({ offset: r.offset, value: new TextDecoder().decode(r.value!) })
+      for (const r of (await decodeBatch(b.bytes)).records) {
+        if (r.offset >= head.logStartOffset) records.push({ offset: r.offset, value: new TextDecoder().decode(r.value!) })
+      }
     } catch (error) {
       problems.push(`${stream}: batch at ${b.baseOffset} is damaged: ${(error as Error).message}`)
     }
