@@ -12,6 +12,8 @@
  */
 import type { ErrorCode } from './errors.ts'
 import type { TopicConfig } from './config.ts'
+import type { SyncState } from './sync/view.ts'
+import type { DeadLetter, PendingRecord } from './sync/outbox.ts'
 
 export interface TopicSpec {
   topic: string
@@ -81,6 +83,11 @@ export interface ProduceResult {
   baseOffset: number
   logAppendTime: number
   logStartOffset: number
+  /**
+   * Written to a followed topic's outbox (the browser following the edge): durable here, not yet
+   * at the leader; `baseOffset` is -1 until the leader stores it (see the client's `sync`).
+   */
+  pending?: { outboxOffset: number }
 }
 
 export interface FetchRequest {
@@ -250,6 +257,14 @@ export interface Broker {
   deleteGroups(req: { groupIds: string[] }): Promise<Array<{ groupId: string; errorCode: number; error?: { code: ErrorCode; message: string } }>>
   /** Committed offsets with the high watermark and lag, per partition of the group's topics. */
   groupLag(req: { groupId: string }): Promise<GroupOffsetsWithLag[]>
+
+  // sync (a log following a leader: core/sync); only such logs have these
+  syncStatus?(): Promise<SyncState>
+  syncPending?(req: { topic?: string }): Promise<PendingRecord[]>
+  syncDeadLetters?(): Promise<DeadLetter[]>
+  /** The leader's offset of each outbox record once delivered (-1: stored, offset unknown). */
+  syncDelivered?(req: { records: Array<{ topic: string; partition: number; outboxOffset: number }>; timeoutMs?: number }): Promise<number[]>
+  syncFlush?(req: { timeoutMs?: number }): Promise<void>
 
   close(): Promise<void>
 }

@@ -6,6 +6,7 @@ import type { Broker } from '../broker.ts'
 import { Admin } from './admin.ts'
 import { Consumer, type ConsumerConfig } from './consumer.ts'
 import { Producer, type ProducerConfig } from './producer.ts'
+import { SyncClient } from './sync-client.ts'
 
 export interface ClientOptions {
   clientId?: string
@@ -21,6 +22,7 @@ export interface ClientOptions {
 export class EdgelogClient {
   readonly clientId: string
   private readonly clients = new Set<{ disconnect(): Promise<void> }>()
+  #sync: SyncClient | undefined
 
   constructor(readonly broker: Broker, private readonly options: ClientOptions = {}) {
     this.clientId = options.clientId ?? 'edgelog'
@@ -36,6 +38,11 @@ export class EdgelogClient {
     const consumer = new Consumer(this.broker, config, this.clientId)
     this.clients.add(consumer)
     return consumer
+  }
+
+  /** The sync of a log that follows a leader (a browser log opened with `remote`). */
+  get sync(): SyncClient {
+    return (this.#sync ??= new SyncClient(this.broker))
   }
 
   admin(): Admin {

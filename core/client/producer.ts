@@ -43,6 +43,13 @@ export interface RecordMetadata {
   baseOffset: string
   logAppendTime: string
   logStartOffset: string
+  /**
+   * Written to the outbox of a followed topic (the browser, offline or not): durable here,
+   * `baseOffset` '-1' until the leader stores it; `outboxOffset` is its place in the outbox
+   * (`log.sync.delivered()` waits for the leader's offsets).
+   */
+  pending?: boolean
+  outboxOffset?: string
 }
 
 export interface ProducerBatch {
@@ -58,12 +65,13 @@ interface Pending {
   records: RecordInput[]
   bytes: number
   /** Each waiting send: where its records start in `records`, and how to answer it. */
-  sends: Array<{ start: number; count: number; resolve: (r: { baseOffset: number; logAppendTime: number; logStartOffset: number }) => void; reject: (e: unknown) => void }>
+  sends: Array<{ start: number; count: number; resolve: (r: SendOutcome) => void; reject: (e: unknown) => void }>
   timer?: ReturnType<typeof setTimeout>
   compression: Compression
 }
 
 interface PartitionSequence { producerId: number; epoch: number; next: number }
+interface SendOutcome { baseOffset: number; logAppendTime: number; logStartOffset: number; outboxOffset?: number }
 
 const RECORD_OVERHEAD = 24
 const MAX_IDEMPOTENT_BATCHES = 5
@@ -166,6 +174,7 @@ export class Producer {
     return results.map((r) => ({
       topicName: r.topic, partition: r.partition, errorCode: 0, baseOffset: String(r.baseOffset),
       logAppendTime: String(r.logAppendTime), logStartOffset: String(r.logStartOffset),
+      ...(r.outboxOffset === undefined ? {} : { pending: true, outboxOffset: String(r.outboxOffset) }),
     }))
   }
 
@@ -210,7 +219,7 @@ export class Producer {
       pending.records.push(r)
       pending.bytes += RECORD_OVERHEAD + (r.key?.byteLength ?? 0) + (r.value?.byteLength ?? 0)
     }
-    const answer = new Promise<{ baseOffset: number; logAppendTime: number; logStartOffset: number }>((resolve, reject) => {
+    const answer = new Promise<SendOutcome>((resolve, reject) => {
       pending!.sends.push({ start, count: records.length, resolve, reject })
     })
     if (this.lingerMs === 0 || pending.bytes >= this.maxBatchBytes) void this.drain(key, acks)
@@ -235,7 +244,10 @@ export class Producer {
     this.inFlight.set(key, sending)
     return sending.then(
       (offsets) => {
-        for (const send of pending.sends) send.resolve({ ...offsets, baseOffset: offsets.baseOffsets[send.start] })
+        for (const send of pending.sends) {
+          const outboxOffset = offsets.outboxOffsets?.[send.start]
+          send.resolve({ baseOffset: offsets.baseOffsets[send.start], logAppendTime: offsets.logAppendTime, logStartOffset: offsets.logStartOffset, ...(outboxOffset === undefined ? {} : { outboxOffset }) })
+        }
       },
       (error) => { for (const send of pending.sends) send.reject(error) },
     ).finally(() => { if (this.inFlight.get(key) === sending) this.inFlight.delete(key) })
@@ -249,6 +261,7 @@ export class Producer {
    */
   private async sendPartition(topic: string, partition: number, key: string, records: RecordInput[], acks: -1 | 0 | 1, compression: Compression) {
     const baseOffsets: number[] = new Array(records.length)
+    let outboxOffsets: number[] | undefined
     let logAppendTime = -1
     let logStartOffset = -1
     let encoded = await this.encodeChunks(key, records, compression)
@@ -279,6 +292,10 @@ export class Producer {
         }
         const chunk = remaining[i]
         for (let n = 0; n < chunk.count; n++) baseOffsets[chunk.start + n] = r.baseOffset < 0 ? -1 : r.baseOffset + n
+        if (r.pending) {
+          outboxOffsets ??= new Array(records.length)
+          for (let n = 0; n < chunk.count; n++) outboxOffsets[chunk.start + n] = r.pending.outboxOffset + n
+        }
         // Only a sequence of the current producer id counts (a renewal may have happened meanwhile).
         if (this.idempotent && chunk.producerId === this.producerId) this.sequences.set(key, { producerId: chunk.producerId, epoch: chunk.producerEpoch, next: chunk.nextSequence })
         logAppendTime = r.logAppendTime
@@ -286,7 +303,7 @@ export class Producer {
         stored++
       }
     })
-    return { baseOffsets, logAppendTime, logStartOffset }
+    return { baseOffsets, outboxOffsets, logAppendTime, logStartOffset }
   }
 
   /** Encodes records as batches under maxBatchBytes, numbering them from the partition's next sequence. */

@@ -14,6 +14,8 @@ import { GroupCoordinator } from '../groups/coordinator.ts'
 import { keys, streamId } from './keys.ts'
 import { PartitionLog } from './partition-log.ts'
 import { Replicas } from './replicas.ts'
+import { Outbox } from '../sync/outbox.ts'
+import { SyncView } from '../sync/view.ts'
 import { randomId, TopicRegistry, validatePartitionCount, validateTopicName, type TopicRecord } from './topic-registry.ts'
 import { groupEntriesByPartition } from './produce-groups.ts'
 import { concatBytes } from '../codec/bytes.ts'
@@ -23,6 +25,14 @@ export interface LocalBrokerOptions {
   storage: StorageAdapter
   settings?: Partial<LogSettings>
   now?: () => number
+  /**
+   * What a local producer's write to a replica topic does: 'refuse' (NOT_LEADER_OR_FOLLOWER,
+   * the default) or 'outbox' (kept durably until a forwarder delivers it to the leader: the
+   * browser following the edge, core/sync).
+   */
+  replicaProduce?: 'refuse' | 'outbox'
+  /** Topics this log follows from a leader: never auto-created here. */
+  isFollowed?: (topic: string) => boolean
 }
 
 /** Kafka's default fetch.max.wait.ms is 500; a parked fetch never waits longer than this. */
@@ -35,6 +45,10 @@ export class LocalBroker implements Broker {
   readonly groups: GroupCoordinator
   /** Local replicas of remote topics, written by a follower (core/sync). */
   readonly replicas: Replicas = new Replicas(this)
+  /** Local writes to replica topics, waiting for the leader (replicaProduce: 'outbox'). */
+  readonly outbox: Outbox | undefined
+  /** The sync's status, outbox and deliveries as stored (any context sharing the store). */
+  readonly syncView: SyncView | undefined
   private readonly now: () => number
   private readonly partitions = new Map<string, Promise<PartitionLog>>()
   /** The logs of `partitions` once open, to notice one that found its topic deleted. */
@@ -46,7 +60,7 @@ export class LocalBroker implements Broker {
   private unwatch: (() => void) | undefined
   private closed = false
 
-  constructor(options: LocalBrokerOptions) {
+  constructor(private readonly options: LocalBrokerOptions) {
     this.storage = options.storage
     this.settings = resolveLogSettings(options.settings)
     this.now = options.now ?? Date.now
@@ -70,6 +84,10 @@ export class LocalBroker implements Broker {
         return (await this.partition(record, partition)).highWatermark
       },
     })
+    if (options.replicaProduce === 'outbox') {
+      this.outbox = new Outbox({ storage: this.storage, topics: this.topics, now: this.now })
+      this.syncView = new SyncView({ storage: this.storage, topics: this.topics, replicas: this.replicas, outbox: this.outbox })
+    }
     this.unwatch = this.storage.watch?.((change) => this.onStorageChange(change))
     const interval = this.settings['log.retention.check.interval.ms']
     if (interval > 0) this.timers.push(unref(setInterval(() => { void this.runMaintenance({}).catch(() => {}) }, interval)))
@@ -128,7 +146,7 @@ export class LocalBroker implements Broker {
     this.assertOpen()
     const records = req.topics === undefined
       ? await this.topics.list()
-      : await Promise.all(req.topics.map((t) => this.topics.lookup(t, req.allowAutoTopicCreation ?? false)))
+      : await Promise.all(req.topics.map((t) => this.lookupForWrite(t, req.allowAutoTopicCreation ?? false)))
     return records.map(toMetadata)
   }
 
@@ -163,11 +181,13 @@ export class LocalBroker implements Broker {
       const first = req.entries[indexes[0]]
       let log: PartitionLog
       try {
-        const record = await this.topics.lookup(first?.topic, true)
-        if (record.replica) {
-          throw new EdgelogError('NOT_LEADER_OR_FOLLOWER', `Topic '${record.name}' is a replica of ${record.replica.source}: produce there (or through an outbox)`)
-        }
+        const record = await this.lookupForWrite(first?.topic, true)
         validatePartitionIndex(first.partition, record)
+        if (record.replica) {
+          if (!this.outbox) throw new EdgelogError('NOT_LEADER_OR_FOLLOWER', `Topic '${record.name}' is a replica of ${record.replica.source}: produce there`)
+          await this.produceToOutbox(req, indexes, record, durability, results)
+          return
+        }
         log = await this.partition(record, first.partition)
       } catch (error) {
         for (const i of indexes) results[i] = this.produceError(req.entries[i], error)
@@ -188,6 +208,38 @@ export class LocalBroker implements Broker {
       })
     }))
     return results
+  }
+
+  /**
+   * The topic, auto-created when allowed — but never a topic this log follows: that one comes
+   * from the leader (its id, its partitions), so before the first sync it is not there yet.
+   */
+  private async lookupForWrite(topic: string, autoCreate: boolean): Promise<TopicRecord> {
+    const followed = autoCreate && this.options.isFollowed?.(topic)
+    try {
+      return await this.topics.lookup(topic, autoCreate && !followed)
+    } catch (error) {
+      if (followed && isEdgelogError(error, 'UNKNOWN_TOPIC_OR_PARTITION')) {
+        throw new EdgelogError('LEADER_NOT_AVAILABLE', `Topic '${topic}' is followed from its leader and has not been synced here yet: try again once online`)
+      }
+      throw error
+    }
+  }
+
+  /** A replica topic's records wait in its outbox; answered with their place there (`pending`), not an offset. */
+  private async produceToOutbox(req: ProduceRequest, indexes: number[], record: TopicRecord, durability: 'strict' | 'relaxed', results: ProduceResult[]): Promise<void> {
+    const settled = await Promise.allSettled(indexes.map((i) => {
+      const batch = req.entries[i].batch
+      return batch instanceof Uint8Array
+        ? this.outbox!.append(record, req.entries[i].partition, batch, durability)
+        : Promise.reject(new EdgelogError('CORRUPT_MESSAGE', 'batch must be a Uint8Array of Kafka record batch bytes'))
+    }))
+    settled.forEach((s, n) => {
+      const entry = req.entries[indexes[n]]
+      results[indexes[n]] = s.status === 'fulfilled'
+        ? { topic: entry.topic, partition: entry.partition, errorCode: 0, baseOffset: -1, logAppendTime: -1, logStartOffset: -1, pending: { outboxOffset: s.value.outboxOffset } }
+        : this.produceError(entry, s.reason)
+    })
   }
 
   private produceError(entry: ProduceRequest['entries'][number] | undefined, error: unknown): ProduceResult {
@@ -272,6 +324,21 @@ export class LocalBroker implements Broker {
   async deleteGroups(req: Parameters<Broker['deleteGroups']>[0]) { this.assertOpen(); return this.groups.deleteGroups(req) }
   async groupLag(req: Parameters<Broker['groupLag']>[0]) { this.assertOpen(); return this.groups.groupLag(req) }
 
+  private synced(): SyncView {
+    this.assertOpen()
+    if (!this.syncView) throw new EdgelogError('INVALID_REQUEST', 'This log follows no leader (no sync configured)')
+    return this.syncView
+  }
+
+  syncStatus() { return this.synced().status() }
+  syncPending(req: { topic?: string } = {}) { return this.synced().pending(req?.topic) }
+  syncDeadLetters() { return this.synced().deadLetters() }
+  syncDelivered(req: { records: Array<{ topic: string; partition: number; outboxOffset: number }>; timeoutMs?: number }) {
+    if (!Array.isArray(req?.records)) return Promise.reject(new EdgelogError('INVALID_REQUEST', 'records must be an array'))
+    return this.synced().delivered(req.records, req.timeoutMs)
+  }
+  syncFlush(req: { timeoutMs?: number } = {}) { return this.synced().flush(req?.timeoutMs) }
+
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
@@ -279,6 +346,7 @@ export class LocalBroker implements Broker {
     if (this.groupTimer) clearTimeout(this.groupTimer)
     this.unwatch?.()
     for (const log of this.partitions.values()) (await log.catch(() => undefined))?.close()
+    this.outbox?.close()
     await this.storage.close()
   }
 
@@ -324,6 +392,7 @@ export class LocalBroker implements Broker {
   }
 
   private onStorageChange(change: StorageChange): void {
+    this.outbox?.onStorageChange(change)
     if (change.kind === 'append') {
       void this.partitions.get(change.stream)?.then((log) => log.observeAppend(change.nextOffset), () => {})
     } else if (change.key.startsWith(keys.topicPrefix)) {

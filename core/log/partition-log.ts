@@ -244,15 +244,19 @@ export class PartitionLog {
    * Kafka's DeleteRecords: the log starts at `offset` from now on (delete-records.ts). Readers
    * below it get OFFSET_OUT_OF_RANGE; a batch holding `offset` stays whole.
    */
-  deleteRecordsBefore(offset: number): Promise<{ logStartOffset: number }> {
+  deleteRecordsBefore(offset: number, alsoMeta: Array<{ key: string; value: unknown }> = []): Promise<{ logStartOffset: number }> {
     return this.exclusive(() => this.retrying(async () => {
       if (!Number.isSafeInteger(offset) || offset > this.head.nextOffset || offset < 0) {
         throw new EdgelogError('OFFSET_OUT_OF_RANGE', `Cannot delete records before ${offset}: ${this.stream} ends at ${this.head.nextOffset}`)
       }
-      if (offset <= this.head.logStartOffset) return { logStartOffset: this.head.logStartOffset }
+      if (offset <= this.head.logStartOffset) {
+        if (alsoMeta.length) await this.commitReplica({ meta: alsoMeta, durability: 'strict' })
+        return { logStartOffset: this.head.logStartOffset }
+      }
       const below = await this.storage.readBatches(this.stream, this.head.logStartOffset, { maxBytes: Number.MAX_SAFE_INTEGER, toOffset: offset })
       const plan = planDeleteRecords(this.stream, this.head, this.segments, below, offset)
-      await this.commitReplica({ ...plan.write, durability: 'strict' })
+      // `alsoMeta` commits with it, atomically (the outbox records where the leader stored what it deletes).
+      await this.commitReplica({ ...plan.write, meta: [...(plan.write.meta ?? []), ...alsoMeta], durability: 'strict' })
       this.head = this.storedHead = plan.head
       this.segments = plan.segments
       return { logStartOffset: offset }
@@ -517,8 +521,9 @@ export class PartitionLog {
       this.topicKey === undefined ? undefined : this.storage.getMeta<{ topicId?: string; partitions?: number }>(this.topicKey),
     ])
     if (this.topicKey !== undefined) {
-      const slash = this.stream.lastIndexOf('/')
-      const partition = Number(this.stream.slice(slash + 1))
+      // `<topicId>/<partition>` (or `<topicId>/outbox-<partition>`: an outbox log).
+      const slash = this.stream.indexOf('/')
+      const partition = Number(/(\d+)$/.exec(this.stream)?.[1])
       if (!topic || topic.topicId !== this.stream.slice(0, slash) || !(partition < (topic.partitions ?? 0))) {
         // The topic was deleted (perhaps created again, with another id): this stream is gone.
         this.close()

@@ -56,8 +56,8 @@ export interface FollowerStatus {
 interface Followed { topic: string; topicId: string; partitions: number; stopped?: EdgelogError }
 
 const INITIAL_BACKOFF_MS = 100
-const MAX_BACKOFF_MS = 5_000
-const PAUSED_BACKOFF_MS = 10_000
+const MAX_BACKOFF_MS = 1_000
+const PAUSED_BACKOFF_MS = 5_000
 
 export class Follower {
   private readonly followed = new Map<string, Followed>()

@@ -1,0 +1,270 @@
+/**
+ * The forwarder sends each replica partition's outbox to the leader, exactly once and in
+ * order, with an idempotent producer whose state lives in the store (`fwd/<topicId>/<p>`):
+ *
+ * 1. Before a batch is first sent it gets its sequence numbers, and that is committed. Every
+ *    later attempt — after a lost answer, a reload, a closed tab, a crash of either side —
+ *    sends the very same bytes (the outbox batch stamped with the leader's producer id, the
+ *    partition's epoch and that sequence), so the leader stores it once.
+ * 2. A batch is never abandoned for a retriable failure: the forwarder tries again (backing
+ *    off) until the leader answers, so the outcome of every sequence becomes known.
+ * 3. What the leader stored leaves the outbox in one commit with the leader's offsets.
+ * 4. A batch the leader refuses for good (too large, invalid, access denied) is moved aside
+ *    with its typed error (a dead letter), never retried forever, never dropped silently; the
+ *    partition starts a new epoch at sequence 0 (its refused sequences were never stored).
+ * 5. A refused or expired token pauses forwarding with the error; it goes on by itself once
+ *    requests succeed again (the token replaced).
+ *
+ * One forwarder per store (the browser takes a Web Lock for it); any context may append to
+ * the outbox meanwhile.
+ */
+import { EdgelogError, isEdgelogError, type ErrorCode } from '../errors.ts'
+import type { Broker, ProduceResult } from '../broker.ts'
+import type { StorageAdapter, StoredBatch } from '../storage.ts'
+import { padOffset } from '../storage.ts'
+import { readBatchHeader } from '../codec/record-batch.ts'
+import type { TopicRecord, TopicRegistry } from '../log/topic-registry.ts'
+import { deadLetterPrefix, emptyForwardState, forwardKey, Outbox, type DeadLetter, type ForwardState } from './outbox.ts'
+import { stampProducer } from './stamp.ts'
+
+export interface ForwarderOptions {
+  leader: Broker
+  /** The log whose outboxes are forwarded. */
+  host: { storage: StorageAdapter; topics: TopicRegistry; outbox: Outbox }
+  /** Only replica topics of this source are forwarded. */
+  source: string
+  /** Batches per produce request (the leader remembers a producer's last five per partition). */
+  maxBatchesPerRequest?: number
+}
+
+export type ForwarderEvent =
+  | { type: 'forwarded'; topic: string; partition: number; records: number; baseOffset: number }
+  | { type: 'dead-letter'; topic: string; partition: number; records: number; error: EdgelogError }
+  | { type: 'online' }
+  | { type: 'offline'; error: EdgelogError }
+  | { type: 'paused'; error: EdgelogError }
+
+/** Refusals that will not change by trying again: the batch goes to the dead letters. */
+const REFUSED_FOR_GOOD = new Set<ErrorCode>([
+  'MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'CORRUPT_MESSAGE', 'INVALID_RECORD', 'INVALID_TIMESTAMP',
+  'TOPIC_AUTHORIZATION_FAILED', 'INVALID_TOPIC_EXCEPTION', 'UNSUPPORTED_FOR_MESSAGE_FORMAT', 'POLICY_VIOLATION',
+  'NOT_LEADER_OR_FOLLOWER', 'INVALID_REQUEST',
+])
+/** The leader does not take these sequences: not stored; the partition starts a new epoch. */
+const SEQUENCE_REFUSALS = new Set<ErrorCode>(['OUT_OF_ORDER_SEQUENCE_NUMBER', 'INVALID_PRODUCER_EPOCH', 'UNKNOWN_PRODUCER_ID', 'PRODUCER_FENCED'])
+/** Credentials: forwarding pauses until they work again. */
+const PAUSING = new Set<ErrorCode>(['UNAUTHENTICATED', 'SASL_AUTHENTICATION_FAILED', 'CLUSTER_AUTHORIZATION_FAILED'])
+const MAX_EPOCH = 0x7fff
+const INITIAL_BACKOFF_MS = 100
+const MAX_BACKOFF_MS = 1_000
+const PAUSED_BACKOFF_MS = 5_000
+/** A topic missing at the leader this many times running: its records are refused for good. */
+const UNKNOWN_TOPIC_ATTEMPTS = 5
+
+export class Forwarder {
+  private readonly loops = new Map<string, Promise<void>>()
+  private readonly listeners = new Set<(event: ForwarderEvent) => void>()
+  private state: 'starting' | 'online' | 'offline' | 'paused' | 'stopped' = 'starting'
+  private lastError: EdgelogError | undefined
+  private scanning: Promise<void> | undefined
+
+  constructor(private readonly options: ForwarderOptions) {}
+
+  on(listener: (event: ForwarderEvent) => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  get status(): { state: string; error?: { code: string; message: string } } {
+    return { state: this.state, error: this.lastError && { code: this.lastError.code, message: this.lastError.message } }
+  }
+
+  /** Starts a loop per replica partition of the source; call again (or wake) when topics change. */
+  start(): Promise<void> {
+    this.scanning ??= (async () => {
+      try {
+        for (const record of await this.replicaTopics()) {
+          for (let p = 0; p < record.partitions; p++) {
+            const key = `${record.topicId}/${p}`
+            if (!this.loops.has(key)) this.loops.set(key, this.partitionLoop(record, p))
+          }
+        }
+      } finally {
+        this.scanning = undefined
+      }
+    })()
+    return this.scanning
+  }
+
+  async stop(): Promise<void> {
+    this.state = 'stopped'
+    this.options.host.outbox.wake()
+    await Promise.allSettled([this.scanning, ...this.loops.values()])
+  }
+
+  /** Resolves once every outbox of the source is empty (delivered or moved aside). */
+  async flush(timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      await this.start()
+      let waiting = 0
+      for (const record of await this.replicaTopics()) {
+        for (let p = 0; p < record.partitions; p++) {
+          const log = await this.options.host.outbox.log(record, p)
+          waiting += log.highWatermark - log.logStartOffset
+        }
+      }
+      if (waiting === 0) return
+      if (this.stopped) throw new EdgelogError('CLOSED', 'The forwarder stopped')
+      if (Date.now() > deadline) {
+        throw new EdgelogError('REQUEST_TIMED_OUT', `${waiting} records still wait in the outbox${this.lastError ? ` (${this.lastError.code}: ${this.lastError.message})` : ''}`)
+      }
+      await this.options.host.outbox.changed(200)
+    }
+  }
+
+  private get stopped(): boolean { return this.state === 'stopped' }
+
+  private async replicaTopics(): Promise<TopicRecord[]> {
+    return (await this.options.host.topics.list()).filter((t) => t.replica?.source === this.options.source)
+  }
+
+  private emit(event: ForwarderEvent): void {
+    for (const l of this.listeners) {
+      try { l(event) } catch { /* a listener's failure is its own */ }
+    }
+  }
+
+  private setState(state: 'online' | 'offline' | 'paused', error?: EdgelogError): void {
+    if (this.stopped) return
+    const changed = this.state !== state
+    this.state = state
+    this.lastError = error
+    if (changed) this.emit(state === 'online' ? { type: 'online' } : { type: state, error: error! })
+  }
+
+  private async partitionLoop(record: TopicRecord, partition: number): Promise<void> {
+    const { outbox } = this.options.host
+    let backoff = INITIAL_BACKOFF_MS
+    let unknownTopic = 0
+    while (!this.stopped) {
+      try {
+        const log = await outbox.log(record, partition)
+        if (log.logStartOffset >= log.highWatermark) {
+          await outbox.changed(1_000)
+          continue
+        }
+        const outcome = await this.forwardOnce(record, partition, unknownTopic >= UNKNOWN_TOPIC_ATTEMPTS)
+        unknownTopic = 0
+        backoff = INITIAL_BACKOFF_MS
+        this.setState('online')
+        if (outcome === 'resequenced') continue
+      } catch (error) {
+        if (this.stopped) return
+        const typed = isEdgelogError(error) ? error : new EdgelogError('UNKNOWN_SERVER_ERROR', String(error), { cause: error })
+        if (typed.code === 'CLOSED' || typed.code === 'INCONSISTENT_TOPIC_ID') return
+        if (typed.code === 'UNKNOWN_TOPIC_OR_PARTITION') unknownTopic++
+        const paused = PAUSING.has(typed.code)
+        this.setState(paused ? 'paused' : 'offline', typed)
+        await outbox.changed(paused ? PAUSED_BACKOFF_MS : backoff)
+        backoff = Math.min(MAX_BACKOFF_MS, backoff * 2)
+      }
+    }
+  }
+
+  /**
+   * One round: the outbox's first batches get sequences (committed first), go to the leader
+   * in one request, and what it stored leaves the outbox with its offsets.
+   */
+  private async forwardOnce(record: TopicRecord, partition: number, topicGone: boolean): Promise<'sent' | 'resequenced'> {
+    const { storage, outbox } = this.options.host
+    const key = forwardKey(record.topicId, partition)
+    const log = await outbox.log(record, partition)
+    const stored = (await storage.getMeta<ForwardState>(key)) ?? emptyForwardState()
+    let state: ForwardState = { ...stored, inflight: stored.inflight.filter((i) => i.outboxLast >= log.logStartOffset) }
+    let dirty = state.inflight.length !== stored.inflight.length
+    if (state.producerId < 0) {
+      const { producerId, producerEpoch } = await this.options.leader.initProducerId({})
+      state = { ...state, producerId, epoch: producerEpoch, nextSequence: 0, inflight: [] }
+      dirty = true
+    }
+    const { batches: read } = await log.read(log.logStartOffset, 1 << 20)
+    const batches = read.slice(0, this.options.maxBatchesPerRequest ?? 5)
+    const inflight = [...state.inflight]
+    let nextSequence = state.nextSequence
+    for (const b of batches) {
+      if (inflight.some((i) => i.outboxBase === b.baseOffset)) continue
+      inflight.push({ outboxBase: b.baseOffset, outboxLast: b.lastOffset, baseSequence: nextSequence })
+      nextSequence = (nextSequence + recordCount(b)) & 0x7fffffff
+      dirty = true
+    }
+    state = { ...state, inflight, nextSequence }
+    // The sequences are durable before anything is sent: every retry sends the same bytes.
+    if (dirty) await storage.commit({ meta: [{ key, value: state }], durability: 'strict' })
+
+    const entries = batches.map((b) => {
+      const assigned = inflight.find((i) => i.outboxBase === b.baseOffset)!
+      return { topic: record.name, partition, batch: stampProducer(b.bytes, state.producerId, state.epoch, assigned.baseSequence) }
+    })
+    let results: ProduceResult[]
+    if (topicGone) {
+      results = entries.map(() => ({ topic: record.name, partition, errorCode: 3, error: { code: 'UNKNOWN_TOPIC_OR_PARTITION' as const, message: `Topic '${record.name}' is gone at the leader` }, baseOffset: -1, logAppendTime: -1, logStartOffset: -1 }))
+    } else {
+      results = await this.options.leader.produce({ acks: -1, entries })
+    }
+
+    const delivered: ForwardState['delivered'] = []
+    const dead: DeadLetter[] = []
+    let resequence: ErrorCode | undefined
+    let retry: EdgelogError | undefined
+    for (const [k, r] of results.entries()) {
+      const b = batches[k]
+      const code = r.error?.code
+      if (!code || code === 'DUPLICATE_SEQUENCE_NUMBER') {
+        delivered.push({ outboxBase: b.baseOffset, outboxLast: b.lastOffset, baseOffset: code ? -1 : r.baseOffset })
+        continue
+      }
+      if (REFUSED_FOR_GOOD.has(code) || (topicGone && code === 'UNKNOWN_TOPIC_OR_PARTITION')) {
+        dead.push({
+          topic: record.name, partition, outboxBase: b.baseOffset, outboxLast: b.lastOffset, error: r.error!,
+          batch: toBase64(b.bytes), at: Date.now(),
+        })
+        resequence = code
+      } else if (SEQUENCE_REFUSALS.has(code)) {
+        resequence = code
+      } else {
+        retry = new EdgelogError(code, r.error!.message, { retriable: true })
+      }
+      break
+    }
+    const handled = delivered.length + dead.length
+    if (handled > 0 || resequence) {
+      const handledUpTo = handled > 0 ? batches[handled - 1].lastOffset : -1
+      const rest = inflight.filter((i) => i.outboxBase > handledUpTo)
+      let next: ForwardState = { ...state, inflight: rest, delivered: Outbox.remember(state, delivered) }
+      if (resequence) {
+        // The sequences from the refused batch on were not stored: a new epoch, from sequence 0.
+        const newId = resequence === 'UNKNOWN_PRODUCER_ID' || resequence === 'PRODUCER_FENCED' || state.epoch >= MAX_EPOCH
+        next = { ...next, inflight: [], nextSequence: 0, epoch: newId ? 0 : state.epoch + 1, producerId: newId ? -1 : state.producerId }
+      }
+      const deadMeta = dead.map((d) => ({ key: `${deadLetterPrefix}${record.topicId}/${partition}/${padOffset(d.outboxBase)}`, value: d }))
+      const upTo = handled > 0 ? batches[handled - 1].lastOffset + 1 : log.logStartOffset
+      await log.deleteRecordsBefore(upTo, [{ key, value: next }, ...deadMeta])
+      outbox.wake()
+      for (const d of delivered) this.emit({ type: 'forwarded', topic: record.name, partition, records: d.outboxLast - d.outboxBase + 1, baseOffset: d.baseOffset })
+      for (const d of dead) this.emit({ type: 'dead-letter', topic: record.name, partition, records: d.outboxLast - d.outboxBase + 1, error: new EdgelogError(d.error.code as ErrorCode, d.error.message) })
+    }
+    if (retry) throw retry
+    return resequence ? 'resequenced' : 'sent'
+  }
+}
+
+function recordCount(batch: StoredBatch): number {
+  return readBatchHeader(batch.bytes).recordCount
+}
+
+function toBase64(bytes: Uint8Array): string {
+  let s = ''
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000))
+  return btoa(s)
+}
