@@ -265,6 +265,8 @@ export interface Broker {
   /** The leader's offset of each outbox record once delivered (-1: stored, offset unknown). */
   syncDelivered?(req: { records: Array<{ topic: string; partition: number; outboxOffset: number }>; timeoutMs?: number }): Promise<number[]>
   syncFlush?(req: { timeoutMs?: number }): Promise<void>
+  /** Replaces the token the sync sends to its leader (and tries again at once). */
+  syncSetToken?(token: string | undefined): Promise<void>
 
   close(): Promise<void>
 }

@@ -13,6 +13,8 @@ import type { Broker, FetchRequest, FetchResult, ProduceRequest } from '../../co
 import { LocalBroker } from '../../core/log/local-broker.ts'
 import { installErrorTransfer } from './comlink-errors.ts'
 import { IndexedDBStorage } from './storage.ts'
+import { BrowserSync, type RemoteOptions } from './sync-host.ts'
+import { followed } from '../../core/open-log.ts'
 
 export interface HostOpenOptions {
   /** The IndexedDB database name: every tab opening the same name shares one log. */
@@ -21,6 +23,8 @@ export interface HostOpenOptions {
   settings?: Partial<LogSettings>
   /** How long to wait for other tabs to let an upgrade of the database through (ms). */
   blockedTimeoutMs?: number
+  /** Follow topics of an edgelog deployment (sync-host.ts). */
+  remote?: RemoteOptions
 }
 
 type BrokerArg<K extends keyof Broker> = Broker[K] extends (...args: infer A) => unknown ? A : never
@@ -42,6 +46,7 @@ export function transferableBuffers(views: Uint8Array[]): { views: Uint8Array[];
 
 export class BrokerHost {
   #broker: LocalBroker | undefined
+  #sync: BrowserSync | undefined
   #opening: Promise<void> | undefined
 
   /** Opens the database and the log; the page calls it once, before anything else. */
@@ -51,7 +56,16 @@ export class BrokerHost {
         throw new EdgelogError('INVALID_REQUEST', 'openBrowserLog needs a database name')
       }
       const storage = await IndexedDBStorage.open(options.name, { blockedTimeoutMs: options.blockedTimeoutMs })
-      this.#broker = new LocalBroker({ storage, settings: options.settings })
+      const remote = options.remote
+      if (remote && (typeof remote.url !== 'string' || !Array.isArray(remote.follow))) {
+        throw new EdgelogError('INVALID_CONFIG', 'remote needs { url, follow: [topic names or patterns] }')
+      }
+      this.#broker = new LocalBroker({
+        storage, settings: options.settings,
+        replicaProduce: remote ? 'outbox' : 'refuse',
+        isFollowed: remote ? (topic) => followed(remote.follow, topic) : undefined,
+      })
+      if (remote) this.#sync = new BrowserSync(this.#broker, options.name, remote)
     })().catch((e) => {
       this.#opening = undefined
       throw e
@@ -91,10 +105,23 @@ export class BrokerHost {
   deleteGroups(...a: BrokerArg<'deleteGroups'>) { return this.#b().deleteGroups(...a) }
   groupLag(...a: BrokerArg<'groupLag'>) { return this.#b().groupLag(...a) }
 
+  syncStatus() { return this.#b().syncStatus() }
+  syncPending(...a: Parameters<LocalBroker['syncPending']>) { return this.#b().syncPending(...a) }
+  syncDeadLetters() { return this.#b().syncDeadLetters() }
+  syncDelivered(...a: Parameters<LocalBroker['syncDelivered']>) { return this.#b().syncDelivered(...a) }
+  syncFlush(...a: Parameters<LocalBroker['syncFlush']>) { return this.#b().syncFlush(...a) }
+  async syncSetToken(token: string | undefined): Promise<void> {
+    if (!this.#sync) throw new EdgelogError('INVALID_REQUEST', 'This log follows no remote')
+    this.#sync.setToken(token)
+  }
+
   async close(): Promise<void> {
     const broker = this.#broker
+    const sync = this.#sync
     this.#broker = undefined
+    this.#sync = undefined
     this.#opening = undefined
+    await sync?.close()
     await broker?.close()
   }
 }

@@ -12,7 +12,7 @@ import type { RecordMetadata } from './producer.ts'
 export class SyncClient {
   constructor(private readonly broker: Broker) {}
 
-  private need<K extends 'syncStatus' | 'syncPending' | 'syncDeadLetters' | 'syncDelivered' | 'syncFlush'>(name: K): NonNullable<Broker[K]> {
+  private need<K extends 'syncStatus' | 'syncPending' | 'syncDeadLetters' | 'syncDelivered' | 'syncFlush' | 'syncSetToken'>(name: K): NonNullable<Broker[K]> {
     const fn = this.broker[name]
     if (typeof fn !== 'function') throw new EdgelogError('INVALID_REQUEST', 'This log follows no leader (open it with a remote to follow)')
     return fn.bind(this.broker) as NonNullable<Broker[K]>
@@ -26,6 +26,9 @@ export class SyncClient {
 
   /** Records the leader refused for good, with their typed errors. */
   deadLetters(): Promise<DeadLetter[]> { return this.need('syncDeadLetters')() }
+
+  /** Replaces an expired or wrong token: a sync paused by it goes on at once. */
+  async setToken(token: string | undefined): Promise<void> { await this.need('syncSetToken')(token) }
 
   /** Resolves once everything produced here so far reached the leader (or was refused). */
   flush(timeoutMs?: number): Promise<void> { return this.need('syncFlush')({ timeoutMs }) }

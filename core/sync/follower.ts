@@ -83,6 +83,11 @@ export class Follower {
     await this.discover()
   }
 
+  /** Tries again now (back online, token replaced) instead of after the current backoff. */
+  wake(): void {
+    for (const wake of [...this.sleepers]) wake()
+  }
+
   async stop(): Promise<void> {
     this.state = 'stopped'
     this.abort.abort()

@@ -73,6 +73,12 @@ export class Sync {
     await this.publish()
   }
 
+  /** Tries again now: back online, or the token replaced. */
+  resume(): void {
+    this.follower.wake()
+    this.log.outbox?.wake()
+  }
+
   async stop(): Promise<void> {
     if (this.rescan) clearInterval(this.rescan)
     await Promise.allSettled([this.follower.stop(), this.forwarder.stop()])
