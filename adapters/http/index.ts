@@ -19,6 +19,11 @@ import { groupEntriesByPartition } from '../../core/log/produce-groups.ts'
 
 export const RECORD_BATCH_TYPE = 'application/vnd.kafka.record-batch'
 
+/** KafkaJS's requestTimeout default: how long one request may take, its body included. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000
+/** The Worker parks a fetch at most this long (its MAX_FETCH_WAIT_MS). */
+const MAX_FETCH_WAIT_MS = 60_000
+
 export interface HttpBrokerOptions {
   /** The Worker's origin, e.g. http://127.0.0.1:8787 (the API lives under /v1). */
   url: string
@@ -26,6 +31,13 @@ export interface HttpBrokerOptions {
   token?: string
   /** Another fetch (tests: the Worker's `SELF.fetch`; or one that adds headers). */
   fetch?: (input: Request) => Promise<Response>
+  /**
+   * How long one request may take, from sending it to the last byte of its answer (KafkaJS's
+   * `requestTimeout`, default 30 s); a long-poll fetch gets its `maxWaitMs` on top. Past it the
+   * request is aborted and fails with the retriable REQUEST_TIMED_OUT: a dead server or a
+   * half-open connection never leaves a caller waiting for ever.
+   */
+  requestTimeout?: number
 }
 
 export interface ConnectOptions extends HttpBrokerOptions {
@@ -36,20 +48,53 @@ export interface ConnectOptions extends HttpBrokerOptions {
 
 const enc = encodeURIComponent
 
+interface RequestInit {
+  json?: unknown
+  bytes?: Uint8Array
+  accept?: string
+  /** Time the server may legitimately hold the request (a long poll's maxWaitMs), added to the timeout. */
+  waitMs?: number
+  /** The caller's cancellation (a consumer stopping aborts its parked fetches). */
+  signal?: AbortSignal
+}
+
+/** An error of the server's own (a 4xx/5xx answer): passed on as it is, not reclassified. */
+const fromServer = new WeakSet<EdgelogError>()
+
+/**
+ * Every failure is an EdgelogError (core/errors.ts), whatever stage it happens at:
+ * - the connection cannot be made, drops, or the answer's body is cut short (while it is read,
+ *   or a 2xx body that does not parse): NETWORK_EXCEPTION, retriable. For a produce this means
+ *   the outcome is unknown (the batch may be stored): it is reported as that retriable error,
+ *   never as a success; an idempotent producer's retry is then stored once.
+ * - no answer within `requestTimeout` (+ maxWaitMs): REQUEST_TIMED_OUT, retriable;
+ * - a 4xx/5xx with an edgelog body: that error (its code, its `retriable`); a 5xx without one
+ *   (a proxy's 502 page, a restarting server): NETWORK_EXCEPTION, retriable;
+ * - after `close()`: CLOSED; a request the caller aborted: NETWORK_EXCEPTION, not retriable.
+ */
 export class HttpBroker implements Broker {
   private readonly base: string
   private readonly doFetch: (input: Request) => Promise<Response>
+  private readonly requestTimeout: number
   private readonly inFlight = new Set<AbortController>()
   private closed = false
 
   constructor(private readonly options: HttpBrokerOptions) {
     this.base = options.url.replace(/\/+$/, '')
     this.doFetch = options.fetch ?? ((request) => fetch(request))
+    const timeout = options.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT_MS
+    if (!(timeout > 0)) throw new EdgelogError('INVALID_REQUEST', `requestTimeout must be a positive number of ms, got ${String(timeout)}`)
+    this.requestTimeout = timeout
   }
 
-  /** One request: JSON in and out, or bytes; a non-2xx answer throws its EdgelogError. */
-  private async request(method: string, path: string, init: { json?: unknown; bytes?: Uint8Array; accept?: string } = {}): Promise<Response> {
-    if (this.closed) throw new EdgelogError('CLOSED', 'The connection is closed')
+  /**
+   * One request: sends it, checks the status (a non-2xx answer throws its EdgelogError) and
+   * reads the answer with `read`, all under one timeout and one abort, so that the body read
+   * is covered as much as the connect.
+   */
+  private async request<T>(method: string, path: string, init: RequestInit, read: (response: Response) => Promise<T>): Promise<T> {
+    const what = `${method} ${path}`
+    if (this.closed) throw closedError()
     const headers: Record<string, string> = { accept: init.accept ?? 'application/json' }
     if (this.options.token) headers.authorization = `Bearer ${this.options.token}`
     let body: BodyInit | undefined
@@ -58,26 +103,49 @@ export class HttpBroker implements Broker {
       body = init.bytes as Uint8Array<ArrayBuffer>
     } else if (init.json !== undefined) {
       headers['content-type'] = 'application/json'
-      body = JSON.stringify(init.json)
+      try {
+        body = JSON.stringify(init.json)
+      } catch (error) {
+        throw new EdgelogError('INVALID_REQUEST', `${what}: the request body cannot be sent as JSON: ${messageOf(error)}`, { cause: error })
+      }
     }
     const abort = new AbortController()
-    this.inFlight.add(abort)
-    let response: Response
+    let request: Request
     try {
-      response = await this.doFetch(new Request(`${this.base}${path}`, { method, headers, body, signal: abort.signal }))
+      request = new Request(`${this.base}${path}`, { method, headers, body, signal: abort.signal })
     } catch (error) {
-      if (this.closed) throw new EdgelogError('CLOSED', 'The connection is closed')
-      throw new EdgelogError('NETWORK_EXCEPTION', `${method} ${path} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error, retriable: true })
+      throw new EdgelogError('INVALID_REQUEST', `${what}: cannot make the request: ${messageOf(error)}`, { cause: error })
+    }
+    const signal = init.signal
+    if (signal?.aborted) throw abortedError(what, signal)
+    let timedOut = false
+    const timeoutMs = this.requestTimeout + (init.waitMs ?? 0)
+    const timer = setTimeout(() => { timedOut = true; abort.abort() }, timeoutMs)
+    const onAbort = () => abort.abort()
+    signal?.addEventListener('abort', onAbort, { once: true })
+    this.inFlight.add(abort)
+    let stage = 'failed'
+    try {
+      const response = await this.doFetch(request)
+      stage = 'failed while its answer was read'
+      if (!response.ok) throw await errorOf(response, what)
+      return await read(response)
+    } catch (error) {
+      if (this.closed) throw closedError(error)
+      if (isEdgelogError(error) && fromServer.has(error)) throw error
+      if (timedOut) throw new EdgelogError('REQUEST_TIMED_OUT', `${what}: no complete answer within ${timeoutMs} ms`, { cause: error })
+      if (signal?.aborted) throw abortedError(what, signal)
+      if (isEdgelogError(error)) throw error
+      throw new EdgelogError('NETWORK_EXCEPTION', `${what} ${stage}: ${messageOf(error)}`, { cause: error, retriable: true })
     } finally {
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', onAbort)
       this.inFlight.delete(abort)
     }
-    if (!response.ok) throw await errorOf(response)
-    return response
   }
 
-  private async json<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const response = await this.request(method, path, { json: body })
-    return (await response.json()) as T
+  private json<T>(method: string, path: string, body?: unknown): Promise<T> {
+    return this.request(method, path, { json: body }, (response) => readJson<T>(response, `${method} ${path}`))
   }
 
   async describeCluster(): Promise<ClusterInfo> {
@@ -109,7 +177,11 @@ export class HttpBroker implements Broker {
     return (await this.json<{ partitions: PartitionState[] }>('GET', `/v1/topics/${enc(req.topic)}`)).partitions
   }
 
-  /** One binary POST per partition (its batches concatenated, in order). */
+  /**
+   * One binary POST per partition (its batches concatenated, in order). A request that failed
+   * (no answer, a cut-short answer, a timeout) leaves the batches' fate unknown: each is reported
+   * with that retriable error, never as stored.
+   */
   async produce(req: ProduceRequest): Promise<ProduceResult[]> {
     const results: ProduceResult[] = new Array(req.entries.length)
     await Promise.all(groupEntriesByPartition(req.entries).map(async (indexes) => {
@@ -118,20 +190,24 @@ export class HttpBroker implements Broker {
         for (const i of indexes) results[i] = { topic, partition, errorCode, error: { code, message }, baseOffset: -1, logAppendTime: -1, logStartOffset: -1 }
       }
       const bytes = concatBytes(indexes.map((i) => req.entries[i].batch))
-      let answer: { batches?: Array<{ baseOffset?: number; error?: { code: ErrorCode; message: string } }>; error?: { code: ErrorCode; message: string } }
+      type Answer = { batches?: Array<{ baseOffset?: number; error?: { code: ErrorCode; message: string } }>; error?: { code: ErrorCode; message: string } }
+      const path = `/v1/topics/${enc(topic)}/partitions/${partition}/records?acks=${req.acks}`
+      let answer: Answer
       try {
-        const response = await this.request('POST', `/v1/topics/${enc(topic)}/partitions/${partition}/records?acks=${req.acks}`, { bytes })
-        answer = await response.json()
+        answer = await this.request('POST', path, { bytes }, (response) => readJson<Answer>(response, `POST ${path}`))
       } catch (error) {
         if (!isEdgelogError(error)) throw error
-        const perBatch = (error as EdgelogError & { body?: typeof answer }).body?.batches
-        if (!perBatch) return failAll(error.code, error.message, error.errorCode)
+        const perBatch = (error as EdgelogError & { body?: Answer }).body?.batches
+        if (!Array.isArray(perBatch)) return failAll(error.code, error.message, error.errorCode)
         answer = { batches: perBatch }
       }
       indexes.forEach((i, k) => {
-        const b = answer.batches?.[k]
-        if (!b || b.error || b.baseOffset === undefined) {
-          const e = errorFromJSON(b?.error ?? { code: 'UNKNOWN_SERVER_ERROR', message: 'No answer for this batch' })
+        const b = Array.isArray(answer?.batches) ? answer.batches[k] : undefined
+        if (!b || b.error || typeof b.baseOffset !== 'number') {
+          // An answer without this batch's outcome: it may or may not be stored.
+          const e = b?.error
+            ? errorFromJSON(b.error)
+            : new EdgelogError('NETWORK_EXCEPTION', `POST ${path}: the answer does not say what became of batch ${k}; it may have been stored`)
           results[i] = { topic, partition, errorCode: e.errorCode, error: { code: e.code, message: e.message }, baseOffset: -1, logAppendTime: -1, logStartOffset: -1 }
         } else {
           results[i] = { topic, partition, errorCode: 0, baseOffset: b.baseOffset, logAppendTime: -1, logStartOffset: -1 }
@@ -141,19 +217,33 @@ export class HttpBroker implements Broker {
     return results
   }
 
-  async fetch(req: FetchRequest): Promise<FetchResult> {
+  /** A long poll: the request may take `maxWaitMs` on top of `requestTimeout`; `signal` cancels it. */
+  async fetch(req: FetchRequest, options?: { signal?: AbortSignal }): Promise<FetchResult> {
     const q = new URLSearchParams({ offset: String(req.offset), maxBytes: String(req.maxBytes) })
-    if (req.maxWaitMs) q.set('maxWaitMs', String(Math.min(req.maxWaitMs, 60_000)))
+    const waitMs = req.maxWaitMs ? Math.min(Math.max(0, req.maxWaitMs), MAX_FETCH_WAIT_MS) : 0
+    if (waitMs > 0) q.set('maxWaitMs', String(waitMs))
     if (req.minBytes) q.set('minBytes', String(req.minBytes))
-    const response = await this.request('GET', `/v1/topics/${enc(req.topic)}/partitions/${req.partition}/records?${q}`, { accept: RECORD_BATCH_TYPE })
-    const bytes = new Uint8Array(await response.arrayBuffer())
-    return {
-      topic: req.topic,
-      partition: req.partition,
-      highWatermark: Number(response.headers.get('edgelog-high-watermark') ?? -1),
-      logStartOffset: Number(response.headers.get('edgelog-log-start-offset') ?? -1),
-      batches: splitBatches(bytes),
-    }
+    const path = `/v1/topics/${enc(req.topic)}/partitions/${req.partition}/records?${q}`
+    return this.request('GET', path, { accept: RECORD_BATCH_TYPE, waitMs, signal: options?.signal }, async (response) => {
+      const bytes = new Uint8Array(await response.arrayBuffer())
+      let batches: Uint8Array[]
+      try {
+        batches = splitBatches(bytes)
+      } catch (error) {
+        throw new EdgelogError('NETWORK_EXCEPTION', `GET ${path}: the answer's record batches are cut short (${messageOf(error)})`, { cause: error, retriable: true })
+      }
+      const count = response.headers.get('edgelog-batch-count')
+      if (count !== null && Number(count) !== batches.length) {
+        throw new EdgelogError('NETWORK_EXCEPTION', `GET ${path}: the answer holds ${batches.length} record batches of the ${count} sent`, { retriable: true })
+      }
+      return {
+        topic: req.topic,
+        partition: req.partition,
+        highWatermark: Number(response.headers.get('edgelog-high-watermark') ?? -1),
+        logStartOffset: Number(response.headers.get('edgelog-log-start-offset') ?? -1),
+        batches,
+      }
+    })
   }
 
   async listOffsets(req: { topic: string; partitions: number[]; spec: OffsetSpec }): Promise<ListOffsetsResult[]> {
@@ -238,20 +328,59 @@ export function connect(options: ConnectOptions): EdgelogClient {
   return createClient(broker, { clientId: options.clientId, preferredBatchBytes: options.preferredBatchBytes ?? 512 * 1024 })
 }
 
-async function errorOf(response: Response): Promise<EdgelogError> {
+/**
+ * The error a non-2xx answer stands for: the server's own (`{ error: { code, message } }`), or,
+ * without one, what its status says (a 5xx from a proxy or a restarting server is retriable).
+ */
+async function errorOf(response: Response, what: string): Promise<EdgelogError> {
   let body: { error?: { code?: string; message?: string } } | undefined
   try {
-    body = await response.json()
+    body = JSON.parse(await response.text())
   } catch {
-    body = undefined
+    body = undefined // unreadable, cut short or not JSON: the status decides
   }
-  if (body?.error?.code) {
+  if (typeof body?.error?.code === 'string') {
     const error = errorFromJSON(body.error)
     ;(error as EdgelogError & { body?: unknown }).body = body
+    fromServer.add(error)
     return error
   }
-  const code: ErrorCode = response.status === 401 ? 'UNAUTHENTICATED' : response.status === 413 ? 'MESSAGE_TOO_LARGE' : response.status >= 500 ? 'NETWORK_EXCEPTION' : 'UNKNOWN_SERVER_ERROR'
-  return new EdgelogError(code, `HTTP ${response.status} ${response.statusText}`)
+  const status = response.status
+  const message = `${what}: HTTP ${status} ${response.statusText}`.trim()
+  const error = status === 401 ? new EdgelogError('UNAUTHENTICATED', message)
+    : status === 413 ? new EdgelogError('MESSAGE_TOO_LARGE', message)
+    : status === 408 || status === 504 ? new EdgelogError('REQUEST_TIMED_OUT', message)
+    : status === 429 || status >= 500 ? new EdgelogError('NETWORK_EXCEPTION', message, { retriable: true })
+    : new EdgelogError('UNKNOWN_SERVER_ERROR', message)
+  fromServer.add(error)
+  return error
+}
+
+/** A 2xx answer's JSON body; one that does not parse was cut short (or is not ours): retriable. */
+async function readJson<T>(response: Response, what: string): Promise<T> {
+  const text = await response.text()
+  try {
+    return JSON.parse(text) as T
+  } catch (error) {
+    throw new EdgelogError('NETWORK_EXCEPTION', `${what}: the answer is not complete JSON (${text.length} characters; cut short?)`, { cause: error, retriable: true })
+  }
+}
+
+function closedError(cause?: unknown): EdgelogError {
+  return new EdgelogError('CLOSED', 'The connection is closed', cause === undefined ? undefined : { cause })
+}
+
+/** The caller gave up on the request (its signal): its reason when that is ours, else NETWORK_EXCEPTION, not retried. */
+function abortedError(what: string, signal: AbortSignal): EdgelogError {
+  if (isEdgelogError(signal.reason)) return signal.reason
+  return new EdgelogError('NETWORK_EXCEPTION', `${what} was aborted`, { cause: signal.reason, retriable: false })
+}
+
+function messageOf(error: unknown): string {
+  if (!(error instanceof Error)) return String(error)
+  // undici reports the socket's error as the cause ("fetch failed" / "terminated": other side closed, ECONNREFUSED, …)
+  const cause = (error as { cause?: unknown }).cause
+  return cause instanceof Error && cause.message && cause.message !== error.message ? `${error.message} (${cause.message})` : error.message
 }
 
 export { EdgelogError } from '../../core/errors.ts'

@@ -11,13 +11,13 @@
 import { EdgelogError, isEdgelogError } from '../errors.ts'
 import type { Broker, TopicPartitions } from '../broker.ts'
 import { Emitter } from './events.ts'
-import { GroupMember, assertGroupId, tpKey } from './group-member.ts'
+import { GroupMember, assertGroupId, newMemberId, tpKey } from './group-member.ts'
 import { describe, parseOffset } from './messages.ts'
 import { OffsetTracker } from './offset-tracker.ts'
 import { Semaphore } from './semaphore.ts'
 import { CONSUMER_EVENTS as EVENTS, RUN_DEFAULTS, type ConsumerConfig, type RunConfig } from './consumer/api.ts'
 import { commitOffsets, commitResolved } from './consumer/commit-policy.ts'
-import { ASK_THE_GROUP, newPartitionReader, readLoop, RESET_BY_POLICY, type PartitionReader } from './consumer/partition-reader.ts'
+import { abortReader, ASK_THE_GROUP, newPartitionReader, readLoop, RESET_BY_POLICY, type PartitionReader } from './consumer/partition-reader.ts'
 import { PausedPartitions } from './consumer/paused-partitions.ts'
 import type { ConsumerRuntime } from './consumer/runtime.ts'
 import { Wakeups } from './consumer/wakeups.ts'
@@ -33,8 +33,14 @@ export class Consumer {
   private readonly readers = new Map<string, PartitionReader>()
   private readonly pendingSeeks = new Map<string, number>()
   private readonly rt: ConsumerRuntime
+  /** This consumer's member id in its group, the same for every run (KIP-1082; see group-member.ts). */
+  private readonly memberId = newMemberId()
   private starting: Promise<void> | null = null
   private stopping: Promise<void> | null = null
+  /** A restart after a crash, waiting for its delay (cleared by stop, disconnect and run). */
+  private restartTimer: ReturnType<typeof setTimeout> | undefined
+  /** Bumped by the user's stop, disconnect and run: a crash's restart decided before one of them is dropped. */
+  private lifecycle = 0
 
   constructor(private readonly broker: Broker, private readonly config: ConsumerConfig, private readonly clientId: string) {
     if (config.groupId !== undefined) assertGroupId(config.groupId)
@@ -54,6 +60,7 @@ export class Consumer {
     this.emitter.emit(EVENTS.CONNECT, {})
   }
 
+  /** Stops (processing finishes, offsets are committed, the member leaves) and releases every timer and request. */
   async disconnect(): Promise<void> {
     await this.stop()
     this.emitter.emit(EVENTS.DISCONNECT, {})
@@ -79,6 +86,11 @@ export class Consumer {
   }
 
   async run(config: RunConfig = {}): Promise<void> {
+    this.cancelRestart()
+    return this.startRun(config)
+  }
+
+  private async startRun(config: RunConfig): Promise<void> {
     const rt = this.rt
     if (rt.running || this.starting) throw new EdgelogError('INVALID_REQUEST', 'The consumer is already running')
     if (typeof config?.eachMessage !== 'function' && typeof config?.eachBatch !== 'function') {
@@ -116,6 +128,7 @@ export class Consumer {
     const groupId = this.config.groupId
     const member = new GroupMember(this.broker, {
       groupId,
+      memberId: this.memberId,
       clientId: this.clientId,
       instanceId: this.config.groupInstanceId ?? null,
       rackId: this.config.rackId ?? null,
@@ -146,15 +159,30 @@ export class Consumer {
   }
 
   async stop(): Promise<void> {
+    this.cancelRestart()
+    return this.halt()
+  }
+
+  private cancelRestart(): void {
+    this.lifecycle++
+    if (this.restartTimer !== undefined) clearTimeout(this.restartTimer)
+    this.restartTimer = undefined
+  }
+
+  private halt(): Promise<void> {
     if (this.stopping) return this.stopping
-    if (!this.rt.running) return
+    if (!this.rt.running) return Promise.resolve()
     this.stopping = this.doStop().finally(() => { this.stopping = null })
     return this.stopping
   }
 
   private async doStop(): Promise<void> {
-    await this.starting?.catch(() => {})
     this.rt.running = false
+    this.rt.wakeups.wakeAll()
+    // Parked long polls end now (their results would be dropped anyway): no socket or broker
+    // timer outlives the stop. Processing in progress finishes and is committed below.
+    for (const r of this.readers.values()) abortReader(r)
+    await this.starting?.catch(() => {})
     this.rt.wakeups.wakeAll()
     // A group member revokes (finishes processing, commits) and leaves; a plain reader just stops.
     if (this.rt.member) await this.rt.member.stop()
@@ -167,11 +195,12 @@ export class Consumer {
     for (const r of readers) {
       r.revoked = true
       r.generation++
+      abortReader(r)
       this.readers.delete(tpKey(r.topic, r.partition))
       this.rt.offsets.forget(r.topic, r.partition)
     }
     this.rt.wakeups.wakeAll()
-    // Loops parked in a long poll see `revoked` when it answers and end without processing.
+    // Loops parked in a long poll are aborted: they see `revoked` and end without processing.
   }
 
   /**
@@ -250,10 +279,16 @@ export class Consumer {
     for (const { topic, partitions } of tps) {
       for (const partition of partitions) {
         const key = tpKey(topic, partition)
-        const existing = this.readers.get(key)
+        let existing = this.readers.get(key)
         // A reader still being torn down (revoked, then given back) finishes first; a live one stays.
-        if (existing?.revoked) await existing.stopped
-        else if (existing) continue
+        if (existing?.revoked) {
+          await existing.stopped
+          existing = this.readers.get(key)
+          if (existing && !existing.revoked) continue
+        } else if (existing) continue
+        // Lost while this assignment was on its way (fenced, session lapsed, stopped): a reader
+        // now would read a partition the member no longer owns, and nothing would ever stop it.
+        if (!this.rt.running || (this.rt.member !== null && !this.rt.member.owns(topic, partition))) continue
         const seek = this.pendingSeeks.get(key)
         this.pendingSeeks.delete(key)
         const c = committed.find((o) => o.topic === topic && o.partition === partition)
@@ -277,6 +312,7 @@ export class Consumer {
         if (!reader || reader.revoked) continue
         reader.revoked = true
         reader.generation++
+        abortReader(reader)
         readers.push(reader)
       }
     }
@@ -298,21 +334,35 @@ export class Consumer {
     stopped()
   }
 
+  /**
+   * Ends the run on an error it cannot get past, and restarts it after `retry.initialRetryTime`
+   * when `retry.restartOnFailure(error)` says so — by default (as KafkaJS) when the error is a
+   * retriable one of the broker's (the server restarting, the network down for longer than the
+   * retries): a consumer does not stay stopped for good because the log was away for a while.
+   */
   private crash(error: unknown): void {
     if (!this.rt.running || this.stopping) return
-    const groupId = this.config.groupId
     const runConfig = this.rt.runConfig
-    void (async () => {
-      await this.stop()
-      const restartOnFailure = this.config.retry?.restartOnFailure
-      const restart = restartOnFailure ? await restartOnFailure(error as Error).catch(() => false) : false
-      this.emitter.emit(EVENTS.CRASH, { error, groupId, restart })
-      if (restart) {
-        setTimeout(() => {
-          this.run(runConfig).catch((e) => this.emitter.emit(EVENTS.CRASH, { error: e, groupId, restart: false }))
-        }, this.config.retry?.initialRetryTime ?? 300)
-      }
-    })()
+    const lifecycle = this.lifecycle
+    void this.halt().then(() => this.afterCrash(error, runConfig, lifecycle))
+  }
+
+  private async afterCrash(error: unknown, runConfig: RunConfig, lifecycle: number): Promise<void> {
+    const groupId = this.config.groupId
+    const restartOnFailure = this.config.retry?.restartOnFailure
+    const restart = restartOnFailure
+      ? await restartOnFailure(error as Error).catch(() => false)
+      : isEdgelogError(error) && error.retriable
+    // The user stopped, disconnected or ran again meanwhile: that decides, not this crash.
+    const restarting = restart && lifecycle === this.lifecycle
+    this.emitter.emit(EVENTS.CRASH, { error, groupId, restart: restarting })
+    if (!restarting) return
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined
+      if (lifecycle !== this.lifecycle) return
+      // A restart that fails (the log still away) is a crash of its own: restarted again if retriable.
+      this.startRun(runConfig).catch((e) => this.afterCrash(e, runConfig, lifecycle))
+    }, this.config.retry?.initialRetryTime ?? 300)
   }
 }
 

@@ -7,12 +7,22 @@
  * Heart-beating never waits for reconciliation (as the Java client's background thread): a
  * slow handler finishing its batch before a revocation does not make the member miss its
  * session, and a handler calling `heartbeat()` cannot deadlock against its own revocation.
+ *
+ * The member names itself (KIP-1082: a member id the client generates once, for the consumer's
+ * whole life, sent with every join): a join whose answer is lost (the server stored it, then
+ * died or the connection dropped) and is sent again, or a consumer that restarts after a crash
+ * whose leave never arrived, is the same member again — not a second one while the first stays
+ * in the group as a ghost holding partitions nobody reads until its session runs out. A
+ * heartbeat that gets no answer within a session counts as failed, so that a request hanging
+ * for ever cannot stop the member's heart-beating.
  */
 import { EdgelogError, isEdgelogError } from '../errors.ts'
 import type { Broker, GroupHeartbeatResponse, TopicPartitions } from '../broker.ts'
 
 export interface GroupMemberOptions {
   groupId: string
+  /** The member's id (KIP-1082), the same for every run of one consumer; default: a new one. */
+  memberId?: string
   clientId: string
   instanceId?: string | null
   rackId?: string | null
@@ -39,7 +49,7 @@ export const tpKey = (topic: string, partition: number): string => `${topic}\u00
 type TP = { topic: string; partition: number }
 
 export class GroupMember {
-  memberId = ''
+  memberId: string
   memberEpoch = 0
   private owned = new Map<string, TP>()
   /** The latest assignment received and not yet reconciled (null: nothing new). */
@@ -62,6 +72,7 @@ export class GroupMember {
   private readonly now = () => Date.now()
 
   constructor(private readonly broker: Broker, private readonly options: GroupMemberOptions) {
+    this.memberId = options.memberId ?? newMemberId()
     this.intervalMs = options.heartbeatIntervalMs
   }
 
@@ -134,10 +145,9 @@ export class GroupMember {
     this.owned.clear()
     if (this.memberId && this.memberEpoch > 0) {
       const leaveEpoch = this.options.instanceId ? -2 : -1
-      await this.broker.groupHeartbeat({ groupId: this.options.groupId, memberId: this.memberId, memberEpoch: leaveEpoch, instanceId: this.options.instanceId ?? null })
+      await this.withinSession(this.broker.groupHeartbeat({ groupId: this.options.groupId, memberId: this.memberId, memberEpoch: leaveEpoch, instanceId: this.options.instanceId ?? null }))
         .catch(() => {})
     }
-    this.memberId = this.options.instanceId ? this.memberId : ''
     this.memberEpoch = 0
   }
 
@@ -156,7 +166,7 @@ export class GroupMember {
     // this member's view of its session on the safe side of the coordinator's.
     const sentAt = this.now()
     try {
-      response = await this.broker.groupHeartbeat({
+      response = await this.withinSession(this.broker.groupHeartbeat({
         groupId: this.options.groupId,
         memberId: this.memberId,
         memberEpoch: this.memberEpoch,
@@ -169,13 +179,13 @@ export class GroupMember {
         subscribedTopicRegex: this.subscriptionChanged || this.memberEpoch === 0 ? this.subscription.regex : null,
         serverAssignors: this.memberEpoch === 0 ? this.options.assignors : null,
         topicPartitions: this.ownedPartitions(),
-      })
+      }))
     } catch (error) {
       if (!this.running) return
       if (isEdgelogError(error, 'FENCED_MEMBER_EPOCH') || isEdgelogError(error, 'UNKNOWN_MEMBER_ID')) {
-        // Fenced: the group moved on without us. Give everything up without committing, rejoin.
+        // Fenced: the group moved on without us. Give everything up without committing, rejoin
+        // (under the same id: the coordinator takes it as a new member if it forgot it).
         this.loseAll()
-        if (isEdgelogError(error, 'UNKNOWN_MEMBER_ID') && !this.options.instanceId) this.memberId = ''
         this.memberEpoch = 0
         this.subscriptionChanged = true
         this.beatAgain = true
@@ -204,12 +214,34 @@ export class GroupMember {
       const wanted = new Map<string, TP>()
       for (const { topic, partitions } of response.assignment) for (const partition of partitions) wanted.set(tpKey(topic, partition), { topic, partition })
       this.target = wanted
-      if (!this.reconciling) {
-        this.reconciling = this.reconcile()
-          .catch((e) => { if (this.running) this.options.onError?.(e) })
-          .finally(() => { this.reconciling = null })
-      }
+      this.startReconciling()
     }
+  }
+
+  private startReconciling(): void {
+    if (this.reconciling) return
+    this.reconciling = this.reconcile()
+      .catch((e) => { if (this.running) this.options.onError?.(e) })
+      .finally(() => {
+        this.reconciling = null
+        // A reconciliation cut short by a loss leaves the newest assignment behind: take it now.
+        if (this.running && this.target) this.startReconciling()
+      })
+  }
+
+  /**
+   * The heartbeat's answer, or a retriable REQUEST_TIMED_OUT once a session passed without one:
+   * by then the coordinator has counted the member out anyway, and the member must go on
+   * heart-beating (rejoining) rather than wait for ever on a request that may never answer.
+   */
+  private withinSession<T>(request: Promise<T>): Promise<T> {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const limit = this.options.sessionTimeoutMs
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new EdgelogError('REQUEST_TIMED_OUT', `No answer to the group heartbeat within the session (${limit} ms)`)), limit)
+    })
+    request.catch(() => {}) // an answer after the timeout is dropped
+    return Promise.race([request, timeout]).finally(() => { if (timer !== undefined) clearTimeout(timer) })
   }
 
   /** Moves what the member owns to the latest target: revoke first, acknowledge, then assign. */
@@ -260,6 +292,15 @@ export class GroupMember {
     const lost = this.options.onLost ?? this.options.onRevoke
     this.losing = this.losing.then(() => lost(owned)).catch(() => {})
   }
+}
+
+/** A member id of the client's own (KIP-1082): 22 URL-safe characters, as Kafka's Uuid.toString. */
+export function newMemberId(): string {
+  const bytes = new Uint8Array(16)
+  crypto.getRandomValues(bytes)
+  let binary = ''
+  for (const b of bytes) binary += String.fromCharCode(b)
+  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
 }
 
 export function groupByTopic(tps: Array<{ topic: string; partition: number }>): TopicPartitions[] {

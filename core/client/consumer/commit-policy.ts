@@ -22,7 +22,8 @@ export async function commitOffsets(
     sentEpoch = member?.memberEpoch ?? -1
     return rt.broker.commitOffsets({
       groupId: rt.config.groupId!,
-      ...(member && member.memberId ? { memberId: member.memberId, memberEpoch: member.memberEpoch } : {}),
+      // As a member once joined (epoch > 0); before that (or rejoining) as no member, as Kafka's simple commits.
+      ...(member && member.memberEpoch > 0 ? { memberId: member.memberId, memberEpoch: member.memberEpoch } : {}),
       offsets: parsed,
     })
   }

@@ -31,10 +31,17 @@ export interface PartitionReader {
   highWatermark: number
   /** Set by revoke: resolves once the reader is torn down (its offsets committed or dropped). */
   stopped?: Promise<void>
+  /** Aborted when the reader ends (revoke, stop): cancels its parked long poll at once. */
+  abort: AbortController
 }
 
 export function newPartitionReader(topic: string, partition: number, position: number): PartitionReader {
-  return { topic, partition, position, generation: 0, seeks: 0, revoked: false, processing: null, highWatermark: -1 }
+  return { topic, partition, position, generation: 0, seeks: 0, revoked: false, processing: null, highWatermark: -1, abort: new AbortController() }
+}
+
+/** Ends the reader's fetch in flight (the broker releases its socket or timer; the loop sees it is no longer live). */
+export function abortReader(reader: PartitionReader): void {
+  if (!reader.abort.signal.aborted) reader.abort.abort(new EdgelogError('CLOSED', `The reader of ${reader.topic}-${reader.partition} stopped`))
 }
 
 async function committedOffset(rt: ConsumerRuntime, topic: string, partition: number): Promise<number> {
@@ -75,11 +82,13 @@ export async function readLoop(rt: ConsumerRuntime, reader: PartitionReader): Pr
       const from = reader.position
       rt.emitter.emit(CONSUMER_EVENTS.FETCH_START, { topic: reader.topic, partition: reader.partition })
       const started = Date.now()
-      const result = await rt.broker.fetch({
+      const signal = reader.abort.signal
+      // A broker that cannot cancel the long poll is not waited for once the reader ends.
+      const result = await untilAborted(rt.broker.fetch({
         topic: reader.topic, partition: reader.partition, offset: from,
         maxBytes: rt.config.maxBytesPerPartition ?? 1024 * 1024,
         maxWaitMs: rt.config.maxWaitTimeInMs ?? 5000, minBytes: rt.config.minBytes ?? 1,
-      })
+      }, { signal }), signal)
       if (generation !== reader.generation || !live()) continue
       reader.highWatermark = result.highWatermark
       rt.emitter.emit(CONSUMER_EVENTS.FETCH, { numberOfBatches: result.batches.length, duration: Date.now() - started, topic: reader.topic, partition: reader.partition })
@@ -89,8 +98,12 @@ export async function readLoop(rt: ConsumerRuntime, reader: PartitionReader): Pr
       }
       const { messages, nextOffset } = await decodeFetched(result.batches, from)
       if (generation !== reader.generation || !live()) continue
-      // Out of its session, the member may no longer own this partition: hand nothing over.
-      if (rt.member && !rt.member.checkSession()) continue
+      // Out of its session, the member may no longer own this partition: hand nothing over (and
+      // do not fetch the same records again in a tight loop until the partition is given up).
+      if (rt.member && !rt.member.checkSession()) {
+        await rt.wakeups.sleep(100)
+        continue
+      }
       let next = nextOffset
       if (messages.length > 0) {
         const done = rt.semaphore.run(() => processBatch(rt, reader, messages, generation, from, nextOffset))
@@ -124,6 +137,22 @@ export async function readLoop(rt: ConsumerRuntime, reader: PartitionReader): Pr
       await rt.wakeups.sleep(Math.min(rt.config.retry?.maxRetryTime ?? 30_000, base * (rt.config.retry?.multiplier ?? 2) ** (failures - 1)))
     }
   }
+}
+
+/** `promise`, or the signal's reason as soon as it is aborted (what `promise` does later is ignored). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    promise.catch(() => {})
+    return Promise.reject(signal.reason)
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason)
+    signal.addEventListener('abort', onAbort, { once: true })
+    promise.then(
+      (value) => { signal.removeEventListener('abort', onAbort); resolve(value) },
+      (error) => { signal.removeEventListener('abort', onAbort); reject(error) },
+    )
+  })
 }
 
 /** The fetched batches' messages from `from` on, and the offset after the last batch. */
