@@ -99,6 +99,8 @@ export class Producer {
   private readonly inFlight = new Map<string, Promise<unknown>>()
   private readonly metadata = new Map<string, Promise<TopicMetadata>>()
   private connecting: Promise<void> | null = null
+  /** Aborted by disconnect(): ends retry backoffs at once. */
+  private stopping = new AbortController()
   private renewing: Promise<void> | null = null
 
   constructor(private readonly broker: Broker, private readonly config: ProducerConfig = {}, preferredBatchBytes?: number) {
@@ -129,8 +131,15 @@ export class Producer {
     this.emitter.emit(this.events.CONNECT, {})
   }
 
+  /**
+   * Sends what waits for linger, ends every retry backoff at once (such a send rejects with its
+   * last error: its outcome unknown) and waits for the requests in flight; no timer is left.
+   */
   async disconnect(): Promise<void> {
-    await this.flush()
+    const flushing = this.flush()
+    this.stopping.abort()
+    await Promise.allSettled([flushing, ...this.inFlight.values()])
+    this.stopping = new AbortController()
     this.connecting = null
     this.emitter.emit(this.events.DISCONNECT, {})
   }
@@ -267,6 +276,7 @@ export class Producer {
     let encoded = await this.encodeChunks(key, records, compression)
     let stored = 0
     let renewals = 0
+    const stopping = this.stopping.signal
     while (stored < encoded.length) await retry(this.config.retry, async () => {
       // An idempotent log remembers a producer's last five batches per partition (Kafka's
       // max.in.flight.requests.per.connection limit): never more than that in one request.
@@ -302,7 +312,7 @@ export class Producer {
         logStartOffset = r.logStartOffset
         stored++
       }
-    })
+    }, stopping)
     return { baseOffsets, outboxOffsets, logAppendTime, logStartOffset }
   }
 
