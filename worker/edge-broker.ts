@@ -154,19 +154,21 @@ export class EdgeBroker implements Broker {
   async fetch(req: FetchRequest): Promise<FetchResult> {
     const raw = await this.fetchRaw(req)
     return {
-      topic: req.topic, partition: req.partition, highWatermark: raw.highWatermark, logStartOffset: raw.logStartOffset,
+      topic: req.topic, topicId: raw.topicId, partition: req.partition, highWatermark: raw.highWatermark, logStartOffset: raw.logStartOffset,
       batches: raw.batchCount === 0 ? [] : splitBatches(raw.bytes),
     }
   }
 
   /** Fetch with the batches as one buffer (what the binary HTTP route sends as is). */
-  async fetchRaw(req: FetchRequest): Promise<FetchOutcome> {
+  async fetchRaw(req: FetchRequest): Promise<FetchOutcome & { topicId: string }> {
     const target = await this.cluster.target(req?.topic, req?.partition)
     validateOffset(req.offset)
     validateMaxBytes(req.maxBytes)
-    return this.cluster.onPartition(target, (stub) => unwrap(stub.fetchBatches(target, {
+    const outcome = await this.cluster.onPartition(target, (stub) => unwrap(stub.fetchBatches(target, {
       offset: req.offset, maxBytes: req.maxBytes, maxWaitMs: req.maxWaitMs, minBytes: req.minBytes,
     })))
+    // The stream is `<topicId>/<partition>`: followers check the id (a topic created again has another).
+    return { ...outcome, topicId: target.stream.slice(0, target.stream.indexOf('/')) }
   }
 
   async listOffsets(req: { topic: string; partitions: number[]; spec: OffsetSpec }): Promise<ListOffsetsResult[]> {

@@ -240,6 +240,7 @@ export class HttpBroker implements Broker {
         topic: req.topic,
         partition: req.partition,
         highWatermark: Number(response.headers.get('edgelog-high-watermark') ?? -1),
+        topicId: response.headers.get('edgelog-topic-id') ?? undefined,
         logStartOffset: Number(response.headers.get('edgelog-log-start-offset') ?? -1),
         batches,
       }

@@ -14,6 +14,7 @@ import { createClient, type EdgelogClient } from '../../core/client/client.ts'
 import { EdgelogError, isEdgelogError } from '../../core/errors.ts'
 import { installErrorTransfer, toBoundaryError } from './comlink-errors.ts'
 import type { BrokerHost, HostOpenOptions } from './host.ts'
+import type { RemoteOptions } from './sync-host.ts'
 
 export interface OpenBrowserLogOptions {
   /** The IndexedDB database name; every tab of the origin opening it shares one log. */
@@ -30,6 +31,12 @@ export interface OpenBrowserLogOptions {
   settings?: Partial<LogSettings>
   /** How long to wait for other tabs to let a database upgrade through (ms, default 10 s). */
   blockedTimeoutMs?: number
+  /**
+   * Follow topics of an edgelog deployment: `{ url, token, follow: ['orders', /^metrics\./] }`.
+   * They are kept here at the edge's offsets; records produced to them wait in a durable
+   * outbox until the edge has them, exactly once (`log.sync`; docs/sync.md).
+   */
+  remote?: RemoteOptions
   /** How long the worker may leave a ping unanswered while calls are pending before it is taken for dead (ms, default 15 s; 0: never). */
   livenessTimeoutMs?: number
 }
@@ -170,6 +177,13 @@ export class WorkerBroker implements Broker {
   deleteGroups(req: Parameters<Broker['deleteGroups']>[0]) { return this.#call('deleteGroups', () => this.#remote.deleteGroups(req)) }
   groupLag(req: Parameters<Broker['groupLag']>[0]) { return this.#call('groupLag', () => this.#remote.groupLag(req)) }
 
+  syncStatus() { return this.#call('syncStatus', () => this.#remote.syncStatus()) }
+  syncPending(req: { topic?: string }) { return this.#call('syncPending', () => this.#remote.syncPending(req)) }
+  syncDeadLetters() { return this.#call('syncDeadLetters', () => this.#remote.syncDeadLetters()) }
+  syncDelivered(req: Parameters<NonNullable<Broker['syncDelivered']>>[0]) { return this.#call('syncDelivered', () => this.#remote.syncDelivered(req)) }
+  syncFlush(req: { timeoutMs?: number }) { return this.#call('syncFlush', () => this.#remote.syncFlush(req)) }
+  syncSetToken(token: string | undefined) { return this.#call('syncSetToken', () => this.#remote.syncSetToken(token)) }
+
   /** Closes the log in the worker, then ends this broker: calls still in flight and later ones fail with CLOSED. */
   async close(): Promise<void> {
     if (this.#gone) return this.#end(this.#gone)
@@ -288,7 +302,7 @@ export async function openBrowserLog(options: OpenBrowserLogOptions): Promise<Ed
     },
   })
   try {
-    await broker.open({ name: options.name, settings: options.settings, blockedTimeoutMs: options.blockedTimeoutMs })
+    await broker.open({ name: options.name, settings: options.settings, blockedTimeoutMs: options.blockedTimeoutMs, remote: options.remote })
   } catch (e) {
     await broker.close().catch(() => {})
     throw e

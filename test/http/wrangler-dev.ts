@@ -25,8 +25,8 @@ export interface WranglerDev {
   kill(): Promise<void>
 }
 
-export async function startWranglerDev(persistTo: string, options: { timeoutMs?: number; vars?: Record<string, string>; args?: string[] } = {}): Promise<WranglerDev> {
-  const port = await freePort()
+export async function startWranglerDev(persistTo: string, options: { timeoutMs?: number; vars?: Record<string, string>; args?: string[]; port?: number } = {}): Promise<WranglerDev> {
+  const port = options.port ?? await freePort()
   const args = ['dev', '--ip', '127.0.0.1', '--port', String(port), '--persist-to', persistTo, '--inspector-port', String(await freePort())]
   for (const [k, v] of Object.entries(options.vars ?? {})) args.push('--var', `${k}:${v}`)
   args.push(...(options.args ?? []))

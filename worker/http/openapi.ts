@@ -97,7 +97,7 @@ export const openapi = {
         parameters: [offsetQ, query('maxBytes', { type: 'integer', minimum: 1 }, 'Bytes to aim for (default 1 MiB; the first batch is always whole)'), query('maxWaitMs', { type: 'integer', minimum: 0, maximum: 60000 }, 'Long-poll wait (default 0)'), query('minBytes', { type: 'integer', minimum: 1 }, 'Bytes to wait for (default 1)'), encoding],
         responses: {
           '200': {
-            description: 'Records. Headers Edgelog-High-Watermark, Edgelog-Log-Start-Offset, Edgelog-Next-Offset, Edgelog-Batch-Count',
+            description: 'Records. Headers Edgelog-High-Watermark, Edgelog-Log-Start-Offset, Edgelog-Next-Offset, Edgelog-Batch-Count, Edgelog-Topic-Id',
             content: { ...json(ref('FetchResponse')), [batchType]: rb },
           },
           ...errors(400, 401, 403, 404, 416),
