@@ -183,6 +183,47 @@ describe('sync: the page follows an edge topic', () => {
     await page.close()
   }, 180_000)
 
+  it('a forward whose answer is lost, or whose edge is killed mid-request, leaves no duplicate and no gap', async () => {
+    const admin = connect({ url: edge.url })
+    await admin.admin().createTopics({ topics: [{ topic: 'lossy', numPartitions: 2 }] })
+    await admin.close()
+    const page = await browser.tab(url())
+    await openSynced(page, 'lossy', ['lossy'])
+    await caughtUp(page, 'lossy', 0)
+    // Answers to produce requests are dropped after the edge stored the batch.
+    let dropped = 0
+    await page.context().route(`http://127.0.0.1:${edgePort}/v1/topics/lossy/partitions/*/records?*`, async (route) => {
+      if (route.request().method() !== 'POST' || dropped >= 4) return route.fallback()
+      await route.fetch()
+      dropped++
+      await route.abort('connectionreset')
+    })
+    const produce = (round: number) => page.evaluate(async (round) => {
+      const g = globalThis as any
+      const producer = g.log.producer({ idempotent: true })
+      for (let i = 0; i < 10; i++) await producer.send({ topic: 'lossy', messages: Array.from({ length: 50 }, (_, j) => ({ value: `r${round}-${i}-${j}`, partition: j % 2 })) })
+    }, round)
+    await produce(0)
+    await page.evaluate(() => (globalThis as any).log.sync.flush(60_000))
+    expect(dropped).toBe(4)
+    await page.context().unroute(`http://127.0.0.1:${edgePort}/v1/topics/lossy/partitions/*/records?*`)
+    // The edge killed with SIGKILL while forwards are in flight, three times.
+    for (let round = 1; round <= 3; round++) {
+      await produce(round)
+      await new Promise((r) => setTimeout(r, 20 + Math.random() * 200))
+      await edge.kill()
+      await startEdge()
+    }
+    await page.evaluate(() => (globalThis as any).log.sync.flush(60_000))
+    const values = (await edgeRecords('lossy', 2)).map((r) => r.value)
+    expect(values).toHaveLength(2_000)
+    expect(new Set(values).size).toBe(2_000)
+    await caughtUp(page, 'lossy', 2_000)
+    expect(await pageRecords(page, 'lossy', 2)).toEqual(await edgeRecords('lossy', 2))
+    await page.evaluate(() => (globalThis as any).log.close())
+    await page.close()
+  }, 180_000)
+
   it('two tabs produce offline; closing the forwarding tab hands forwarding to the other', async () => {
     const admin = connect({ url: edge.url })
     await admin.admin().createTopics({ topics: [{ topic: 'tabs', numPartitions: 2 }] })
