@@ -5,7 +5,8 @@
  */
 import type { EdgelogClient } from '../core/client/client.ts'
 import { isEdgelogError } from '../core/errors.ts'
-import { flag, parseArgs, UsageError } from './args.ts'
+import { flag, parseArgs, requireFlag, UsageError } from './args.ts'
+import { mirrorMakerTool } from './mirror-maker.ts'
 import { consoleConsumerTool, consoleProducerTool, consumerGroupsTool, dumpLogTool, topicsTool, type ToolIO } from './tools.ts'
 
 export const DEFAULT_BOOTSTRAP = 'http://127.0.0.1:8787'
@@ -29,6 +30,8 @@ Tools (Kafka's names and flags):
   consumer-groups   --list | --describe --group G [--members|--state] | --delete --group G
                     --reset-offsets --group G --topic T (--to-earliest|--to-latest|--to-offset N) [--execute]
   dump-log          --files T-P/<base offset>.log | --topic T [--partition P] [--offset O]   [--print-data-log]
+  mirror-maker      --source URL --target URL --include REGEX [--source-token T] [--target-token T] [--once]
+                    (the target keeps replicas of the source's topics: same offsets, same batches)
 
 --bootstrap-server defaults to ${DEFAULT_BOOTSTRAP}; the token to $EDGELOG_TOKEN.`
 
@@ -44,7 +47,9 @@ export async function run(
     io.out(USAGE)
     return tool ? 0 : 1
   }
-  const impl = TOOLS[tool.replace(/^kafka-/, '').replace(/\.sh$/, '') as keyof typeof TOOLS]
+  const name = tool.replace(/^kafka-/, '').replace(/\.sh$/, '')
+  if (name === 'mirror-maker') return runMirrorMaker(rest, io, connect, env)
+  const impl = TOOLS[name as keyof typeof TOOLS]
   if (!impl) {
     io.err(`Unknown tool '${tool}'.\n${USAGE}`)
     return 1
@@ -62,5 +67,29 @@ export async function run(
     return 1
   } finally {
     await log.close().catch(() => {})
+  }
+}
+
+/** mirror-maker talks to two deployments: --source and --target, each with its own token. */
+async function runMirrorMaker(
+  argv: string[], io: ToolIO, connect: (options: { url: string; token?: string }) => EdgelogClient, env: Record<string, string | undefined>,
+): Promise<number> {
+  const args = parseArgs(argv)
+  const url = (u: string) => (/^https?:\/\//.test(u) ? u : `http://${u}`)
+  let source: EdgelogClient | undefined
+  let target: EdgelogClient | undefined
+  try {
+    source = connect({ url: url(requireFlag(args, 'source')), token: flag(args, 'source-token') ?? env.EDGELOG_SOURCE_TOKEN ?? env.EDGELOG_TOKEN })
+    target = connect({ url: url(requireFlag(args, 'target')), token: flag(args, 'target-token') ?? env.EDGELOG_TARGET_TOKEN ?? env.EDGELOG_TOKEN })
+    await mirrorMakerTool(source, target, args, io)
+    return 0
+  } catch (error) {
+    if (error instanceof UsageError) io.err(error.message)
+    else if (isEdgelogError(error)) io.err(`Error: ${error.code}: ${error.message}`)
+    else io.err(`Error: ${(error as Error)?.message ?? error}`)
+    return 1
+  } finally {
+    await source?.close().catch(() => {})
+    await target?.close().catch(() => {})
   }
 }

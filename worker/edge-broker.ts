@@ -14,6 +14,7 @@ import { splitBatches } from '../core/codec/record-batch.ts'
 import { groupEntriesByPartition } from '../core/log/produce-groups.ts'
 import { validateMaxBytes, validateOffset } from '../core/log/validate.ts'
 import { Cluster } from './cluster.ts'
+import { EdgeReplicas } from './edge-replicas.ts'
 import type { EdgelogEnv } from './env.ts'
 import { targetOf, type TopicView } from './objects/controller.ts'
 import type { FetchOutcome, PartitionTarget } from './objects/partition.ts'
@@ -26,9 +27,12 @@ export interface EdgeBrokerOptions {
 
 export class EdgeBroker implements Broker {
   readonly cluster: Cluster
+  /** Replica topics, written by a follower in another deployment's MirrorMaker. */
+  readonly replicas: EdgeReplicas
 
   constructor(readonly env: EdgelogEnv, private readonly options: EdgeBrokerOptions = {}) {
     this.cluster = new Cluster(env)
+    this.replicas = new EdgeReplicas(this.cluster)
   }
 
   async describeCluster(): Promise<ClusterInfo> {

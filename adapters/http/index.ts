@@ -14,6 +14,7 @@ import type {
   PartitionState, ProduceRequest, ProduceResult, TopicMetadata, TopicSpec,
 } from '../../core/broker.ts'
 import { concatBytes } from '../../core/codec/bytes.ts'
+import type { ReplicaPartitionStatus, ReplicaTarget } from '../../core/log/replicas.ts'
 import { splitBatches } from '../../core/codec/record-batch.ts'
 import { groupEntriesByPartition } from '../../core/log/produce-groups.ts'
 
@@ -316,6 +317,29 @@ export class HttpBroker implements Broker {
   }
 
   /** Aborts requests in flight (parked fetches included). */
+  /**
+   * The replica topics of this deployment, as a follower writes them (MirrorMaker's target;
+   * the Worker's /v1/replicas routes, admin on the topic).
+   */
+  get replicas(): ReplicaTarget {
+    return {
+      ensureTopic: (leader, source) => this.json<{ partitions: number }>('PUT', `/v1/replicas/${enc(leader.name)}`, {
+        topicId: leader.topicId, partitions: leader.partitions, config: leader.config, source,
+      }),
+      append: (req) => {
+        const q = new URLSearchParams({ topicId: req.topicId, logStartOffset: String(Math.max(0, req.logStartOffset)), highWatermark: String(Math.max(0, req.highWatermark)) })
+        const path = `/v1/replicas/${enc(req.topic)}/partitions/${req.partition}/records?${q}`
+        return this.request('POST', path, { bytes: concatBytes(req.batches) }, (response) => readJson<{ highWatermark: number; appended: number }>(response, `POST ${path}`))
+      },
+      reset: async (req) => {
+        await this.json('POST', `/v1/replicas/${enc(req.topic)}/partitions/${req.partition}/reset`, {
+          topicId: req.topicId, logStartOffset: req.logStartOffset, highWatermark: req.highWatermark,
+        })
+      },
+      status: async (topic) => (await this.json<{ partitions: ReplicaPartitionStatus[] }>('GET', `/v1/replicas/${enc(topic)}`)).partitions,
+    }
+  }
+
   async close(): Promise<void> {
     this.closed = true
     for (const abort of this.inFlight) abort.abort()

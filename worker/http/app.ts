@@ -8,9 +8,11 @@ import { cors } from 'hono/cors'
 import { DO_MAX_VALUE_BYTES } from '../../adapters/durable-object/index.ts'
 import { EdgelogError, isEdgelogError } from '../../core/errors.ts'
 import type { TopicSpec } from '../../core/broker.ts'
+import { TOPIC_CONFIG_DEFAULTS } from '../../core/config.ts'
 import { lastOffsetOf, readBatchHeader, splitBatches } from '../../core/codec/record-batch.ts'
 import { validateTopicName } from '../../core/log/topic-registry.ts'
 import { EdgeBroker } from '../edge-broker.ts'
+import { mountReplicaRoutes } from './replicas.ts'
 import type { EdgelogEnv } from '../env.ts'
 import type { TopicView } from '../objects/controller.ts'
 import { MAX_FETCH_WAIT_MS } from '../objects/partition.ts'
@@ -26,9 +28,10 @@ export type AppEnv = { Bindings: EdgelogEnv; Variables: { broker: EdgeBroker; pr
 export const RECORD_BATCH_TYPE = 'application/vnd.kafka.record-batch'
 /** Largest JSON produce request, in records. */
 export const MAX_RECORDS_PER_REQUEST = 100_000
+const INT32_MAX = 0x7fffffff
 const DEFAULT_FETCH_BYTES = 1024 * 1024
 const MAX_FETCH_BYTES = 64 * 1024 * 1024
-const EXPOSED = ['Edgelog-High-Watermark', 'Edgelog-Log-Start-Offset', 'Edgelog-Next-Offset', 'Edgelog-Batch-Count']
+const EXPOSED = ['Edgelog-High-Watermark', 'Edgelog-Log-Start-Offset', 'Edgelog-Next-Offset', 'Edgelog-Batch-Count', 'Edgelog-Topic-Id']
 
 export function createApp(): Hono<AppEnv> {
   const app = new Hono<AppEnv>()
@@ -66,6 +69,8 @@ export function createApp(): Hono<AppEnv> {
     c.set('broker', new EdgeBroker(c.env, { clientHost: c.req.header('cf-connecting-ip') ?? '' }))
     await next()
   })
+
+  mountReplicaRoutes(app)
 
   // ------------------------------------------------------------------ cluster
 
@@ -111,11 +116,13 @@ export function createApp(): Hono<AppEnv> {
     const body = await readJson(c)
     if (Array.isArray(body.topics)) {
       // The Kafka-shaped batch form: { topics: [TopicSpec], validateOnly }
-      const specs = body.topics as TopicSpec[]
-      for (const s of specs) {
+      const specs = (body.topics as unknown[]).map((s): TopicSpec => {
         validateTopicName((s as { topic?: unknown })?.topic)
-        requireTopic(c.var.principal, s.topic, 'admin')
-      }
+        const spec = s as TopicSpec
+        requireTopic(c.var.principal, spec.topic, 'admin')
+        // Checked here, whole, before the controller sees it: `configEntries: {}` or `[null]` were a 500.
+        return spec.configEntries === undefined ? spec : { ...spec, configEntries: configEntryList(spec.configEntries) as TopicSpec['configEntries'] }
+      })
       return c.json({ results: await c.var.broker.createTopics({ topics: specs, validateOnly: body.validateOnly === true }) })
     }
     const name = body.name
@@ -190,6 +197,7 @@ export function createApp(): Hono<AppEnv> {
     const nextOffset = batches.length === 0 ? offset : lastOffsetOf(batches[batches.length - 1]) + 1
     const headers = {
       'Edgelog-High-Watermark': String(raw.highWatermark),
+      'Edgelog-Topic-Id': raw.topicId,
       'Edgelog-Log-Start-Offset': String(raw.logStartOffset),
       'Edgelog-Next-Offset': String(nextOffset),
       'Edgelog-Batch-Count': String(raw.batchCount),
@@ -250,6 +258,20 @@ export function createApp(): Hono<AppEnv> {
     }
     if (typeof body.memberEpoch !== 'number') fail('INVALID_REQUEST', 'memberEpoch must be a number (0 to join)')
     if (body.memberId !== undefined && typeof body.memberId !== 'string') fail('INVALID_REQUEST', 'memberId must be a string')
+    // Kafka's timeouts are int32 milliseconds. The group object sets its alarm at the nearest
+    // session or revocation deadline: 1e300 (an integer to Number.isInteger) made every later
+    // request to the group, and GET /v1/groups, a 500.
+    for (const field of ['sessionTimeoutMs', 'rebalanceTimeoutMs'] as const) {
+      const value = body[field]
+      if (value !== undefined && value !== null && value !== -1 && !(Number.isInteger(value) && (value as number) > 0 && (value as number) <= INT32_MAX)) {
+        fail(field === 'sessionTimeoutMs' ? 'INVALID_SESSION_TIMEOUT' : 'INVALID_REQUEST', `${field} must be an integer from 1 to ${INT32_MAX} ms (or -1), got ${JSON.stringify(value)}`)
+      }
+    }
+    // What the member owns: the coordinator iterates it, so `{}` or a number was a 500.
+    const owned = body.topicPartitions
+    if (owned !== undefined && owned !== null && (!Array.isArray(owned) || owned.some((tp) => typeof tp !== 'object' || tp === null || Array.isArray(tp)))) {
+      fail('INVALID_REQUEST', 'topicPartitions must be an array of { topicId?, topic, partitions }')
+    }
     const response = await c.var.broker.groupHeartbeat({ ...body, memberId: (body.memberId as string | undefined) ?? '', memberEpoch: body.memberEpoch as number, groupId: group })
     return c.json(response)
   })
@@ -324,11 +346,27 @@ function wantsBinary(accept: string | undefined): boolean {
 function configEntries(config: unknown, allowNull: boolean): Array<{ name: string; value: string | null }> | undefined {
   if (config === undefined) return undefined
   if (typeof config !== 'object' || config === null || Array.isArray(config)) fail('INVALID_CONFIG', 'config must be an object of Kafka config names to values')
-  return Object.entries(config as Record<string, unknown>).map(([name, value]) => {
-    if (value === null && allowNull) return { name, value: null }
-    if (typeof value !== 'string' && typeof value !== 'number') fail('INVALID_CONFIG', `config '${name}' must be a string or a number`)
-    return { name, value: String(value) }
+  return Object.entries(config as Record<string, unknown>).map(([name, value]) => configEntry(name, value, allowNull))
+}
+
+/** Kafka's `configEntries: [{ name, value }]` (the Kafka-shaped create; a null value is the default). */
+function configEntryList(entries: unknown): Array<{ name: string; value: string | null }> {
+  if (!Array.isArray(entries)) fail('INVALID_CONFIG', 'configEntries must be an array of { name, value }')
+  return entries.map((e) => {
+    if (typeof e !== 'object' || e === null) fail('INVALID_CONFIG', 'configEntries must be an array of { name, value }')
+    return configEntry((e as { name?: unknown }).name, (e as { value?: unknown }).value ?? null, true)
   })
+}
+
+/**
+ * One config entry: a known topic config name (an own name: `constructor` or `__proto__` are
+ * not configs, though `in` finds them on every object) and a string or number value.
+ */
+function configEntry(name: unknown, value: unknown, allowNull: boolean): { name: string; value: string | null } {
+  if (typeof name !== 'string' || !Object.hasOwn(TOPIC_CONFIG_DEFAULTS, name)) fail('INVALID_CONFIG', `Unknown topic config ${JSON.stringify(name)}`)
+  if (value === null && allowNull) return { name, value: null }
+  if (typeof value !== 'string' && typeof value !== 'number') fail('INVALID_CONFIG', `config '${name}' must be a string or a number`)
+  return { name, value: String(value) }
 }
 
 async function describeTopic(broker: EdgeBroker, topic: string) {
@@ -379,11 +417,12 @@ async function produce(c: C, forcedPartition: number | undefined): Promise<Respo
     const batches = splitBatches(body)
     const results = await broker.produce({ acks, entries: batches.map((batch) => ({ topic, partition: forcedPartition, batch })) })
     const failure = results.find((r) => r.error)
+    // A refused batch may not even have a readable header (bad magic, negative count): only the
+    // stored ones, which the partition validated, are read again for their record count.
     const out = results.map((r, i) => {
+      if (r.error) return { partition: r.partition, error: r.error }
       const records = readBatchHeader(batches[i]).recordCount
-      return r.error
-        ? { partition: r.partition, error: r.error }
-        : { partition: r.partition, baseOffset: r.baseOffset, lastOffset: r.baseOffset + records - 1, records }
+      return { partition: r.partition, baseOffset: r.baseOffset, lastOffset: r.baseOffset + records - 1, records }
     })
     if (failure) return c.json({ error: failure.error!, batches: out }, statusOf(failure.error!.code) as never)
     return c.json({ batches: out })
@@ -396,15 +435,18 @@ async function produce(c: C, forcedPartition: number | undefined): Promise<Respo
   // metadata is the isolate's cache; a refusal that fresh metadata might lift (a partition index
   // past the cached count, a record over a cached max.message.bytes) is checked again first.
   const autoCreate = settingsOf(c.env)['auto.create.topics.enable']
+  // A keyless record for a compacted topic is refused here too: the partition would refuse its
+  // batch alone, after the other partitions had stored theirs.
   const build = (view: TopicView) => toPartitionBatches(body.records, view.partitions, {
     forcedPartition, encoding, maxRecords: MAX_RECORDS_PER_REQUEST, ...batchLimitOf(view),
+    requireKeys: view.config['cleanup.policy'].includes('compact'),
   })
   const view = await broker.cluster.topic(topic, { autoCreate })
   let groups: ReturnType<typeof toPartitionBatches>
   try {
     groups = build(view)
   } catch (error) {
-    if (!isEdgelogError(error, 'UNKNOWN_TOPIC_OR_PARTITION') && !isEdgelogError(error, 'MESSAGE_TOO_LARGE')) throw error
+    if (!isEdgelogError(error, 'UNKNOWN_TOPIC_OR_PARTITION') && !isEdgelogError(error, 'MESSAGE_TOO_LARGE') && !isEdgelogError(error, 'INVALID_RECORD')) throw error
     groups = build(await broker.cluster.topic(topic, { fresh: true }))
   }
   const entries = groups.flatMap((g) => g.batches.map((batch) => ({ topic, partition: g.partition, batch })))

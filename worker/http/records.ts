@@ -82,7 +82,11 @@ function fromBytes(bytes: Uint8Array | null, encoding: Encoding): string | null 
  */
 export function toPartitionBatches(
   records: unknown, partitions: number,
-  options: { forcedPartition?: number; encoding: Encoding; maxRecords: number; maxBatchBytes: number; targetBatchBytes?: number; limitName?: string },
+  options: {
+    forcedPartition?: number; encoding: Encoding; maxRecords: number; maxBatchBytes: number; targetBatchBytes?: number; limitName?: string
+    /** The topic is compacted: every record needs a key (the partition would refuse its batch). */
+    requireKeys?: boolean
+  },
 ): PartitionRecords[] {
   if (!Array.isArray(records) || records.length === 0) bad('records must be a non-empty array')
   if (records.length > options.maxRecords) {
@@ -97,6 +101,7 @@ export function toPartitionBatches(
     if (!('value' in r)) bad(`records[${i}].value is required (a string, or null for a tombstone)`)
     const key = toBytes(r.key, `records[${i}].key`, options.encoding)
     const value = toBytes(r.value, `records[${i}].value`, options.encoding)
+    if (key === null && options.requireKeys) throw new EdgelogError('INVALID_RECORD', `records[${i}] has no key: a compacted topic takes only records with a key; nothing was stored`)
     let timestamp = now
     if (r.timestamp !== undefined) {
       if (typeof r.timestamp !== 'number' || !Number.isSafeInteger(r.timestamp) || r.timestamp < 0) {

@@ -27,7 +27,10 @@ interface PendingDrop {
 }
 
 export function targetOf(view: TopicView, partition: number): PartitionTarget {
-  return { stream: streamId(view.topicId, partition), topic: view.name, partition, config: view.config, configVersion: view.configVersion }
+  return {
+    stream: streamId(view.topicId, partition), topic: view.name, partition, config: view.config, configVersion: view.configVersion,
+    ...(view.replica ? { replica: true } : {}),
+  }
 }
 
 /**
@@ -59,6 +62,11 @@ export class ControllerObject extends DurableObject<EdgelogEnv> {
 
   createTopics(topics: TopicSpec[], validateOnly: boolean): Promise<Result<Array<{ topic: string; created: boolean }>>> {
     return envelope(() => this.registry.createMany(topics, validateOnly))
+  }
+
+  /** The replica of another deployment's topic (MirrorMaker): created with its topic id, or grown; INCONSISTENT_TOPIC_ID if the name holds another log. */
+  ensureReplica(leader: { name: string; topicId: string; partitions: number; config: TopicRecord['config'] }, source: string): Promise<Result<TopicView>> {
+    return envelope(async () => this.view(await this.registry.ensureReplica(leader, source)))
   }
 
   /** The named topics (every topic when `names` is undefined); unknown ones: UNKNOWN_TOPIC_OR_PARTITION, or auto-created. */

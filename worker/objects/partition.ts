@@ -22,6 +22,8 @@ export interface PartitionTarget {
   partition: number
   config: TopicConfig
   configVersion: number
+  /** The topic is a replica of another deployment's (MirrorMaker): only its follower writes. */
+  replica?: boolean
 }
 
 export interface AppendOutcome {
@@ -66,6 +68,7 @@ export class PartitionObject extends DurableObject<EdgelogEnv> {
 
   produce(target: PartitionTarget, batches: Uint8Array[], acks: -1 | 0 | 1): Promise<Result<{ results: AppendOutcome[]; logStartOffset: number }>> {
     return envelope(async () => {
+      if (target?.replica) throw new EdgelogError('NOT_LEADER_OR_FOLLOWER', `Topic '${target.topic}' is a replica: its records come from the deployment it mirrors`)
       const log = await this.open(target)
       // All handed to the log at once, in order: it checks them in that order and commits the
       // valid ones together (group commit: one SQLite transaction), each answered on its own.
@@ -110,6 +113,37 @@ export class PartitionObject extends DurableObject<EdgelogEnv> {
     })
   }
 
+  /** A follower's append (MirrorMaker): the leader's batches at their offsets (PartitionLog.replicate). */
+  replicate(target: PartitionTarget, batches: Uint8Array[], leader: { logStartOffset: number; highWatermark: number }): Promise<Result<{ highWatermark: number; appended: number }>> {
+    return envelope(async () => {
+      if (!target?.replica) throw new EdgelogError('INVALID_REQUEST', `Topic '${target?.topic}' is not a replica`)
+      const result = await (await this.open(target)).replicate(batches, leader)
+      if (result.appended > 0) await syncStorage(this.ctx.storage)
+      await this.armAlarm()
+      return result
+    })
+  }
+
+  /** The leader's retention passed the replica: empty it and restart at the leader's log start. */
+  resetReplica(target: PartitionTarget, logStartOffset: number, highWatermark: number): Promise<Result<void>> {
+    return envelope(async () => {
+      if (!target?.replica) throw new EdgelogError('INVALID_REQUEST', `Topic '${target?.topic}' is not a replica`)
+      await (await this.open(target)).resetReplica(logStartOffset, highWatermark)
+      await syncStorage(this.ctx.storage)
+    })
+  }
+
+  replicaStatus(target: PartitionTarget): Promise<Result<{ logStartOffset: number; highWatermark: number; leaderLogStartOffset: number; leaderHighWatermark: number; syncedAt: number }>> {
+    return envelope(async () => {
+      const log = await this.open(target)
+      const position = await log.replicaPosition()
+      return {
+        logStartOffset: log.logStartOffset, highWatermark: log.highWatermark,
+        leaderLogStartOffset: position?.leaderLogStartOffset ?? -1, leaderHighWatermark: position?.leaderHighWatermark ?? -1, syncedAt: position?.syncedAt ?? -1,
+      }
+    })
+  }
+
   listOffsets(target: PartitionTarget, spec: OffsetSpec): Promise<Result<{ offset: number; timestamp: number }>> {
     return envelope(async () => (await this.open(target)).offsetForTime(spec))
   }
@@ -138,7 +172,7 @@ export class PartitionObject extends DurableObject<EdgelogEnv> {
       if (log) (await log.catch(() => undefined))?.close()
       await this.storage.commit({
         deleteRanges: [{ stream, fromOffset: 0, toOffset: Number.MAX_SAFE_INTEGER }],
-        deleteMetaPrefixes: [`head/${stream}`, `seg/${stream}/`, `pid/${stream}/`, INFO_KEY],
+        deleteMetaPrefixes: [`head/${stream}`, `seg/${stream}/`, `pid/${stream}/`, `replica/${stream}`, INFO_KEY],
         meta: [{ key: DROPPED_KEY, value: true }],
         durability: 'strict',
       })
