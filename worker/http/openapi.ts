@@ -63,6 +63,27 @@ export const openapi = {
       delete: { summary: 'Delete a topic and all its records (503 NETWORK_EXCEPTION: marked for deletion, completes later or on retry)', responses: { ...ok('Deleted', { type: 'object', properties: { deleted: str } }), ...errors(400, 401, 403, 404, 503) } },
     },
     '/v1/topics/{topic}/maintenance': { parameters: [topic], post: { summary: "Run the topic's retention and compaction now", responses: { ...ok('Done', { type: 'object' }), ...errors(401, 403, 404) } } },
+    '/v1/replicas/{topic}': {
+      parameters: [topic],
+      put: {
+        summary: "MirrorMaker's target: create (with the source's topic id) or grow a replica topic; 409 INCONSISTENT_TOPIC_ID if the name holds another log",
+        requestBody: body({ type: 'object', required: ['topicId', 'partitions'], properties: { topicId: str, partitions: { type: 'integer', minimum: 1 }, config: { type: 'object' }, source: str } }),
+        responses: { ...ok('Replica topic', { type: 'object' }), ...errors(400, 401, 403, 409) },
+      },
+      get: { summary: "The replica's partitions: own and source's log start and high watermark, lag, last sync", responses: { ...ok('Status', { type: 'object' }), ...errors(400, 401, 403, 404) } },
+    },
+    '/v1/replicas/{topic}/partitions/{p}/records': {
+      parameters: [topic, partition],
+      post: {
+        summary: "Append the source's record batches at the offsets they carry (binary body)",
+        parameters: [query('topicId', str, "The source's topic id"), query('logStartOffset', { type: 'integer' }, "The source's"), query('highWatermark', { type: 'integer' }, "The source's")],
+        responses: { ...ok('Appended', { type: 'object', properties: { highWatermark: { type: 'integer' }, appended: { type: 'integer' } } }), ...errors(400, 401, 403, 404, 409) },
+      },
+    },
+    '/v1/replicas/{topic}/partitions/{p}/reset': {
+      parameters: [topic, partition],
+      post: { summary: "Empty the replica and restart it at the source's log start (its retention passed the replica)", responses: { ...ok('Done', { type: 'object' }), ...errors(400, 401, 403, 404, 409) } },
+    },
     '/v1/topics/{topic}/offsets': {
       parameters: [topic],
       get: {
