@@ -45,6 +45,8 @@ export interface PartitionLogOptions {
   topicKey?: string
   /** Kafka's producer.id.expiration.ms: idempotent producer state idle this long is dropped by maintenance. */
   producerIdExpirationMs?: number
+  /** How messages name the partition (`<topic>-<partition>`) when no topicKey says it. */
+  label?: string
 }
 
 const DEFAULT_PRODUCER_ID_EXPIRATION_MS = 24 * 3600 * 1000
@@ -76,7 +78,7 @@ export class PartitionLog {
   private readonly waiters = new OffsetWaiters()
   private closed = false
 
-  private constructor(options: PartitionLogOptions) {
+  private constructor(private readonly options: PartitionLogOptions) {
     this.storage = options.storage
     this.stream = options.stream
     this.config = options.config
@@ -89,6 +91,17 @@ export class PartitionLog {
     const log = new PartitionLog(options)
     await log.reload(true)
     return log
+  }
+
+  /**
+   * How messages name this partition: Kafka's `<topic>-<partition>` (an outbox: `<topic>-outbox-<p>`),
+   * not the internal stream id.
+   */
+  get label(): string {
+    if (this.options.label !== undefined) return this.options.label
+    if (this.topicKey === undefined) return this.stream
+    const name = this.topicKey.slice(keys.topicPrefix.length)
+    return `${name}-${this.stream.slice(this.stream.indexOf('/') + 1)}`
   }
 
   get highWatermark(): number { return this.head.nextOffset }
@@ -108,7 +121,7 @@ export class PartitionLog {
     if (maxValue !== undefined && bytes.byteLength > maxValue) {
       return Promise.reject(new EdgelogError('MESSAGE_TOO_LARGE', `Batch of ${bytes.byteLength} bytes is over this store's limit of ${maxValue} bytes per batch`))
     }
-    if (this.closed) return Promise.reject(closedError(this.stream))
+    if (this.closed) return Promise.reject(closedError(this.label))
     return new Promise<AppendResult>((resolve, reject) => {
       this.pendingAppends.push({ bytes, durability: options.durability ?? 'relaxed', resolve, reject })
       if (!this.flushQueued) {
@@ -155,7 +168,7 @@ export class PartitionLog {
         // again (a retried idempotent batch it already stored is now a duplicate).
         this.stale = true
         if (attempt >= MAX_CONFLICT_ATTEMPTS) {
-          throw new EdgelogError('STORAGE_CONFLICT', `${this.stream}: ${attempt} attempts to append lost to other writers; retry`, { cause: error })
+          throw new EdgelogError('STORAGE_CONFLICT', `${this.label}: ${attempt} attempts to append lost to other writers; retry`, { cause: error })
         }
         await backoff(attempt)
       }
@@ -247,7 +260,7 @@ export class PartitionLog {
   deleteRecordsBefore(offset: number, alsoMeta: Array<{ key: string; value: unknown }> = []): Promise<{ logStartOffset: number }> {
     return this.exclusive(() => this.retrying(async () => {
       if (!Number.isSafeInteger(offset) || offset > this.head.nextOffset || offset < 0) {
-        throw new EdgelogError('OFFSET_OUT_OF_RANGE', `Cannot delete records before ${offset}: ${this.stream} ends at ${this.head.nextOffset}`)
+        throw new EdgelogError('OFFSET_OUT_OF_RANGE', `Cannot delete records before ${offset}: ${this.label} ends at ${this.head.nextOffset}`)
       }
       if (offset <= this.head.logStartOffset) {
         if (alsoMeta.length) await this.commitReplica({ meta: alsoMeta, durability: 'strict' })
@@ -285,7 +298,7 @@ export class PartitionLog {
     this.assertOpen()
     const { logStartOffset, nextOffset } = this.head
     if (offset < logStartOffset || offset > nextOffset) {
-      throw new EdgelogError('OFFSET_OUT_OF_RANGE', `Offset ${offset} is outside [${logStartOffset}, ${nextOffset}] of ${this.stream}`)
+      throw new EdgelogError('OFFSET_OUT_OF_RANGE', `Offset ${offset} is outside [${logStartOffset}, ${nextOffset}] of ${this.label}`)
     }
     const batches = offset === nextOffset
       ? []
@@ -481,7 +494,7 @@ export class PartitionLog {
   close(): void {
     this.closed = true
     this.waiters.cancelAll()
-    this.rejectPending(closedError(this.stream))
+    this.rejectPending(closedError(this.label))
   }
 
   private rejectPending(error: unknown): void {
@@ -490,7 +503,7 @@ export class PartitionLog {
   }
 
   private assertOpen(): void {
-    if (this.closed) throw closedError(this.stream)
+    if (this.closed) throw closedError(this.label)
   }
 
   /** Serialises writers in this context (a queue); other contexts are handled by commit preconditions. */
@@ -527,7 +540,7 @@ export class PartitionLog {
       if (!topic || topic.topicId !== this.stream.slice(0, slash) || !(partition < (topic.partitions ?? 0))) {
         // The topic was deleted (perhaps created again, with another id): this stream is gone.
         this.close()
-        throw new EdgelogError('UNKNOWN_TOPIC_OR_PARTITION', `Partition ${this.stream} no longer exists (its topic was deleted)`)
+        throw new EdgelogError('UNKNOWN_TOPIC_OR_PARTITION', `Partition ${this.label} no longer exists (its topic was deleted)`)
       }
     }
     const previous = this.head
@@ -564,8 +577,8 @@ function backoff(attempt: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(50, 2 ** attempt)))
 }
 
-function closedError(stream: StreamId): EdgelogError {
-  return new EdgelogError('UNKNOWN_TOPIC_OR_PARTITION', `Partition ${stream} is closed or deleted`)
+function closedError(partition: string): EdgelogError {
+  return new EdgelogError('UNKNOWN_TOPIC_OR_PARTITION', `Partition ${partition} is closed or deleted`)
 }
 
 interface PendingAppend {

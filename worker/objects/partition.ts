@@ -224,7 +224,7 @@ export class PartitionObject extends DurableObject<EdgelogEnv> {
     }
     if (!this.log) {
       const fallback = target.config
-      const log = PartitionLog.open({ storage: this.storage, stream: target.stream, config: () => this.info?.config ?? fallback })
+      const log = PartitionLog.open({ storage: this.storage, stream: target.stream, config: () => this.info?.config ?? fallback, label: `${target.topic}-${target.partition}` })
       this.log = log
       log.catch(() => { if (this.log === log) this.log = undefined })
     }
