@@ -4,6 +4,7 @@
  * EDGELOG_TOKENS (a Worker secret) is JSON:
  *   { "<token>": { "topics": { "orders": ["read", "write"], "logs-*": ["read"], "*": ["admin"] },
  *                  "groups": { "billing-*": ["read"] },
+ *                  "subjects": { "orders-value": ["read", "write"] },
  *                  "cluster": ["admin"] } }
  * Patterns: an exact name, a prefix ending in `*`, or `*` for everything. Operations: `read`,
  * `write`, `admin`, and `all` (the three). As in Kafka, any permission on a resource lets the
@@ -21,6 +22,8 @@ type Rules = Record<string, string[]>
 interface TokenGrant {
   topics?: Rules
   groups?: Rules
+  /** Schema registry subjects (worker/http/schema-registry.ts). */
+  subjects?: Rules
   cluster?: string[]
 }
 
@@ -29,6 +32,8 @@ export interface Principal {
   readonly kind: 'open' | 'token'
   topic(name: string, access: Access): boolean
   group(name: string, access: Access): boolean
+  /** A schema registry subject (its own grants; the registry also honours the topic of `<topic>-value`). */
+  subject(name: string, access: Access): boolean
   cluster(access: Access): boolean
   /** Whether the token may write to some topic (idempotent producer ids). */
   writesAnyTopic(): boolean
@@ -38,6 +43,7 @@ const OPEN: Principal = {
   kind: 'open',
   topic: () => true,
   group: () => true,
+  subject: () => true,
   cluster: () => true,
   writesAnyTopic: () => true,
 }
@@ -63,6 +69,7 @@ function principalOf(grant: TokenGrant): Principal {
     kind: 'token',
     topic: (name, access) => matches(grant.topics, name, access),
     group: (name, access) => matches(grant.groups, name, access),
+    subject: (name, access) => matches(grant.subjects, name, access),
     cluster: (access) => allows(grant.cluster, access),
     writesAnyTopic: () => Object.values(grant.topics ?? {}).some((ops) => allows(ops, 'write')) || allows(grant.cluster, 'admin'),
   }
