@@ -112,7 +112,7 @@ export class PartitionLog {
    * while a commit is in flight are committed together in the next one (group commit): one
    * storage write for all of them, each answered with its own offsets or its own error.
    */
-  append(bytes: Uint8Array, options: { durability?: 'strict' | 'relaxed' } = {}): Promise<AppendResult> {
+  append(bytes: Uint8Array, options: { durability?: 'strict' | 'relaxed'; meta?: Array<{ key: string; value: unknown }> } = {}): Promise<AppendResult> {
     const config = this.config()
     if (bytes.byteLength > config['max.message.bytes']) {
       return Promise.reject(new EdgelogError('MESSAGE_TOO_LARGE', `Batch of ${bytes.byteLength} bytes is over max.message.bytes (${config['max.message.bytes']})`))
@@ -123,7 +123,7 @@ export class PartitionLog {
     }
     if (this.closed) return Promise.reject(closedError(this.label))
     return new Promise<AppendResult>((resolve, reject) => {
-      this.pendingAppends.push({ bytes, durability: options.durability ?? 'relaxed', resolve, reject })
+      this.pendingAppends.push({ bytes, durability: options.durability ?? 'relaxed', meta: options.meta, resolve, reject })
       if (!this.flushQueued) {
         this.flushQueued = true
         // If the flush cannot run (the log closed meanwhile), nothing waiting may hang.
@@ -148,7 +148,7 @@ export class PartitionLog {
     if (valid.length === 0) return
     const durability = valid.some((v) => v.entry.durability === 'strict') ? 'strict' : 'relaxed'
     try {
-      const results = await this.commitWithRetry(valid, config, durability)
+      const results = await this.commitWithRetry(valid.map((v) => ({ bytes: v.bytes, header: v.header, meta: v.entry.meta })), config, durability)
       results.forEach((result, i) => (result instanceof EdgelogError ? valid[i].entry.reject(result) : valid[i].entry.resolve(result)))
     } catch (error) {
       for (const v of valid) v.entry.reject(error)
@@ -156,7 +156,7 @@ export class PartitionLog {
   }
 
   private async commitWithRetry(
-    items: Array<{ bytes: Uint8Array; header: BatchHeader }>, config: TopicConfig, durability: 'strict' | 'relaxed',
+    items: Array<{ bytes: Uint8Array; header: BatchHeader; meta?: Array<{ key: string; value: unknown }> }>, config: TopicConfig, durability: 'strict' | 'relaxed',
   ): Promise<Array<AppendResult | EdgelogError>> {
     for (let attempt = 1; ; attempt++) {
       if (this.stale) await this.reload(false)
@@ -176,7 +176,7 @@ export class PartitionLog {
   }
 
   private async commitPlan(
-    items: Array<{ bytes: Uint8Array; header: BatchHeader }>, config: TopicConfig, durability: 'strict' | 'relaxed',
+    items: Array<{ bytes: Uint8Array; header: BatchHeader; meta?: Array<{ key: string; value: unknown }> }>, config: TopicConfig, durability: 'strict' | 'relaxed',
   ): Promise<Array<AppendResult | EdgelogError>> {
     const plan = await planAppends(items, {
       stream: this.stream, config, now: this.now(), head: this.head, segments: this.segments,
@@ -186,9 +186,11 @@ export class PartitionLog {
     // Nothing of this log's state changes until the commit succeeded.
     try {
       this.assertOpen()
+      // An append's own metadata (`append(bytes, { meta })`) commits with its batch, when the batch is stored.
+      const extra = items.flatMap((item, i) => (item.meta && !(plan.results[i] instanceof EdgelogError) ? item.meta : []))
       await this.storage.commit({
         batches: plan.batches.map((batch) => ({ stream: this.stream, batch })),
-        meta: plan.meta, durability, expect: this.expectations(),
+        meta: extra.length === 0 ? plan.meta : [...plan.meta, ...extra], durability, expect: this.expectations(),
       })
     } catch (error) {
       if (!isEdgelogError(error, 'STORAGE_CONFLICT') && !this.closed) {
@@ -584,6 +586,8 @@ function closedError(partition: string): EdgelogError {
 interface PendingAppend {
   bytes: Uint8Array
   durability: 'strict' | 'relaxed'
+  /** Metadata committed atomically with this batch (and only if it is stored). */
+  meta?: Array<{ key: string; value: unknown }>
   resolve: (result: AppendResult) => void
   reject: (error: unknown) => void
 }

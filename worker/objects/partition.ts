@@ -6,6 +6,7 @@ import { concatBytes } from '../../core/codec/bytes.ts'
 import type { TopicConfig } from '../../core/config.ts'
 import type { OffsetSpec, PartitionState } from '../../core/broker.ts'
 import { PartitionLog } from '../../core/log/partition-log.ts'
+import { DsPartition, type DsAnswer, type DsOp } from '../ds/partition-face.ts'
 import type { EdgelogEnv } from '../env.ts'
 import { envelope, settingsOf, type Result } from '../rpc.ts'
 
@@ -60,6 +61,7 @@ export class PartitionObject extends DurableObject<EdgelogEnv> {
   private log: Promise<PartitionLog> | undefined
   private dropped: boolean | undefined
   private alarmArmed = false
+  private dsFace: DsPartition | undefined
 
   constructor(ctx: DurableObjectState, env: EdgelogEnv) {
     super(ctx, env)
@@ -110,6 +112,16 @@ export class PartitionObject extends DurableObject<EdgelogEnv> {
       }
       const parts = read.batches.map((b) => b.bytes)
       return { bytes: concatBytes(parts), batchCount: parts.length, highWatermark: read.highWatermark, logStartOffset: read.logStartOffset }
+    })
+  }
+
+  /** The partition as a Durable Streams stream (worker/ds/partition-face.ts, docs/durable-streams.md). */
+  ds(target: PartitionTarget, op: DsOp): Promise<Result<DsAnswer>> {
+    return envelope(async () => {
+      if (target?.replica) throw new EdgelogError('NOT_LEADER_OR_FOLLOWER', `Topic '${target.topic}' is a replica`)
+      const log = await this.open(target)
+      this.dsFace ??= new DsPartition(this.storage)
+      return this.dsFace.handle(log, op)
     })
   }
 
