@@ -3,6 +3,7 @@
  * `console-consumer`, `consumer-groups`, `dump-log`, with Kafka's flags and output formats.
  */
 import type { EdgelogClient } from '../core/client/client.ts'
+import { isEdgelogError } from '../core/errors.ts'
 import { TOPIC_CONFIG_DEFAULTS, type TopicConfig } from '../core/config.ts'
 import { readBatchHeader, decodeBatch } from '../core/codec/record-batch.ts'
 import { flag, has, intFlag, pairs, requireFlag, UsageError, type ParsedArgs } from './args.ts'
@@ -171,6 +172,13 @@ export async function consumerGroupsTool(log: EdgelogClient, args: ParsedArgs, i
   }
   if (has(args, 'describe')) {
     const [group] = (await admin.describeGroups([groupId])).groups
+    // As kafka-consumer-groups: a group with neither members nor committed offsets does not exist.
+    const missing = new Error(`Consumer group '${groupId}' does not exist.`)
+    const lag = await admin.describeGroupOffsets(groupId).catch((error: unknown) => {
+      if (isEdgelogError(error) && error.code === 'GROUP_ID_NOT_FOUND') throw missing
+      throw error
+    })
+    if (group.state === 'Dead' && lag.length === 0) throw missing
     if (has(args, 'members')) {
       rows(io, ['GROUP', 'CONSUMER-ID', 'HOST', 'CLIENT-ID', '#PARTITIONS'], group.members.map((m) => [
         groupId, m.memberId, m.clientHost, m.clientId, String(Object.values(m.memberAssignment).flat().length),
@@ -181,9 +189,9 @@ export async function consumerGroupsTool(log: EdgelogClient, args: ParsedArgs, i
       rows(io, ['GROUP', 'ASSIGNMENT-STRATEGY', 'STATE', '#MEMBERS'], [[groupId, group.protocol, group.state, String(group.members.length)]])
       return
     }
+    if (group.members.length === 0) io.err(`Consumer group '${groupId}' has no active members.`)
     const owner = new Map<string, { memberId: string; clientHost: string; clientId: string }>()
     for (const m of group.members) for (const [t, ps] of Object.entries(m.memberAssignment)) for (const p of ps) owner.set(`${t}/${p}`, m)
-    const lag = await admin.describeGroupOffsets(groupId)
     rows(io, ['GROUP', 'TOPIC', 'PARTITION', 'CURRENT-OFFSET', 'LOG-END-OFFSET', 'LAG', 'CONSUMER-ID', 'HOST', 'CLIENT-ID'], lag.map((l) => {
       const m = owner.get(`${l.topic}/${l.partition}`)
       return [groupId, l.topic, String(l.partition), l.offset < 0 ? '-' : String(l.offset), String(l.highWatermark), String(l.lag), m?.memberId ?? '-', m?.clientHost ?? '-', m?.clientId ?? '-']

@@ -1,4 +1,4 @@
-// Builds dist/ so that `import { openLog } from 'edgelog'` works in plain Node after `npm install`:
+// Builds dist/ (and the web demo, web-demo/dist) so that `import { openLog } from 'edgelog'` works in plain Node after `npm install`:
 // each TypeScript source becomes one ES module (no bundling), with `.ts` imports rewritten to `.js`.
 // Type declarations: tsc emits them next to the modules (two passes: the browser/Node side and
 // the Workers side have different global types), with `.ts` imports rewritten to `.js`.
@@ -31,6 +31,19 @@ await build({
   external: ['cloudflare:*', 'node:*'],
 })
 
+// The web demo (web-demo/, a Vite app): built to web-demo/dist, which wrangler.jsonc serves as the
+// Worker's static assets, so that `npm start` on a fresh clone serves the real app.
+try {
+  const { build: viteBuild } = await import('vite')
+  await viteBuild({ configFile: 'web-demo/vite.config.ts', logLevel: 'warn' })
+} catch (error) {
+  if (error?.code === 'ERR_MODULE_NOT_FOUND' && /'vite'/.test(String(error.message))) {
+    console.warn('edgelog: vite is not installed; the web demo was not built (npm start serves no page)')
+  } else {
+    throw error
+  }
+}
+
 const tsc = join(createRequire(import.meta.url).resolve('typescript/package.json'), '..', 'bin', 'tsc')
 for (const project of ['tsconfig.build.json', 'tsconfig.build-worker.json']) {
   execFileSync(process.execPath, [tsc, '-p', project], { stdio: 'inherit' })
@@ -47,3 +60,4 @@ function rewriteDeclarations(dir) {
   }
 }
 rewriteDeclarations('dist')
+
