@@ -1,8 +1,9 @@
 /**
  * `npm run bench`: the in-process core benchmark, then the others whose tools are here
- * (Chromium for the browser benchmark, wrangler for the HTTP one). Each prints its own tables.
+ * (Chromium for the browser and sync benchmarks, wrangler for the HTTP and sync ones). Each
+ * prints its own tables.
  *   npm run bench                 all that can run
- *   npm run bench -- core         one of: core, group, rebalance, browser, http
+ *   npm run bench -- core         one of: core, group, rebalance, browser, http, sync
  */
 import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
@@ -13,6 +14,7 @@ const suites: Record<string, { file: string; needs?: string; nodeFlags?: string[
   rebalance: { file: 'bench/rebalance.ts' },
   browser: { file: 'bench/browser.ts', needs: '/usr/bin/chromium' },
   http: { file: 'bench/http.ts' },
+  sync: { file: 'bench/sync.ts', needs: '/usr/bin/chromium' },
 }
 const asked = process.argv.slice(2).filter((a) => !a.startsWith('-'))
 const flags = process.argv.slice(2).filter((a) => a.startsWith('-'))
