@@ -7,6 +7,7 @@ import type { EdgelogClient } from '../core/client/client.ts'
 import { isEdgelogError } from '../core/errors.ts'
 import { flag, parseArgs, requireFlag, UsageError } from './args.ts'
 import { mirrorMakerTool } from './mirror-maker.ts'
+import { runSchemaRegistry, SCHEMA_REGISTRY_USAGE } from './schema-registry.ts'
 import { consoleConsumerTool, consoleProducerTool, consumerGroupsTool, dumpLogTool, topicsTool, type ToolIO } from './tools.ts'
 
 export const DEFAULT_BOOTSTRAP = 'http://127.0.0.1:8787'
@@ -32,6 +33,7 @@ Tools (Kafka's names and flags):
   dump-log          --files T-P/<base offset>.log | --topic T [--partition P] [--offset O]   [--print-data-log]
   mirror-maker      --source URL --target URL --include REGEX [--source-token T] [--target-token T] [--once]
                     (the target keeps replicas of the source's topics: same offsets, same batches)
+${SCHEMA_REGISTRY_USAGE}
 
 --bootstrap-server defaults to ${DEFAULT_BOOTSTRAP}; the token to $EDGELOG_TOKEN.`
 
@@ -49,6 +51,7 @@ export async function run(
   }
   const name = tool.replace(/^kafka-/, '').replace(/\.sh$/, '')
   if (name === 'mirror-maker') return runMirrorMaker(rest, io, connect, env)
+  if (name === 'schema-registry') return runSchemaRegistry(rest, io, env)
   const impl = TOOLS[name as keyof typeof TOOLS]
   if (!impl) {
     io.err(`Unknown tool '${tool}'.\n${USAGE}`)

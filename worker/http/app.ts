@@ -13,6 +13,8 @@ import { lastOffsetOf, readBatchHeader, splitBatches } from '../../core/codec/re
 import { validateTopicName } from '../../core/log/topic-registry.ts'
 import { EdgeBroker } from '../edge-broker.ts'
 import { mountReplicaRoutes } from './replicas.ts'
+import { mountSchemaRegistry } from './schema-registry.ts'
+import { mountDurableStreams } from './durable-streams.ts'
 import type { EdgelogEnv } from '../env.ts'
 import type { TopicView } from '../objects/controller.ts'
 import { MAX_FETCH_WAIT_MS } from '../objects/partition.ts'
@@ -60,6 +62,8 @@ export function createApp(): Hono<AppEnv> {
     return corsFor.handler(c, next)
   })
 
+  mountDurableStreams(app)
+  mountSchemaRegistry(app)
   app.get('/v1/health', (c) => c.json({ ok: true }))
   app.get('/v1/openapi.json', (c) => c.json(openapi))
 

@@ -22,6 +22,24 @@ const nullableStr = { type: ['string', 'null'] }
 const batchType = 'application/vnd.kafka.record-batch'
 const rb = { schema: { type: 'string', contentMediaType: batchType, description: 'Kafka RecordBatch v2 bytes, one or more concatenated' } }
 
+// The schema registry (Confluent's API, docs/schemas.md).
+const srSubject = pathParam('subject', { type: 'string' }, 'Subject (e.g. <topic>-value)')
+const srVersionParam = pathParam('version', { oneOf: [{ type: 'integer', minimum: 1 }, { enum: ['latest', '-1'] }] }, 'Version, or latest')
+const srId = pathParam('id', { type: 'integer', minimum: 1 }, 'Global schema id')
+const srLevel = { enum: ['BACKWARD', 'BACKWARD_TRANSITIVE', 'FORWARD', 'FORWARD_TRANSITIVE', 'FULL', 'FULL_TRANSITIVE', 'NONE'] }
+const srBody = body({ type: 'object', required: ['schema'], properties: { schema: str, schemaType: { enum: ['AVRO', 'JSON'] }, references: { type: 'array', items: { type: 'object', properties: { name: str, subject: str, version: int } } } } })
+const srVersion = { type: 'object', properties: { subject: str, id: int, version: int, schema: str, schemaType: str } }
+const srErrors = (...codes: number[]) => {
+  const byStatus = new Map<string, number[]>()
+  for (const code of codes) {
+    const status = String(code === 409 ? 409 : Math.floor(code / 100))
+    byStatus.set(status, [...(byStatus.get(status) ?? []), code])
+  }
+  return Object.fromEntries([...byStatus].map(([status, list]) => [status, {
+    description: `Confluent error_code ${list.join(', ')}`, content: { 'application/vnd.schemaregistry.v1+json': { schema: { type: 'object', properties: { error_code: int, message: str } } } },
+  }]))
+}
+
 export const openapi = {
   openapi: '3.1.0',
   info: {
@@ -32,6 +50,19 @@ export const openapi = {
   servers: [{ url: '/' }],
   security: [{ bearer: [] }],
   paths: {
+    // The Durable Streams protocol (docs/durable-streams.md): each stream is partition 0 of the topic `ds.<path>`.
+    '/ds/{path}': {
+      parameters: [{ name: 'path', in: 'path', required: true, schema: { type: 'string' }, description: 'Stream path (may contain /); the stream is topic ds.<path with / as .>, partition 0' }],
+      put: { summary: 'Durable Streams: create a stream (Content-Type fixed; Stream-TTL or Stream-Expires-At; Stream-Closed; Stream-Forked-From / Stream-Fork-Offset / Stream-Fork-Sub-Offset)', responses: { 201: { description: 'Created (Location, Stream-Next-Offset)' }, 200: { description: 'Exists with the same configuration' }, 409: { description: 'Exists with another configuration' } } },
+      post: { summary: 'Durable Streams: append (JSON arrays flattened one level; Stream-Seq; Producer-Id/Epoch/Seq; Stream-Closed)', responses: { 200: { description: 'Appended (idempotent producer)' }, 204: { description: 'Appended, closed, or a duplicate' }, 400: { description: 'Bad request' }, 403: { description: 'Stale producer epoch' }, 404: { description: 'No such stream' }, 409: { description: 'Closed, content-type mismatch, Stream-Seq regression, producer sequence gap' } } },
+      get: {
+        summary: 'Durable Streams: read from ?offset= (-1, now, or a Stream-Next-Offset token); live=long-poll or live=sse; cursor=',
+        parameters: [query('offset', str, '-1 (start), now (tail) or an offset token'), query('live', { enum: ['long-poll', 'sse'] }, 'Live mode'), query('cursor', str, 'Echo of Stream-Cursor')],
+        responses: { 200: { description: 'Data (Stream-Next-Offset, Stream-Up-To-Date, Stream-Closed, ETag)' }, 204: { description: 'Long-poll timed out, or EOF' }, 304: { description: 'If-None-Match matched' }, 404: { description: 'No such stream' } },
+      },
+      head: { summary: 'Durable Streams: metadata (Content-Type, Stream-Next-Offset, Stream-TTL, Stream-Expires-At, Stream-Closed)', responses: { 200: { description: 'The stream exists' }, 404: { description: 'No such stream' } } },
+      delete: { summary: 'Durable Streams: delete the stream (and its topic)', responses: { 204: { description: 'Deleted' }, 404: { description: 'No such stream' }, 410: { description: 'Already deleted, forks still read it' } } },
+    },
     '/v1/health': { get: { summary: 'Liveness', security: [], responses: ok('Alive', { type: 'object', properties: { ok: { type: 'boolean' } } }) } },
     '/v1/openapi.json': { get: { summary: 'This document', security: [], responses: ok('OpenAPI 3.1', { type: 'object' }) } },
     '/v1/cluster': { get: { summary: 'Cluster id and brokers (describeCluster)', responses: { ...ok('Cluster', ref('Cluster')), ...errors(401) } } },
@@ -155,6 +186,41 @@ export const openapi = {
         requestBody: body({ type: 'object', required: ['offsets'], properties: { memberId: str, memberEpoch: int, offsets: { type: 'array', items: { type: 'object', required: ['topic', 'partition', 'offset'], properties: { topic: str, partition: int, offset: int, metadata: nullableStr } } } } }),
         responses: { ...ok('Committed', { type: 'object', properties: { committed: int } }), ...errors(400, 401, 403, 409) },
       },
+    },
+    // The schema registry at Confluent's root paths (docs/schemas.md): Confluent's bodies and { error_code, message } errors.
+    '/subjects': { get: { summary: 'Schema registry: subjects', parameters: [query('deleted', { type: 'boolean' }, 'Include soft-deleted subjects'), query('subjectPrefix', str, 'Only subjects starting with this')], responses: ok('Subjects', { type: 'array', items: str }) } },
+    '/subjects/{subject}': {
+      parameters: [srSubject],
+      post: { summary: 'Schema registry: is this schema registered under the subject (lookup)', requestBody: srBody, responses: { ...ok('The version', srVersion), ...srErrors(40401, 40403, 42201) } },
+      delete: { summary: 'Schema registry: delete the subject (soft; then ?permanent=true)', parameters: [query('permanent', { type: 'boolean' }, 'Hard delete (after a soft one)')], responses: { ...ok('Versions deleted', { type: 'array', items: int }), ...srErrors(40401, 40404, 40405, 42206) } },
+    },
+    '/subjects/{subject}/versions': {
+      parameters: [srSubject],
+      get: { summary: 'Schema registry: versions of the subject', responses: { ...ok('Versions', { type: 'array', items: int }), ...srErrors(40401) } },
+      post: { summary: 'Schema registry: register a schema (the existing id when already registered)', requestBody: srBody, responses: { ...ok('Its id', { type: 'object', properties: { id: int } }), ...srErrors(409, 42201) } },
+    },
+    '/subjects/{subject}/versions/{version}': {
+      parameters: [srSubject, srVersionParam],
+      get: { summary: 'Schema registry: one version', responses: { ...ok('The version', srVersion), ...srErrors(40401, 40402, 42202) } },
+      delete: { summary: 'Schema registry: delete one version (soft; then ?permanent=true)', parameters: [query('permanent', { type: 'boolean' }, 'Hard delete (after a soft one)')], responses: { ...ok('The version deleted', int), ...srErrors(40401, 40402, 40406, 40407, 42206) } },
+    },
+    '/subjects/{subject}/versions/{version}/schema': { parameters: [srSubject, srVersionParam], get: { summary: 'Schema registry: the schema text alone', responses: { 200: { description: 'The schema' }, ...srErrors(40401, 40402) } } },
+    '/schemas/ids/{id}': { parameters: [srId], get: { summary: 'Schema registry: a schema by its global id', responses: { ...ok('The schema', { type: 'object', properties: { schema: str, schemaType: str, references: { type: 'array' } } }), ...srErrors(40403) } } },
+    '/schemas/ids/{id}/versions': { parameters: [srId], get: { summary: 'Schema registry: subject-versions using the id', responses: { ...ok('Subject-versions', { type: 'array', items: { type: 'object', properties: { subject: str, version: int } } }), ...srErrors(40403) } } },
+    '/schemas/types': { get: { summary: 'Schema registry: schema types (AVRO, JSON)', responses: ok('Types', { type: 'array', items: str }) } },
+    '/compatibility/subjects/{subject}/versions/{version}': {
+      parameters: [srSubject, srVersionParam],
+      post: { summary: 'Schema registry: is the schema compatible with this version (the subject level)', parameters: [query('verbose', { type: 'boolean' }, 'Say why not')], requestBody: srBody, responses: { ...ok('Verdict', { type: 'object', properties: { is_compatible: { type: 'boolean' }, messages: { type: 'array', items: str } } }), ...srErrors(40401, 40402, 42201) } },
+    },
+    '/config': {
+      get: { summary: 'Schema registry: the global compatibility level', responses: ok('Level', { type: 'object', properties: { compatibilityLevel: srLevel } }) },
+      put: { summary: 'Schema registry: set the global level (cluster admin)', requestBody: body({ type: 'object', properties: { compatibility: srLevel } }), responses: { ...ok('Level', { type: 'object', properties: { compatibility: srLevel } }), ...srErrors(42203) } },
+    },
+    '/config/{subject}': {
+      parameters: [srSubject],
+      get: { summary: "Schema registry: the subject's level", parameters: [query('defaultToGlobal', { type: 'boolean' }, 'The global level when the subject has none')], responses: { ...ok('Level', { type: 'object', properties: { compatibilityLevel: srLevel } }), ...srErrors(40408) } },
+      put: { summary: "Schema registry: set the subject's level", requestBody: body({ type: 'object', properties: { compatibility: srLevel } }), responses: { ...ok('Level', { type: 'object', properties: { compatibility: srLevel } }), ...srErrors(42203) } },
+      delete: { summary: "Schema registry: remove the subject's level", responses: { ...ok('The level it had', { type: 'object', properties: { compatibilityLevel: srLevel } }), ...srErrors(40401) } },
     },
   },
   components: {
