@@ -183,6 +183,7 @@ export class WorkerBroker implements Broker {
   syncDelivered(req: Parameters<NonNullable<Broker['syncDelivered']>>[0]) { return this.#call('syncDelivered', () => this.#remote.syncDelivered(req)) }
   syncFlush(req: { timeoutMs?: number }) { return this.#call('syncFlush', () => this.#remote.syncFlush(req)) }
   syncSetToken(token: string | undefined) { return this.#call('syncSetToken', () => this.#remote.syncSetToken(token)) }
+  syncResume() { return this.#call('syncResume', () => this.#remote.syncResume()) }
 
   /** Closes the log in the worker, then ends this broker: calls still in flight and later ones fail with CLOSED. */
   async close(): Promise<void> {
@@ -308,11 +309,18 @@ export async function openBrowserLog(options: OpenBrowserLogOptions): Promise<Ed
     throw e
   }
   const storage = (globalThis as { navigator?: { storage?: StorageManager } }).navigator?.storage
+  // The page hears the network come back; its worker may not: tell the sync to try at once.
+  const events = globalThis as { addEventListener?: (t: string, f: () => void) => void; removeEventListener?: (t: string, f: () => void) => void }
+  const onOnline = () => { void broker.syncResume().catch(() => {}) }
+  if (options.remote) events.addEventListener?.('online', onOnline)
   return createClient(broker, {
     clientId: options.clientId,
     preferredBatchBytes: PREFERRED_BATCH_BYTES,
     ...(storage?.estimate ? { storageEstimate: () => storage.estimate() } : {}),
     ...(storage?.persist ? { persist: () => storage.persist() } : {}),
-    onClose: () => broker.close(),
+    onClose: () => {
+      events.removeEventListener?.('online', onOnline)
+      return broker.close()
+    },
   })
 }

@@ -110,6 +110,10 @@ export class BrokerHost {
   syncDeadLetters() { return this.#b().syncDeadLetters() }
   syncDelivered(...a: Parameters<LocalBroker['syncDelivered']>) { return this.#b().syncDelivered(...a) }
   syncFlush(...a: Parameters<LocalBroker['syncFlush']>) { return this.#b().syncFlush(...a) }
+  async syncResume(): Promise<void> {
+    this.#sync?.resume()
+  }
+
   async syncSetToken(token: string | undefined): Promise<void> {
     if (!this.#sync) throw new EdgelogError('INVALID_REQUEST', 'This log follows no remote')
     this.#sync.setToken(token)

@@ -53,6 +53,11 @@ export class BrowserSync {
   /** Whether this context runs the sync now (holds the lock). */
   get leader(): boolean { return this.#sync !== undefined }
 
+  /** Try again now (the page saw the network come back: workers do not always get `online`). */
+  resume(): void {
+    this.#sync?.resume()
+  }
+
   setToken(token: string | undefined): void {
     this.#useToken(token)
     this.#channel?.postMessage(token)

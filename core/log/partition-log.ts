@@ -259,7 +259,7 @@ export class PartitionLog {
    * Kafka's DeleteRecords: the log starts at `offset` from now on (delete-records.ts). Readers
    * below it get OFFSET_OUT_OF_RANGE; a batch holding `offset` stays whole.
    */
-  deleteRecordsBefore(offset: number, alsoMeta: Array<{ key: string; value: unknown }> = []): Promise<{ logStartOffset: number }> {
+  deleteRecordsBefore(offset: number, alsoMeta: Array<{ key: string; value: unknown }> = [], known?: StoredBatch[]): Promise<{ logStartOffset: number }> {
     return this.exclusive(() => this.retrying(async () => {
       if (!Number.isSafeInteger(offset) || offset > this.head.nextOffset || offset < 0) {
         throw new EdgelogError('OFFSET_OUT_OF_RANGE', `Cannot delete records before ${offset}: ${this.label} ends at ${this.head.nextOffset}`)
@@ -268,7 +268,10 @@ export class PartitionLog {
         if (alsoMeta.length) await this.commitReplica({ meta: alsoMeta, durability: 'strict' })
         return { logStartOffset: this.head.logStartOffset }
       }
-      const below = await this.storage.readBatches(this.stream, this.head.logStartOffset, { maxBytes: Number.MAX_SAFE_INTEGER, toOffset: offset })
+      // The caller may know the batches already (the forwarder just read them): no second read.
+      const below = known && coversFromStart(known, this.head.logStartOffset, offset)
+        ? known
+        : await this.storage.readBatches(this.stream, this.head.logStartOffset, { maxBytes: Number.MAX_SAFE_INTEGER, toOffset: offset })
       const plan = planDeleteRecords(this.stream, this.head, this.segments, below, offset)
       // `alsoMeta` commits with it, atomically (the outbox records where the leader stored what it deletes).
       await this.commitReplica({ ...plan.write, meta: [...(plan.write.meta ?? []), ...alsoMeta], durability: 'strict' })
@@ -276,6 +279,11 @@ export class PartitionLog {
       this.segments = plan.segments
       return { logStartOffset: offset }
     }))
+  }
+
+  /** Reads head and segments again from storage (after a failure whose outcome is unknown). */
+  refresh(): Promise<void> {
+    return this.exclusive(() => this.reload(true))
   }
 
   /** What this replica last heard of its leader (undefined: not a replica, or never synced). */
@@ -577,6 +585,13 @@ export class PartitionLog {
 function backoff(attempt: number): Promise<void> {
   if (attempt <= 1) return Promise.resolve()
   return new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(50, 2 ** attempt)))
+}
+
+/** `batches` are contiguous from the batch holding `start` through one ending at or past `end - 1`. */
+function coversFromStart(batches: StoredBatch[], start: number, end: number): boolean {
+  if (batches.length === 0 || batches[0].baseOffset > start || batches[0].lastOffset < start) return false
+  for (let i = 1; i < batches.length; i++) if (batches[i].baseOffset !== batches[i - 1].lastOffset + 1) return false
+  return batches[batches.length - 1].lastOffset + 1 >= end
 }
 
 function closedError(partition: string): EdgelogError {

@@ -96,6 +96,11 @@ export class Follower {
     await Promise.allSettled([this.discovery, ...this.loops.values()])
   }
 
+  /** The state and last error, without reading storage. */
+  get brief(): { state: FollowerStatus['state']; error?: { code: string; message: string } } {
+    return { state: this.state, error: this.lastError && { code: this.lastError.code, message: this.lastError.message } }
+  }
+
   async status(): Promise<FollowerStatus> {
     const topics = await Promise.all([...this.followed.values()].map(async (f) => ({
       topic: f.topic, topicId: f.topicId,
@@ -214,10 +219,12 @@ export class Follower {
 
   private async fetchLoop(f: Followed, partition: number): Promise<void> {
     const { leader, replicas } = this.options
-    let position = (await replicas.status(f.topic))[partition]?.highWatermark ?? 0
+    let position: number | undefined
     let backoff = INITIAL_BACKOFF_MS
     while (!this.stopped && !f.stopped) {
       try {
+        // Where the replica ends, read (again) from storage: at the start and after a failed append.
+        position ??= (await replicas.status(f.topic))[partition]?.highWatermark ?? 0
         const answer = await leader.fetch(
           { topic: f.topic, partition, offset: position, maxBytes: this.options.maxBytes ?? 1 << 20, maxWaitMs: this.options.maxWaitMs ?? 10_000 },
           { signal: this.abort.signal },
@@ -240,7 +247,7 @@ export class Follower {
         this.emit({ type: 'replica.synced', topic: f.topic, partition, highWatermark: position, leaderHighWatermark: answer.highWatermark })
       } catch (error) {
         if (this.stopped || f.stopped) return
-        if (isEdgelogError(error, 'OFFSET_OUT_OF_RANGE')) {
+        if (isEdgelogError(error, 'OFFSET_OUT_OF_RANGE') && position !== undefined) {
           try {
             position = await this.outOfRange(f, partition, position)
             continue
@@ -248,6 +255,8 @@ export class Follower {
             error = inner
           }
         }
+        // Where the replica ends is read again from storage: a failed append may have been applied.
+        position = undefined
         if (isEdgelogError(error, 'UNKNOWN_TOPIC_OR_PARTITION') || isEdgelogError(error, 'INCONSISTENT_TOPIC_ID')) {
           await this.discover()
           if (f.stopped) return

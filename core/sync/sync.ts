@@ -67,10 +67,11 @@ export class Sync {
 
   async start(): Promise<void> {
     await this.follower.start()
-    await this.forwarder.start()
+    // A store that fails now (a read error) must not fail opening the log: the rescan below tries again.
+    await this.forwarder.start().catch(() => {})
     // Replica topics found later (patterns, topics created at the leader) get a forwarding loop too.
     this.rescan = setInterval(() => void this.forwarder.start().catch(() => {}), Math.min(this.options.discoveryIntervalMs ?? 30_000, 5_000))
-    await this.publish()
+    await this.publish().catch(() => {})
   }
 
   /** Tries again now: back online, or the token replaced. */
@@ -87,6 +88,8 @@ export class Sync {
 
   private onEvent(event: SyncEvent): void {
     if (event.type === 'replica.synced') this.lastSyncAt = Date.now()
+    // The leader answers again: what waits in the outbox goes now, not after the forwarder's backoff.
+    if (event.type === 'online') this.log.outbox?.wake()
     if (event.type === 'replica.stopped' || event.type === 'replica.reset') void this.forwarder.start().catch(() => {})
     const notable = describeNotable(event)
     if (notable) {
@@ -101,10 +104,10 @@ export class Sync {
 
   /** Writes the status when it changed (not per fetch: the sync time is written at most every few seconds). */
   private async publish(state?: 'stopped'): Promise<void> {
-    const follower = this.follower
+    const follower = this.follower.brief
     const forwarder = this.forwarder.status
-    const followerStatus = state ?? (await follower.status()).state
-    const error = forwarder.error ?? (await follower.status()).error
+    const followerStatus = state ?? follower.state
+    const error = forwarder.error ?? follower.error
     const status: PublishedSyncStatus = {
       source: this.options.source, follower: followerStatus, forwarder: state ?? forwarder.state, error,
       lastSyncAt: Math.floor(this.lastSyncAt / 5_000) * 5_000, updatedAt: 0, recent: [...this.recent],

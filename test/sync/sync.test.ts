@@ -95,7 +95,7 @@ describe('sync: produce to a followed topic', { timeout: 30_000 }, () => {
     }
     // And they come back through the replica, at the leader's offsets.
     await expect.poll(async () => (await values(log.broker, 'orders', 1)).length, { timeout: 5_000 }).toBe(50)
-    expect(await values(log.broker, 'orders', 0)).toEqual(p0)
+    await expect.poll(async () => values(log.broker, 'orders', 0), { timeout: 5_000 }).toEqual(p0)
     expect(await log.sync.pending()).toEqual([])
   })
 
