@@ -38,7 +38,7 @@ async function edgeRecords(topic: string, partitions: number): Promise<Stored[]>
   const { decodeBatch } = await import('../../core/codec/record-batch.ts')
   const out: Stored[] = []
   for (let partition = 0; partition < partitions; partition++) {
-    let offset = 0
+    let offset = (await broker.listOffsets({ topic, partitions: [partition], spec: 'earliest' }))[0].offset
     for (;;) {
       const r = await broker.fetch({ topic, partition, offset, maxBytes: 1 << 20 })
       if (r.batches.length === 0) break
@@ -222,6 +222,46 @@ describe('sync: the page follows an edge topic', () => {
     expect(await pageRecords(page, 'lossy', 2)).toEqual(await edgeRecords('lossy', 2))
     await page.evaluate(() => (globalThis as any).log.close())
     await page.close()
+  }, 180_000)
+
+  it('follows partitions added at the edge, stops on a topic created again, restarts past the edge\'s retention', async () => {
+    const admin = connect({ url: edge.url })
+    await admin.admin().createTopics({ topics: [
+      { topic: 'shape', numPartitions: 1 },
+      { topic: 'short', numPartitions: 1, configEntries: [{ name: 'segment.bytes', value: '2000' }, { name: 'retention.bytes', value: '4000' }] },
+    ] })
+    const producer = admin.producer()
+    await producer.send({ topic: 'shape', messages: [{ value: 'first' }] })
+    await producer.send({ topic: 'short', messages: [{ value: 'old'.padEnd(200, '.') }] })
+    const page = await browser.tab(url())
+    await openSynced(page, 'shapes', ['shape', 'short'])
+    await caughtUp(page, 'shape', 1)
+    await caughtUp(page, 'short', 1)
+    const status = () => page.evaluate(async () => (globalThis as any).log.sync.status())
+    // Partitions added at the edge are followed.
+    await admin.admin().createPartitions({ topicPartitions: [{ topic: 'shape', count: 2 }] })
+    await admin.producer().send({ topic: 'shape', messages: [{ value: 'in p1', partition: 1 }] })
+    await caughtUp(page, 'shape', 2)
+    expect(await pageRecords(page, 'shape', 2)).toEqual(await edgeRecords('shape', 2))
+    // The edge's retention passes the replica while the page is closed: it restarts at the edge's log start.
+    await page.evaluate(() => (globalThis as any).log.close())
+    for (let i = 0; i < 40; i++) await producer.send({ topic: 'short', messages: [{ value: `r${i}`.padEnd(200, '.') }] })
+    await admin.admin().runMaintenance({ topic: 'short' })
+    const [{ low }] = await admin.admin().fetchTopicOffsets('short')
+    expect(Number(low)).toBeGreaterThan(1)
+    await openSynced(page, 'shapes', ['shape', 'short'])
+    await caughtUp(page, 'short', 41)
+    await expect.poll(async () => (await status()).recent.some((e: any) => e.type === 'replica.reset' && e.topic === 'short'), { timeout: 15_000 }).toBe(true)
+    expect(await pageRecords(page, 'short', 1)).toEqual(await edgeRecords('short', 1))
+    // Deleted and created again at the edge: a new topic id; the replica stops, typed, and keeps what it has.
+    await admin.admin().deleteTopics({ topics: ['shape'] })
+    await admin.admin().createTopics({ topics: [{ topic: 'shape', numPartitions: 1 }] })
+    await admin.producer().send({ topic: 'shape', messages: [{ value: 'another log' }] })
+    await expect.poll(async () => (await status()).recent.find((e: any) => e.type === 'replica.stopped' && e.topic === 'shape')?.code, { timeout: 15_000 }).toBe('INCONSISTENT_TOPIC_ID')
+    expect((await pageRecords(page, 'shape', 2)).map((r) => r.value)).toEqual(['first', 'in p1'])
+    await page.evaluate(() => (globalThis as any).log.close())
+    await page.close()
+    await admin.close()
   }, 180_000)
 
   it('two tabs produce offline; closing the forwarding tab hands forwarding to the other', async () => {
