@@ -304,7 +304,7 @@ export class PartitionLog {
   }
 
   /** Batches from `offset` up to about `maxBytes` (the first batch always), below the high watermark. */
-  async read(offset: number, maxBytes: number): Promise<ReadResult> {
+  async read(offset: number, maxBytes: number, maxBatches?: number): Promise<ReadResult> {
     this.assertOpen()
     const { logStartOffset, nextOffset } = this.head
     if (offset < logStartOffset || offset > nextOffset) {
@@ -312,7 +312,7 @@ export class PartitionLog {
     }
     const batches = offset === nextOffset
       ? []
-      : await this.storage.readBatches(this.stream, offset, { maxBytes, toOffset: nextOffset })
+      : await this.storage.readBatches(this.stream, offset, { maxBytes, toOffset: nextOffset, maxBatches })
     return { batches, highWatermark: nextOffset, logStartOffset }
   }
 

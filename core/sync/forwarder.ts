@@ -2,8 +2,9 @@
  * The forwarder sends each replica partition's outbox to the leader, exactly once and in
  * order, with an idempotent producer whose state lives in the store (`fwd/<topicId>/<p>`):
  *
- * 1. Before a batch is first sent it gets its sequence numbers, and that is committed. Every
- *    later attempt — after a lost answer, a reload, a closed tab, a crash of either side —
+ * 1. A batch's sequence is fixed by its place in the outbox: its outbox offset minus the
+ *    epoch's base offset, committed when the epoch starts (outbox offsets are contiguous).
+ *    Every attempt — after a lost answer, a reload, a closed tab, a crash of either side —
  *    sends the very same bytes (the outbox batch stamped with the leader's producer id, the
  *    partition's epoch and that sequence), so the leader stores it once.
  * 2. A batch is never abandoned for a retriable failure: the forwarder tries again (backing
@@ -20,9 +21,8 @@
  */
 import { EdgelogError, isEdgelogError, type ErrorCode } from '../errors.ts'
 import type { Broker, ProduceResult } from '../broker.ts'
-import type { StorageAdapter, StoredBatch } from '../storage.ts'
+import type { StorageAdapter } from '../storage.ts'
 import { padOffset } from '../storage.ts'
-import { readBatchHeader } from '../codec/record-batch.ts'
 import type { TopicRecord, TopicRegistry } from '../log/topic-registry.ts'
 import { deadLetterPrefix, emptyForwardState, forwardKey, Outbox, type DeadLetter, type ForwardState } from './outbox.ts'
 import { stampProducer } from './stamp.ts'
@@ -69,6 +69,8 @@ const UNKNOWN_TOPIC_ATTEMPTS = 5
 
 export class Forwarder {
   private readonly loops = new Map<string, Promise<void>>()
+  /** Each partition's forward state as last committed (this forwarder is its only writer). */
+  private readonly states = new Map<string, ForwardState>()
   private readonly listeners = new Set<(event: ForwarderEvent) => void>()
   private state: 'starting' | 'online' | 'offline' | 'paused' | 'stopped' = 'starting'
   private lastError: EdgelogError | undefined
@@ -167,6 +169,8 @@ export class Forwarder {
         if (outcome === 'resequenced') continue
       } catch (error) {
         if (this.stopped) return
+        // What was committed is read again (a failure may have come after applying).
+        this.states.delete(forwardKey(record.topicId, partition))
         const typed = isEdgelogError(error) ? error : new EdgelogError('UNKNOWN_SERVER_ERROR', String(error), { cause: error })
         if (typed.code === 'CLOSED' || typed.code === 'INCONSISTENT_TOPIC_ID') return
         if (typed.code === 'UNKNOWN_TOPIC_OR_PARTITION') unknownTopic++
@@ -179,22 +183,24 @@ export class Forwarder {
   }
 
   /**
-   * One round: the outbox's first batches get sequences (committed first), go to the leader
-   * in one request, and what it stored leaves the outbox with its offsets.
+   * One round: the outbox's first batches go to the leader in one request, and what it stored
+   * leaves the outbox with its offsets. A batch's sequence is its outbox offset minus the
+   * epoch's base (`epochBase`, committed when the epoch starts): the same batch always gets the
+   * same sequence, after any failure or restart, with no commit per round.
    */
   private async forwardOnce(record: TopicRecord, partition: number, topicGone: boolean): Promise<'sent' | 'resequenced'> {
     const { storage, outbox } = this.options.host
     const key = forwardKey(record.topicId, partition)
     const log = await outbox.log(record, partition)
-    const stored = (await storage.getMeta<ForwardState>(key)) ?? emptyForwardState()
-    let state: ForwardState = { ...stored, inflight: stored.inflight.filter((i) => i.outboxLast >= log.logStartOffset) }
-    let dirty = state.inflight.length !== stored.inflight.length
-    if (state.producerId < 0) {
+    let state = this.states.get(key) ?? (await storage.getMeta<ForwardState>(key)) ?? emptyForwardState()
+    if (state.producerId < 0 || state.epochBase < 0) {
+      // A new producer id (first forward, or the leader forgot ours): its sequence 0 is the outbox's first record.
       const { producerId, producerEpoch } = await this.options.leader.initProducerId({})
-      state = { ...state, producerId, epoch: producerEpoch, nextSequence: 0, inflight: [] }
-      dirty = true
+      state = { ...state, producerId, epoch: producerEpoch, epochBase: log.logStartOffset }
+      await storage.commit({ meta: [{ key, value: state }], durability: 'strict' })
     }
-    const { batches: read } = await log.read(log.logStartOffset, 1 << 20)
+    this.states.set(key, state)
+    const { batches: read } = await log.read(log.logStartOffset, 1 << 20, this.options.maxBatchesPerRequest ?? DEFAULT_BATCHES_PER_REQUEST)
     if (read.length === 0) {
       // The outbox log's view is behind storage (a delivery whose commit failed after applying):
       // read it again rather than send nothing in a loop.
@@ -202,22 +208,13 @@ export class Forwarder {
       return 'sent'
     }
     const batches = read.slice(0, this.options.maxBatchesPerRequest ?? DEFAULT_BATCHES_PER_REQUEST)
-    const inflight = [...state.inflight]
-    let nextSequence = state.nextSequence
-    for (const b of batches) {
-      if (inflight.some((i) => i.outboxBase === b.baseOffset)) continue
-      inflight.push({ outboxBase: b.baseOffset, outboxLast: b.lastOffset, baseSequence: nextSequence })
-      nextSequence = (nextSequence + recordCount(b)) & 0x7fffffff
-      dirty = true
+    if (batches[0].baseOffset < state.epochBase) {
+      throw new EdgelogError('UNKNOWN_SERVER_ERROR', `${record.name}-${partition}: the outbox starts at ${batches[0].baseOffset}, before its epoch's base ${state.epochBase}`)
     }
-    state = { ...state, inflight, nextSequence }
-    // The sequences are durable before anything is sent: every retry sends the same bytes.
-    if (dirty) await storage.commit({ meta: [{ key, value: state }], durability: 'strict' })
-
-    const entries = batches.map((b) => {
-      const assigned = inflight.find((i) => i.outboxBase === b.baseOffset)!
-      return { topic: record.name, partition, batch: stampProducer(b.bytes, state.producerId, state.epoch, assigned.baseSequence) }
-    })
+    const entries = batches.map((b) => ({
+      topic: record.name, partition,
+      batch: stampProducer(b.bytes, state.producerId, state.epoch, (b.baseOffset - state.epochBase) & 0x7fffffff),
+    }))
     let results: ProduceResult[]
     if (topicGone) {
       results = entries.map(() => ({ topic: record.name, partition, errorCode: 3, error: { code: 'UNKNOWN_TOPIC_OR_PARTITION' as const, message: `Topic '${record.name}' is gone at the leader` }, baseOffset: -1, logAppendTime: -1, logStartOffset: -1 }))
@@ -251,17 +248,18 @@ export class Forwarder {
     }
     const handled = delivered.length + dead.length
     if (handled > 0 || resequence) {
-      const handledUpTo = handled > 0 ? batches[handled - 1].lastOffset : -1
-      const rest = inflight.filter((i) => i.outboxBase > handledUpTo)
-      let next: ForwardState = { ...state, inflight: rest, delivered: Outbox.remember(state, delivered) }
+      const upTo = handled > 0 ? batches[handled - 1].lastOffset + 1 : log.logStartOffset
+      let next: ForwardState = { ...state, delivered: Outbox.remember(state, delivered) }
       if (resequence) {
-        // The sequences from the refused batch on were not stored: a new epoch, from sequence 0.
+        // The sequences from the refused batch on were not stored: a new epoch, whose sequence 0
+        // is the first record still in the outbox.
         const newId = resequence === 'UNKNOWN_PRODUCER_ID' || resequence === 'PRODUCER_FENCED' || state.epoch >= MAX_EPOCH
-        next = { ...next, inflight: [], nextSequence: 0, epoch: newId ? 0 : state.epoch + 1, producerId: newId ? -1 : state.producerId }
+        next = { ...next, epoch: newId ? 0 : state.epoch + 1, producerId: newId ? -1 : state.producerId, epochBase: newId ? -1 : upTo }
       }
       const deadMeta = dead.map((d) => ({ key: `${deadLetterPrefix}${record.topicId}/${partition}/${padOffset(d.outboxBase)}`, value: d }))
-      const upTo = handled > 0 ? batches[handled - 1].lastOffset + 1 : log.logStartOffset
+      this.states.delete(key)
       await log.deleteRecordsBefore(upTo, [{ key, value: next }, ...deadMeta], batches.slice(0, handled))
+      this.states.set(key, next)
       outbox.wake()
       for (const d of delivered) this.emit({ type: 'forwarded', topic: record.name, partition, records: d.outboxLast - d.outboxBase + 1, baseOffset: d.baseOffset })
       for (const d of dead) this.emit({ type: 'dead-letter', topic: record.name, partition, records: d.outboxLast - d.outboxBase + 1, error: new EdgelogError(d.error.code as ErrorCode, d.error.message) })
@@ -269,10 +267,6 @@ export class Forwarder {
     if (retry) throw retry
     return resequence ? 'resequenced' : 'sent'
   }
-}
-
-function recordCount(batch: StoredBatch): number {
-  return readBatchHeader(batch.bytes).recordCount
 }
 
 function toBase64(bytes: Uint8Array): string {

@@ -22,9 +22,12 @@ export interface ForwardState {
   /** The leader's producer id and this partition's epoch under it (-1: none yet). */
   producerId: number
   epoch: number
-  nextSequence: number
-  /** Outbox batches given sequences (persisted before the first send, so retries resend the same). */
-  inflight: Array<{ outboxBase: number; outboxLast: number; baseSequence: number }>
+  /**
+   * The outbox offset whose record has sequence 0 in this epoch: a record's sequence is its
+   * outbox offset minus this (outbox offsets are contiguous), so every retry of a batch, after
+   * any failure or restart, carries the same sequence. -1: no epoch yet.
+   */
+  epochBase: number
   /** Recent deliveries: where the leader stored each outbox batch (-1: stored, offset unknown). */
   delivered: Array<{ outboxBase: number; outboxLast: number; baseOffset: number }>
 }
@@ -56,7 +59,7 @@ export const outboxStream = (topicId: string, partition: number) => `${topicId}/
 const MAX_REMEMBERED_DELIVERIES = 1_000
 
 export function emptyForwardState(): ForwardState {
-  return { producerId: -1, epoch: 0, nextSequence: 0, inflight: [], delivered: [] }
+  return { producerId: -1, epoch: 0, epochBase: -1, delivered: [] }
 }
 
 /** Outbox logs never lose a record by retention or compaction: only delivery removes them. */
