@@ -22,6 +22,7 @@
 import { EdgelogError, isEdgelogError, type ErrorCode } from '../errors.ts'
 import type { Broker, ProduceResult } from '../broker.ts'
 import type { StorageAdapter } from '../storage.ts'
+import { readBatchHeader } from '../codec/record-batch.ts'
 import { padOffset } from '../storage.ts'
 import type { TopicRecord, TopicRegistry } from '../log/topic-registry.ts'
 import { deadLetterPrefix, emptyForwardState, forwardKey, Outbox, type DeadLetter, type ForwardState } from './outbox.ts'
@@ -63,6 +64,8 @@ const MAX_EPOCH = 0x7fff
 const INITIAL_BACKOFF_MS = 100
 const MAX_BACKOFF_MS = 500
 const DEFAULT_BATCHES_PER_REQUEST = 16
+/** Well under producer.id.expiration.ms (a day by default): past this, a resend checks the leader first. */
+const RESCAN_AFTER_MS = 10 * 60_000
 const PAUSED_BACKOFF_MS = 5_000
 /** A topic missing at the leader this many times running: its records are refused for good. */
 const UNKNOWN_TOPIC_ATTEMPTS = 5
@@ -71,6 +74,8 @@ export class Forwarder {
   private readonly loops = new Map<string, Promise<void>>()
   /** Each partition's forward state as last committed (this forwarder is its only writer). */
   private readonly states = new Map<string, ForwardState>()
+  /** When each partition last sent a request (in this run): a resend after long silence looks at the leader first. */
+  private readonly lastSent = new Map<string, number>()
   private readonly listeners = new Set<(event: ForwarderEvent) => void>()
   private state: 'starting' | 'online' | 'offline' | 'paused' | 'stopped' = 'starting'
   private lastError: EdgelogError | undefined
@@ -133,6 +138,32 @@ export class Forwarder {
 
   private get stopped(): boolean { return this.state === 'stopped' }
 
+  /**
+   * Where the leader holds batches of this producer id and epoch (base sequence → base offset),
+   * from after the last delivery remembered to its end: read once, headers only.
+   */
+  private async storedAtLeader(record: TopicRecord, partition: number, state: ForwardState): Promise<Map<number, number>> {
+    const { leader } = this.options
+    const found = new Map<number, number>()
+    const [[start], [end]] = await Promise.all([
+      leader.listOffsets({ topic: record.name, partitions: [partition], spec: 'earliest' }),
+      leader.listOffsets({ topic: record.name, partitions: [partition], spec: 'latest' }),
+    ])
+    // Nothing of this epoch is below its floor (the leader's end when it began) or a later delivery.
+    const lastKnown = state.delivered.reduce((max, d) => Math.max(max, d.baseOffset), -1)
+    let offset = Math.max(start.offset, lastKnown + 1, state.leaderFloor ?? 0)
+    while (offset < end.offset) {
+      const { batches } = await leader.fetch({ topic: record.name, partition, offset, maxBytes: 1 << 20 })
+      if (batches.length === 0) break
+      for (const bytes of batches) {
+        const h = readBatchHeader(bytes)
+        if (h.producerId === state.producerId && h.producerEpoch === state.epoch) found.set(h.baseSequence, h.baseOffset)
+        offset = Math.max(offset, h.baseOffset + h.lastOffsetDelta + 1)
+      }
+    }
+    return found
+  }
+
   private async replicaTopics(): Promise<TopicRecord[]> {
     return (await this.options.host.topics.list()).filter((t) => t.replica?.source === this.options.source)
   }
@@ -193,11 +224,17 @@ export class Forwarder {
     const key = forwardKey(record.topicId, partition)
     const log = await outbox.log(record, partition)
     let state = this.states.get(key) ?? (await storage.getMeta<ForwardState>(key)) ?? emptyForwardState()
+    // A producer id taken in this round cannot have anything stored yet.
+    let fresh = false
     if (state.producerId < 0 || state.epochBase < 0) {
       // A new producer id (first forward, or the leader forgot ours): its sequence 0 is the outbox's first record.
-      const { producerId, producerEpoch } = await this.options.leader.initProducerId({})
-      state = { ...state, producerId, epoch: producerEpoch, epochBase: log.logStartOffset }
+      const [{ producerId, producerEpoch }, [end]] = await Promise.all([
+        this.options.leader.initProducerId({}),
+        this.options.leader.listOffsets({ topic: record.name, partitions: [partition], spec: 'latest' }),
+      ])
+      state = { ...state, producerId, epoch: producerEpoch, epochBase: log.logStartOffset, leaderFloor: end.offset }
       await storage.commit({ meta: [{ key, value: state }], durability: 'strict' })
+      fresh = true
     }
     this.states.set(key, state)
     const { batches: read } = await log.read(log.logStartOffset, 1 << 20, this.options.maxBatchesPerRequest ?? DEFAULT_BATCHES_PER_REQUEST)
@@ -211,27 +248,52 @@ export class Forwarder {
     if (batches[0].baseOffset < state.epochBase) {
       throw new EdgelogError('UNKNOWN_SERVER_ERROR', `${record.name}-${partition}: the outbox starts at ${batches[0].baseOffset}, before its epoch's base ${state.epochBase}`)
     }
-    const entries = batches.map((b) => ({
-      topic: record.name, partition,
-      batch: stampProducer(b.bytes, state.producerId, state.epoch, (b.baseOffset - state.epochBase) & 0x7fffffff),
+    const sequenceOf = (b: { baseOffset: number }) => (b.baseOffset - state.epochBase) & 0x7fffffff
+    // Resending after a start or a long pause: the leader may have stored the first batches and
+    // since forgotten this producer (then it would take a batch at sequence 0 as new). Look first.
+    const found: ProduceResult[] = []
+    const last = this.lastSent.get(key)
+    if (!topicGone && !fresh && (last === undefined || Date.now() - last > RESCAN_AFTER_MS)) {
+      const atLeader = await this.storedAtLeader(record, partition, state)
+      for (const b of batches) {
+        const at = atLeader.get(sequenceOf(b))
+        if (at === undefined) break
+        found.push({ topic: record.name, partition, errorCode: 0, baseOffset: at, logAppendTime: -1, logStartOffset: -1 })
+      }
+    }
+    const entries = batches.slice(found.length).map((b) => ({
+      topic: record.name, partition, batch: stampProducer(b.bytes, state.producerId, state.epoch, sequenceOf(b)),
     }))
     let results: ProduceResult[]
     if (topicGone) {
       results = entries.map(() => ({ topic: record.name, partition, errorCode: 3, error: { code: 'UNKNOWN_TOPIC_OR_PARTITION' as const, message: `Topic '${record.name}' is gone at the leader` }, baseOffset: -1, logAppendTime: -1, logStartOffset: -1 }))
     } else {
-      results = await this.options.leader.produce({ acks: -1, entries })
+      this.lastSent.set(key, Date.now())
+      results = [...found, ...(entries.length ? await this.options.leader.produce({ acks: -1, entries }) : [])]
     }
 
     const delivered: ForwardState['delivered'] = []
     const dead: DeadLetter[] = []
     let resequence: ErrorCode | undefined
     let retry: EdgelogError | undefined
+    let storedEarlier: Map<number, number> | undefined
     for (const [k, r] of results.entries()) {
       const b = batches[k]
       const code = r.error?.code
       if (!code || code === 'DUPLICATE_SEQUENCE_NUMBER') {
         delivered.push({ outboxBase: b.baseOffset, outboxLast: b.lastOffset, baseOffset: code ? -1 : r.baseOffset })
         continue
+      }
+      if (code === 'UNKNOWN_PRODUCER_ID') {
+        // The leader forgot this producer (producer.id.expiration.ms of silence). A batch sent
+        // before, whose answer was lost, may be stored: look for it at the leader before
+        // sending it again under a new producer id (Kafka has no such check; it would store it twice).
+        storedEarlier ??= await this.storedAtLeader(record, partition, state)
+        const at = storedEarlier.get((b.baseOffset - state.epochBase) & 0x7fffffff)
+        if (at !== undefined) {
+          delivered.push({ outboxBase: b.baseOffset, outboxLast: b.lastOffset, baseOffset: at })
+          continue
+        }
       }
       if (REFUSED_FOR_GOOD.has(code) || (topicGone && code === 'UNKNOWN_TOPIC_OR_PARTITION')) {
         dead.push({
@@ -254,7 +316,8 @@ export class Forwarder {
         // The sequences from the refused batch on were not stored: a new epoch, whose sequence 0
         // is the first record still in the outbox.
         const newId = resequence === 'UNKNOWN_PRODUCER_ID' || resequence === 'PRODUCER_FENCED' || state.epoch >= MAX_EPOCH
-        next = { ...next, epoch: newId ? 0 : state.epoch + 1, producerId: newId ? -1 : state.producerId, epochBase: newId ? -1 : upTo }
+        const floor = next.delivered.reduce((max, d) => Math.max(max, d.baseOffset + 1), state.leaderFloor ?? 0)
+        next = { ...next, epoch: newId ? 0 : state.epoch + 1, producerId: newId ? -1 : state.producerId, epochBase: newId ? -1 : upTo, leaderFloor: floor }
       }
       const deadMeta = dead.map((d) => ({ key: `${deadLetterPrefix}${record.topicId}/${partition}/${padOffset(d.outboxBase)}`, value: d }))
       this.states.delete(key)

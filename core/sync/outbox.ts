@@ -28,6 +28,8 @@ export interface ForwardState {
    * any failure or restart, carries the same sequence. -1: no epoch yet.
    */
   epochBase: number
+  /** The leader's end offset when this epoch began: none of its batches lie below (where to look for them). */
+  leaderFloor?: number
   /** Recent deliveries: where the leader stored each outbox batch (-1: stored, offset unknown). */
   delivered: Array<{ outboxBase: number; outboxLast: number; baseOffset: number }>
 }

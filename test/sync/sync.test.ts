@@ -166,6 +166,43 @@ describe('sync: produce to a followed topic', { timeout: 30_000 }, () => {
     expect((await values(leader.broker, 'orders', 0)).map((r) => r.value)).toEqual(['while refused'])
   })
 
+  it('a producer the leader forgot: what it stored before is found there, not sent again', async () => {
+    let now = Date.now()
+    const broker = new LocalBroker({ storage: new MemoryStorage(), now: () => now, settings: { 'producer.id.expiration.ms': 1_000 } })
+    const client = createClient(broker)
+    closers.push(() => client.close())
+    await client.admin().createTopics({ topics: [{ topic: 'orders', numPartitions: 1 }] })
+    let loseAnswers = false
+    const link = new Proxy(broker, {
+      get: (target, name, receiver) => {
+        const value = Reflect.get(target, name, receiver)
+        if (typeof value !== 'function') return value
+        return async (...args: unknown[]) => {
+          const result = await value.apply(target, args)
+          if (name === 'produce' && loseAnswers) throw new EdgelogError('NETWORK_EXCEPTION', 'answer lost')
+          return result
+        }
+      },
+    }) as Broker
+    const storage = new MemoryStorage()
+    storage.close = async () => {}
+    const first = await follower(link, storage)
+    loseAnswers = true
+    await first.log.producer({ idempotent: true }).send({ topic: 'orders', messages: [{ value: 'a' }, { value: 'b' }] })
+    await first.log.producer({ idempotent: true }).send({ topic: 'orders', messages: [{ value: 'c' }] })
+    // Stored at the leader; the answers lost; the page closes before it learns it.
+    await expect.poll(async () => (await values(broker, 'orders', 0)).length, { timeout: 5_000 }).toBe(3)
+    await first.log.close()
+    // A day later (here: past producer.id.expiration.ms) the leader has forgotten the producer.
+    now += 10_000
+    await broker.runMaintenance({ topic: 'orders' })
+    loseAnswers = false
+    const second = await follower(link, storage)
+    await second.log.producer({ idempotent: true }).send({ topic: 'orders', messages: [{ value: 'd' }] })
+    await second.log.sync.flush(10_000)
+    expect((await values(broker, 'orders', 0)).map((r) => r.value)).toEqual(['a', 'b', 'c', 'd'])
+  })
+
   it('refuses to produce to a followed topic never synced (LEADER_NOT_AVAILABLE), instead of creating a local one', async () => {
     const leader = leaderWithLink()
     leader.link.down = true
