@@ -35,7 +35,7 @@ export interface ForwarderOptions {
   /** Only replica topics of this source are forwarded. */
   source: string
   /**
-   * Batches per produce request (default 16, up to the 1 MiB read). The leader remembers a
+   * Batches per produce request (default 32, up to 2 MiB). The leader remembers a
    * producer's last five batches per partition: a retried request's older batches come back
    * as already stored without their offsets (delivered() then answers -1 for them), which is
    * the price of fewer round trips.
@@ -63,7 +63,9 @@ const PAUSING = new Set<ErrorCode>(['UNAUTHENTICATED', 'SASL_AUTHENTICATION_FAIL
 const MAX_EPOCH = 0x7fff
 const INITIAL_BACKOFF_MS = 100
 const MAX_BACKOFF_MS = 500
-const DEFAULT_BATCHES_PER_REQUEST = 16
+const DEFAULT_BATCHES_PER_REQUEST = 32
+/** Bytes per produce request (the Worker takes up to 8 MiB). */
+const MAX_REQUEST_BYTES = 2 << 20
 /** Well under producer.id.expiration.ms (a day by default): past this, a resend checks the leader first. */
 const RESCAN_AFTER_MS = 10 * 60_000
 const PAUSED_BACKOFF_MS = 5_000
@@ -237,7 +239,7 @@ export class Forwarder {
       fresh = true
     }
     this.states.set(key, state)
-    const { batches: read } = await log.read(log.logStartOffset, 1 << 20, this.options.maxBatchesPerRequest ?? DEFAULT_BATCHES_PER_REQUEST)
+    const { batches: read } = await log.read(log.logStartOffset, MAX_REQUEST_BYTES, this.options.maxBatchesPerRequest ?? DEFAULT_BATCHES_PER_REQUEST)
     if (read.length === 0) {
       // The outbox log's view is behind storage (a delivery whose commit failed after applying):
       // read it again rather than send nothing in a loop.
