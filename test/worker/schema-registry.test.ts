@@ -115,4 +115,17 @@ describe('schema registry tokens', () => {
     expect(await as('reader', 'GET', `/schemas/ids/${id}`)).toMatchObject({ status: 200 }) // the same schema is orders-value's too
     expect(await as('admin', 'DELETE', '/subjects/orders-value')).toEqual({ status: 200, body: [1] })
   })
+
+  it('the registry\'s own _schemas topic takes no records through /v1 but from a cluster admin', async () => {
+    const grants = JSON.stringify({ everything: { topics: { '*': ['all'] } }, admin: { cluster: ['admin'], topics: { '*': ['all'] } } })
+    const produce = async (token: string) => {
+      const res = await app.fetch(new Request('https://registry.example/v1/topics/_schemas/records', {
+        method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ records: [{ key: '{"keytype":"NOOP","magic":0}', value: '{}' }] }),
+      }), { ...env, EDGELOG_TOKENS: grants }, createExecutionContext())
+      return { status: res.status, body: await res.json() as any }
+    }
+    expect(await produce('everything')).toMatchObject({ status: 403, body: { error: { code: 'CLUSTER_AUTHORIZATION_FAILED' } } })
+    expect((await produce('admin')).status).toBeLessThan(300)
+  })
 })

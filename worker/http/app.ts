@@ -13,6 +13,8 @@ import { lastOffsetOf, readBatchHeader, splitBatches } from '../../core/codec/re
 import { validateTopicName } from '../../core/log/topic-registry.ts'
 import { EdgeBroker } from '../edge-broker.ts'
 import { mountReplicaRoutes } from './replicas.ts'
+import { SCHEMAS_TOPIC } from '../../core/schemas/store.ts'
+import { mountDeleteRecords } from './delete-records.ts'
 import { mountSchemaRegistry } from './schema-registry.ts'
 import { mountDurableStreams } from './durable-streams.ts'
 import type { EdgelogEnv } from '../env.ts'
@@ -24,6 +26,8 @@ import { DEFAULT_MAX_REQUEST_BYTES, errorResponse, fail, intParam, readBody, rea
 import { openapi } from './openapi.ts'
 import { BATCH_TARGET_BYTES, encodingOf, toJsonRecords, toPartitionBatches } from './records.ts'
 import { tail } from './sse.ts'
+import { fetchThroughCache } from '../cache.ts'
+import { mountActivityRoute } from '../wait/routes.ts'
 
 export type AppEnv = { Bindings: EdgelogEnv; Variables: { broker: EdgeBroker; principal: Principal } }
 
@@ -75,6 +79,8 @@ export function createApp(): Hono<AppEnv> {
   })
 
   mountReplicaRoutes(app)
+  mountDeleteRecords(app)
+  mountActivityRoute(app)
 
   // ------------------------------------------------------------------ cluster
 
@@ -196,7 +202,11 @@ export function createApp(): Hono<AppEnv> {
     const maxWaitMs = intParam(c.req.query('maxWaitMs'), 'maxWaitMs', { max: MAX_FETCH_WAIT_MS }) ?? 0
     const minBytes = intParam(c.req.query('minBytes'), 'minBytes', { min: 1 }) ?? 1
     const encoding = encodingOf(c.req.query('encoding'))
-    const raw = await broker.fetchRaw({ topic, partition, offset, maxBytes, maxWaitMs, minBytes })
+    // Sealed segments from the Workers Cache API (worker/cache.ts); a long poll waits here in the
+    // Worker, not inside the partition object (worker/wait/).
+    const raw = await fetchThroughCache(broker, { topic, partition, offset, maxBytes, maxWaitMs, minBytes }, {
+      origin: new URL(c.req.url).origin, signal: c.req.raw.signal, waitUntil: (p) => { try { c.executionCtx.waitUntil(p) } catch { /* no execution context (app.request): the put goes on alone */ } },
+    })
     const batches = raw.batchCount === 0 ? [] : splitBatches(raw.bytes)
     const nextOffset = batches.length === 0 ? offset : lastOffsetOf(batches[batches.length - 1]) + 1
     const headers = {
@@ -205,6 +215,9 @@ export function createApp(): Hono<AppEnv> {
       'Edgelog-Log-Start-Offset': String(raw.logStartOffset),
       'Edgelog-Next-Offset': String(nextOffset),
       'Edgelog-Batch-Count': String(raw.batchCount),
+      // A sealed segment's batches never change (a browser or CDN may keep them); anything else may.
+      'Cache-Control': raw.maxAge ? `public, max-age=${raw.maxAge}, immutable` : 'no-store',
+      'Edgelog-Cache': raw.cache,
     }
     if (wantsBinary(c.req.header('accept'))) {
       return new Response(raw.bytes, { headers: { ...headers, 'Content-Type': RECORD_BATCH_TYPE } })
@@ -410,6 +423,8 @@ function maxRequestBytes(env: EdgelogEnv): number {
 /** JSON records (any partition, or the path's) or binary record batches (the path's partition). */
 async function produce(c: C, forcedPartition: number | undefined): Promise<Response> {
   const topic = topicParam(c, 'write')
+  // The schema registry's own log: written through the registry's API, or by a cluster admin.
+  if (topic === SCHEMAS_TOPIC) requireCluster(c.var.principal, 'admin')
   const acks = acksParam(c.req.query('acks'))
   const broker = c.var.broker
   const type = (c.req.header('content-type') ?? '').split(';')[0].trim().toLowerCase()
