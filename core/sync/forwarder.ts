@@ -79,7 +79,8 @@ export class Forwarder {
   /** When each partition last sent a request (in this run): a resend after long silence looks at the leader first. */
   private readonly lastSent = new Map<string, number>()
   private readonly listeners = new Set<(event: ForwarderEvent) => void>()
-  private state: 'starting' | 'online' | 'offline' | 'paused' | 'stopped' = 'starting'
+  /** 'idle': nothing sent yet (nothing waited); then as the last attempt to reach the leader went. */
+  private state: 'idle' | 'online' | 'offline' | 'paused' | 'stopped' = 'idle'
   private lastError: EdgelogError | undefined
   private scanning: Promise<void> | undefined
 
