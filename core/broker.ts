@@ -217,6 +217,15 @@ export interface GroupOffsetsWithLag {
   lag: number
 }
 
+export interface DeleteRecordsResult {
+  topic: string
+  partition: number
+  /** The partition's log start offset after the request (Kafka's low watermark); -1 on error. */
+  lowWatermark: number
+  errorCode: number
+  error?: { code: ErrorCode; message: string }
+}
+
 export interface ClusterInfo {
   clusterId: string
   brokers: Array<{ nodeId: number; host: string; port: number }>
@@ -247,6 +256,13 @@ export interface Broker {
   initProducerId(req: { transactionalId?: string | null; producerId?: number; producerEpoch?: number }): Promise<InitProducerIdResult>
   /** Runs retention and compaction now (they also run on their own). */
   runMaintenance(req: { topic?: string }): Promise<void>
+  /**
+   * Kafka's DeleteRecords (KafkaJS admin.deleteTopicRecords): per partition, the log starts at
+   * `offset` from now on (-1: the high watermark); an offset at or below the log start changes
+   * nothing. Each partition answers on its own: OFFSET_OUT_OF_RANGE past the high watermark,
+   * POLICY_VIOLATION on a compact-only topic. Optional: a broker without it is older.
+   */
+  deleteRecords?(req: { topic: string; partitions: Array<{ partition: number; offset: number }> }): Promise<DeleteRecordsResult[]>
 
   // groups
   groupHeartbeat(req: GroupHeartbeatRequest): Promise<GroupHeartbeatResponse>

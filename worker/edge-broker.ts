@@ -7,7 +7,7 @@
 import { EdgelogError, isEdgelogError } from '../core/errors.ts'
 import type { TopicConfig } from '../core/config.ts'
 import type {
-  Broker, ClusterInfo, FetchRequest, FetchResult, GroupDescription, GroupHeartbeatRequest, GroupHeartbeatResponse,
+  Broker, ClusterInfo, DeleteRecordsResult, FetchRequest, FetchResult, GroupDescription, GroupHeartbeatRequest, GroupHeartbeatResponse,
   InitProducerIdResult, ListOffsetsResult, OffsetSpec, PartitionState, ProduceRequest, ProduceResult, TopicMetadata, TopicSpec,
 } from '../core/broker.ts'
 import { splitBatches } from '../core/codec/record-batch.ts'
@@ -187,6 +187,27 @@ export class EdgeBroker implements Broker {
       const target = await this.cluster.target(req.topic, partition)
       const found = await this.cluster.onPartition(target, (stub) => unwrap(stub.listOffsets(target, spec)))
       return { topic: req.topic, partition, ...found }
+    }))
+  }
+
+  /** Kafka's DeleteRecords: each partition object moves its own log start (Broker.deleteRecords). */
+  async deleteRecords(req: { topic: string; partitions: Array<{ partition: number; offset: number }> }): Promise<DeleteRecordsResult[]> {
+    await this.cluster.topic(req?.topic)
+    if (!Array.isArray(req.partitions)) throw new EdgelogError('INVALID_REQUEST', 'partitions must be an array of { partition, offset }')
+    return Promise.all(req.partitions.map(async (entry) => {
+      const partition = entry?.partition
+      try {
+        const offset = entry.offset
+        if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < -1) {
+          throw new EdgelogError('OFFSET_OUT_OF_RANGE', `offset must be -1 (the high watermark) or a non-negative integer, got ${JSON.stringify(offset)}`)
+        }
+        const target = await this.cluster.target(req.topic, partition)
+        const { lowWatermark } = await this.cluster.onPartition(target, (stub) => unwrap(stub.deleteRecords(target, offset)))
+        return { topic: req.topic, partition, lowWatermark, errorCode: 0 }
+      } catch (error) {
+        if (!isEdgelogError(error)) throw error
+        return { topic: req.topic, partition, lowWatermark: -1, errorCode: error.errorCode, error: { code: error.code, message: error.message } }
+      }
     }))
   }
 

@@ -29,4 +29,14 @@ export interface EdgelogEnv {
   EDGELOG_SETTINGS?: string
   /** Largest request body in bytes (default 8 MiB). */
   EDGELOG_MAX_REQUEST_BYTES?: string
+  /**
+   * Where long polls and live tails wait: unset (or "worker") in the Worker, the partition object
+   * told of new data over a hibernatable WebSocket (worker/wait/, docs/scaling.md); "object" parks
+   * them inside the partition object as before (kept for benchmarks and comparison).
+   */
+  EDGELOG_WAIT?: string
+  /** "off" turns off the Workers Cache API for sealed segments (worker/cache.ts). */
+  EDGELOG_CACHE?: string
+  /** How old (ms) the Worker's knowledge of a partition's log start may be for a cached read (default 1000). */
+  EDGELOG_CACHE_FRESH_MS?: string
 }

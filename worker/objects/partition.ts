@@ -9,6 +9,9 @@ import { PartitionLog } from '../../core/log/partition-log.ts'
 import { DsPartition, type DsAnswer, type DsOp } from '../ds/partition-face.ts'
 import type { EdgelogEnv } from '../env.ts'
 import { envelope, settingsOf, type Result } from '../rpc.ts'
+import { Activity, type ActivitySnapshot } from '../wait/activity.ts'
+import { WatchHub } from '../wait/hub.ts'
+import { WATCH_HEADER, type WatchRequest } from '../wait/protocol.ts'
 
 /**
  * What every request tells the partition about itself. The Worker has it from the controller's
@@ -62,14 +65,70 @@ export class PartitionObject extends DurableObject<EdgelogEnv> {
   private dropped: boolean | undefined
   private alarmArmed = false
   private dsFace: DsPartition | undefined
+  private readonly activityOf: Activity
+  private readonly watchers: WatchHub
 
   constructor(ctx: DurableObjectState, env: EdgelogEnv) {
     super(ctx, env)
     this.storage = new SqliteStorage(ctx.storage)
+    this.activityOf = new Activity(ctx.id.toString())
+    this.watchers = new WatchHub(ctx, () => this.activityOf.pushed(1))
+  }
+
+  /**
+   * A waiting Worker's watch (worker/wait/): a WebSocket accepted through the Hibernation API,
+   * so that a long poll or a tail holds no request open here; `notifyWatchers` pushes new
+   * batches to it after each change of the log.
+   */
+  override async fetch(request: Request): Promise<Response> {
+    return this.activityOf.track(async () => {
+      const result = await envelope(async () => {
+        if (request.headers.get('upgrade')?.toLowerCase() !== 'websocket') throw new EdgelogError('INVALID_REQUEST', 'The partition object takes only watch WebSockets over fetch')
+        let watch: { target: PartitionTarget } & WatchRequest
+        try {
+          watch = JSON.parse(request.headers.get(WATCH_HEADER) ?? '')
+        } catch {
+          throw new EdgelogError('INVALID_REQUEST', `${WATCH_HEADER} must be JSON`)
+        }
+        const log = await this.open(watch.target)
+        return this.watchers.accept(log, {
+          offset: watch.offset, maxBytes: watch.maxBytes, minBytes: Math.max(1, Number(watch.minBytes) || 1), mode: watch.mode === 'stream' ? 'stream' : 'once',
+        })
+      })
+      if (result.ok) return result.value
+      return Response.json(result, { status: 400 })
+    })
+  }
+
+  /** Hibernatable WebSocket events: watchers send nothing that needs an answer. */
+  override async webSocketMessage(): Promise<void> {}
+
+  override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
+    await this.activityOf.track(async () => {
+      try { ws.close(code === 1005 || code === 1006 ? 1000 : code, 'closed') } catch { /* already closed */ }
+    })
+  }
+
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    try { ws.close(1011, 'error') } catch { /* already closed */ }
+  }
+
+  /** The object's own accounting (requests, busy time, watchers): tests, benchmarks, docs/scaling.md. */
+  activity(): ActivitySnapshot {
+    return this.activityOf.snapshot(this.watchers.size)
+  }
+
+  /** Pushes new batches to the watchers after a change of the log (never fails the request). */
+  private async notifyWatchers(): Promise<void> {
+    const log = this.log
+    if (!log || this.watchers.size === 0) return
+    try {
+      await this.watchers.notify(await log)
+    } catch { /* a watcher that missed a push is told again on the next one, or times out and fetches */ }
   }
 
   produce(target: PartitionTarget, batches: Uint8Array[], acks: -1 | 0 | 1): Promise<Result<{ results: AppendOutcome[]; logStartOffset: number }>> {
-    return envelope(async () => {
+    return this.activityOf.track(() => envelope(async () => {
       if (target?.replica) throw new EdgelogError('NOT_LEADER_OR_FOLLOWER', `Topic '${target.topic}' is a replica: its records come from the deployment it mirrors`)
       const log = await this.open(target)
       // All handed to the log at once, in order: it checks them in that order and commits the
@@ -93,12 +152,13 @@ export class PartitionObject extends DurableObject<EdgelogEnv> {
       // not one per batch. acks=1 and 0 rely on the output gate alone.
       if (appended && acks === -1) await syncStorage(this.ctx.storage)
       await this.armAlarm()
+      if (appended) await this.notifyWatchers()
       return { results, logStartOffset: log.logStartOffset }
-    })
+    }))
   }
 
   fetchBatches(target: PartitionTarget, req: { offset: number; maxBytes: number; maxWaitMs?: number; minBytes?: number }): Promise<Result<FetchOutcome>> {
-    return envelope(async () => {
+    return this.activityOf.track(() => envelope(async () => {
       const log = await this.open(target)
       let read = await log.read(req.offset, req.maxBytes)
       const maxWait = Math.min(Math.max(0, Number(req.maxWaitMs) || 0), MAX_FETCH_WAIT_MS)
@@ -106,79 +166,134 @@ export class PartitionObject extends DurableObject<EdgelogEnv> {
       let size = 0
       for (const b of read.batches) size += b.bytes.byteLength
       if (maxWait > 0 && size < minBytes) {
+        // The old way, kept for callers that still ask for it: the Worker's routes wait outside (worker/wait/).
+        this.activityOf.parked()
         await log.waitForData(req.offset, maxWait, minBytes)
         await this.assertLive()
         read = await log.read(req.offset, req.maxBytes)
       }
       const parts = read.batches.map((b) => b.bytes)
       return { bytes: concatBytes(parts), batchCount: parts.length, highWatermark: read.highWatermark, logStartOffset: read.logStartOffset }
-    })
+    }))
+  }
+
+  /**
+   * A fetch that says whether its answer can never change (worker/cache.ts): when `offset`
+   * lies in a sealed segment (not the active one) of a topic that is never compacted, the
+   * answer stops at that segment's end, and `sealed` gives the segment. Otherwise the same
+   * answer as `fetchBatches` without waiting, and no `sealed`.
+   */
+  readCacheable(target: PartitionTarget, req: { offset: number; maxBytes: number }): Promise<Result<FetchOutcome & { sealed?: { baseOffset: number; endOffset: number; maxTimestamp: number } }>> {
+    return this.activityOf.track(() => envelope(async () => {
+      const log = await this.open(target)
+      const read = await log.read(req.offset, req.maxBytes)
+      const answer = (batches: typeof read.batches) => {
+        const parts = batches.map((b) => b.bytes)
+        return { bytes: concatBytes(parts), batchCount: parts.length, highWatermark: read.highWatermark, logStartOffset: read.logStartOffset }
+      }
+      const policy = String(this.info?.config?.['cleanup.policy'] ?? target.config['cleanup.policy'])
+      if (policy.includes('compact') || read.batches.length === 0) return answer(read.batches)
+      const { segments } = log.state()
+      const at = segments.findIndex((s) => s.baseOffset <= req.offset && req.offset < s.endOffset)
+      if (at < 0 || at === segments.length - 1) return answer(read.batches)
+      const segment = segments[at]
+      const inside = read.batches.filter((b) => b.baseOffset < segment.endOffset)
+      return { ...answer(inside), sealed: { baseOffset: segment.baseOffset, endOffset: segment.endOffset, maxTimestamp: segment.maxTimestamp } }
+    }))
   }
 
   /** The partition as a Durable Streams stream (worker/ds/partition-face.ts, docs/durable-streams.md). */
   ds(target: PartitionTarget, op: DsOp): Promise<Result<DsAnswer>> {
-    return envelope(async () => {
+    return this.activityOf.track(() => envelope(async () => {
       if (target?.replica) throw new EdgelogError('NOT_LEADER_OR_FOLLOWER', `Topic '${target.topic}' is a replica`)
       const log = await this.open(target)
       this.dsFace ??= new DsPartition(this.storage)
-      return this.dsFace.handle(log, op)
-    })
+      const before = log.highWatermark
+      const answer = await this.dsFace.handle(log, op)
+      if (log.highWatermark !== before) await this.notifyWatchers()
+      return answer
+    }))
   }
 
   /** A follower's append (MirrorMaker): the leader's batches at their offsets (PartitionLog.replicate). */
   replicate(target: PartitionTarget, batches: Uint8Array[], leader: { logStartOffset: number; highWatermark: number }): Promise<Result<{ highWatermark: number; appended: number }>> {
-    return envelope(async () => {
+    return this.activityOf.track(() => envelope(async () => {
       if (!target?.replica) throw new EdgelogError('INVALID_REQUEST', `Topic '${target?.topic}' is not a replica`)
       const result = await (await this.open(target)).replicate(batches, leader)
       if (result.appended > 0) await syncStorage(this.ctx.storage)
       await this.armAlarm()
+      if (result.appended > 0) await this.notifyWatchers()
       return result
-    })
+    }))
   }
 
   /** The leader's retention passed the replica: empty it and restart at the leader's log start. */
   resetReplica(target: PartitionTarget, logStartOffset: number, highWatermark: number): Promise<Result<void>> {
-    return envelope(async () => {
+    return this.activityOf.track(() => envelope(async () => {
       if (!target?.replica) throw new EdgelogError('INVALID_REQUEST', `Topic '${target?.topic}' is not a replica`)
       await (await this.open(target)).resetReplica(logStartOffset, highWatermark)
       await syncStorage(this.ctx.storage)
-    })
+      await this.notifyWatchers()
+    }))
   }
 
   replicaStatus(target: PartitionTarget): Promise<Result<{ logStartOffset: number; highWatermark: number; leaderLogStartOffset: number; leaderHighWatermark: number; syncedAt: number }>> {
-    return envelope(async () => {
+    return this.activityOf.track(() => envelope(async () => {
       const log = await this.open(target)
       const position = await log.replicaPosition()
       return {
         logStartOffset: log.logStartOffset, highWatermark: log.highWatermark,
         leaderLogStartOffset: position?.leaderLogStartOffset ?? -1, leaderHighWatermark: position?.leaderHighWatermark ?? -1, syncedAt: position?.syncedAt ?? -1,
       }
-    })
+    }))
   }
 
   listOffsets(target: PartitionTarget, spec: OffsetSpec): Promise<Result<{ offset: number; timestamp: number }>> {
-    return envelope(async () => (await this.open(target)).offsetForTime(spec))
+    return this.activityOf.track(() => envelope(async () => (await this.open(target)).offsetForTime(spec)))
+  }
+
+  /**
+   * Kafka's DeleteRecords (admin.deleteTopicRecords, POST /v1/topics/:topic/delete-records): the
+   * log starts at `offset` (-1: the high watermark), through the same PartitionLog method as in
+   * process; durable before the answer.
+   */
+  deleteRecords(target: PartitionTarget, offset: number): Promise<Result<{ lowWatermark: number }>> {
+    return this.activityOf.track(() => envelope(async () => {
+      if (target?.replica) throw new EdgelogError('NOT_LEADER_OR_FOLLOWER', `Topic '${target.topic}' is a replica: delete records in the deployment it mirrors`)
+      if (!String(target.config['cleanup.policy']).includes('delete')) {
+        throw new EdgelogError('POLICY_VIOLATION', `Records of topic '${target.topic}' cannot be deleted: its cleanup.policy is compact only`)
+      }
+      const log = await this.open(target)
+      const before = log.logStartOffset
+      const { logStartOffset } = await log.deleteRecordsBefore(offset === -1 ? log.highWatermark : offset)
+      if (logStartOffset !== before) await syncStorage(this.ctx.storage)
+      return { lowWatermark: logStartOffset }
+    }))
   }
 
   state(target: PartitionTarget): Promise<Result<PartitionState>> {
-    return envelope(async () => {
+    return this.activityOf.track(() => envelope(async () => {
       const { stream: _stream, ...state } = (await this.open(target)).state()
       return state
-    })
+    }))
   }
 
   maintain(target: PartitionTarget, force: boolean): Promise<Result<{ deletedSegments: number; compactedSegments: number }>> {
-    return envelope(async () => (await this.open(target)).maintain({ forceCompaction: force }))
+    return this.activityOf.track(() => envelope(async () => {
+      const result = await (await this.open(target)).maintain({ forceCompaction: force })
+      await this.notifyWatchers()
+      return result
+    }))
   }
 
   /** The controller's push of a new topic config (alterConfigs). */
   configure(target: PartitionTarget): Promise<Result<void>> {
-    return envelope(async () => { await this.open(target) })
+    return this.activityOf.track(() => envelope(async () => { await this.open(target) }))
   }
 
   /** The topic was deleted: remove every batch and metadata row, and refuse every later request. */
   drop(stream: string): Promise<Result<void>> {
-    return envelope(async () => {
+    return this.activityOf.track(() => envelope(async () => {
       const log = this.log
       this.log = undefined
       if (log) (await log.catch(() => undefined))?.close()
@@ -191,18 +306,22 @@ export class PartitionObject extends DurableObject<EdgelogEnv> {
       this.dropped = true
       this.info = undefined
       await this.ctx.storage.deleteAlarm()
-    })
+      this.watchers.failAll('UNKNOWN_TOPIC_OR_PARTITION', 'This partition was deleted with its topic')
+    }))
   }
 
   /** Retention and compaction on their own, every log.retention.check.interval.ms while there is data. */
   override async alarm(): Promise<void> {
-    this.alarmArmed = false
-    if (await this.isDropped()) return
-    const info = this.info ?? (await this.storage.getMeta<PartitionTarget>(INFO_KEY))
-    if (!info) return
-    const log = await this.open(info)
-    await log.maintain()
-    if (log.state().sizeBytes > 0) await this.armAlarm()
+    await this.activityOf.track(async () => {
+      this.alarmArmed = false
+      if (await this.isDropped()) return
+      const info = this.info ?? (await this.storage.getMeta<PartitionTarget>(INFO_KEY))
+      if (!info) return
+      const log = await this.open(info)
+      await log.maintain()
+      await this.notifyWatchers()
+      if (log.state().sizeBytes > 0) await this.armAlarm()
+    })
   }
 
   private async armAlarm(): Promise<void> {
