@@ -7,6 +7,7 @@ import type { EdgelogClient } from '../core/client/client.ts'
 import { isEdgelogError } from '../core/errors.ts'
 import { flag, parseArgs, requireFlag, UsageError } from './args.ts'
 import { mirrorMakerTool } from './mirror-maker.ts'
+import { DELETE_RECORDS_USAGE, deleteRecordsTool } from './delete-records.ts'
 import { runSchemaRegistry, SCHEMA_REGISTRY_USAGE } from './schema-registry.ts'
 import { consoleConsumerTool, consoleProducerTool, consumerGroupsTool, dumpLogTool, topicsTool, type ToolIO } from './tools.ts'
 
@@ -18,6 +19,7 @@ const TOOLS = {
   'console-consumer': consoleConsumerTool,
   'consumer-groups': consumerGroupsTool,
   'dump-log': dumpLogTool,
+  'delete-records': deleteRecordsTool,
 } as const
 
 export const USAGE = `Usage: edgelog <tool> [--bootstrap-server URL] [--token TOKEN] [options]
@@ -33,6 +35,7 @@ Tools (Kafka's names and flags):
   dump-log          --files T-P/<base offset>.log | --topic T [--partition P] [--offset O]   [--print-data-log]
   mirror-maker      --source URL --target URL --include REGEX [--source-token T] [--target-token T] [--once]
                     (the target keeps replicas of the source's topics: same offsets, same batches)
+${DELETE_RECORDS_USAGE}
 ${SCHEMA_REGISTRY_USAGE}
 
 --bootstrap-server defaults to ${DEFAULT_BOOTSTRAP}; the token to $EDGELOG_TOKEN.`

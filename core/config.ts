@@ -5,6 +5,13 @@
 import { EdgelogError } from './errors.ts'
 
 export type CleanupPolicy = 'delete' | 'compact' | 'compact,delete'
+/**
+ * Kafka's topic compression.type: 'producer' keeps each batch as its producer compressed it;
+ * a codec name (or 'uncompressed') makes the broker store every batch with that codec,
+ * recompressing those that arrive otherwise (core/codec/topic-compression.ts).
+ */
+export type TopicCompressionType = 'producer' | 'uncompressed' | 'gzip' | 'snappy' | 'lz4' | 'zstd'
+export const TOPIC_COMPRESSION_TYPES: readonly TopicCompressionType[] = ['producer', 'uncompressed', 'gzip', 'snappy', 'lz4', 'zstd']
 
 export interface TopicConfig {
   'retention.ms': number
@@ -16,6 +23,7 @@ export interface TopicConfig {
   'min.compaction.lag.ms': number
   'delete.retention.ms': number
   'message.timestamp.type': 'CreateTime' | 'LogAppendTime'
+  'compression.type': TopicCompressionType
 }
 
 export const TOPIC_CONFIG_DEFAULTS: TopicConfig = {
@@ -28,6 +36,7 @@ export const TOPIC_CONFIG_DEFAULTS: TopicConfig = {
   'min.compaction.lag.ms': 0,
   'delete.retention.ms': 24 * 3600 * 1000,
   'message.timestamp.type': 'CreateTime',
+  'compression.type': 'producer',
 }
 
 /** Broker settings users expect from Kafka (server.properties), with Kafka's names. */
@@ -99,6 +108,12 @@ export function applyTopicConfig(
         throw new EdgelogError('INVALID_CONFIG', `Invalid value ${JSON.stringify(value)} for config 'message.timestamp.type'`)
       }
       next['message.timestamp.type'] = value
+    } else if (key === 'compression.type') {
+      const type = String(value).trim().toLowerCase() as TopicCompressionType
+      if (!TOPIC_COMPRESSION_TYPES.includes(type)) {
+        throw new EdgelogError('INVALID_CONFIG', `Invalid value ${JSON.stringify(value)} for config 'compression.type' (${TOPIC_COMPRESSION_TYPES.join(', ')})`)
+      }
+      next['compression.type'] = type
     }
   }
   return next

@@ -6,10 +6,10 @@
  * Web-standard `fetch` only: it runs in browsers, Node 18+, Deno, Bun and Workers.
  */
 import { createClient, type EdgelogClient } from '../../core/client/client.ts'
-import { EdgelogError, errorFromJSON, isEdgelogError, type ErrorCode } from '../../core/errors.ts'
+import { ERROR_CODES, EdgelogError, errorFromJSON, isEdgelogError, type ErrorCode } from '../../core/errors.ts'
 import type { TopicConfig } from '../../core/config.ts'
 import type {
-  Broker, ClusterInfo, CommittedOffset, FetchRequest, FetchResult, GroupDescription, GroupHeartbeatRequest,
+  Broker, ClusterInfo, CommittedOffset, DeleteRecordsResult, FetchRequest, FetchResult, GroupDescription, GroupHeartbeatRequest,
   GroupHeartbeatResponse, GroupOffsetsWithLag, InitProducerIdResult, ListOffsetsResult, OffsetCommit, OffsetSpec,
   PartitionState, ProduceRequest, ProduceResult, TopicMetadata, TopicSpec,
 } from '../../core/broker.ts'
@@ -254,6 +254,17 @@ export class HttpBroker implements Broker {
     if (req.partitions) q.set('partitions', req.partitions.join(','))
     const { offsets } = await this.json<{ offsets: Array<{ partition: number; offset: number; timestamp: number }> }>('GET', `/v1/topics/${enc(req.topic)}/offsets?${q}`)
     return offsets.map((o) => ({ topic: req.topic, ...o }))
+  }
+
+  /** Kafka's DeleteRecords (POST /v1/topics/:topic/delete-records, per-partition errors inline). */
+  async deleteRecords(req: { topic: string; partitions: Array<{ partition: number; offset: number }> }): Promise<DeleteRecordsResult[]> {
+    const { partitions } = await this.json<{ partitions: Array<{ partition: number; lowWatermark: number; error?: { code: ErrorCode; message: string } }> }>(
+      'POST', `/v1/topics/${enc(req.topic)}/delete-records?errors=inline`, { partitions: req.partitions },
+    )
+    return partitions.map((p) => ({
+      topic: req.topic, partition: p.partition, lowWatermark: p.lowWatermark,
+      errorCode: p.error ? (ERROR_CODES[p.error.code]?.errorCode ?? -1) : 0, ...(p.error ? { error: p.error } : {}),
+    }))
   }
 
   async initProducerId(): Promise<InitProducerIdResult> {

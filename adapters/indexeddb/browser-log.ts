@@ -167,6 +167,7 @@ export class WorkerBroker implements Broker {
   }
 
   listOffsets(req: Parameters<Broker['listOffsets']>[0]) { return this.#call('listOffsets', () => this.#remote.listOffsets(req)) }
+  deleteRecords(req: Parameters<NonNullable<Broker['deleteRecords']>>[0]) { return this.#call('deleteRecords', () => this.#remote.deleteRecords(req)) }
   initProducerId(req: Parameters<Broker['initProducerId']>[0]) { return this.#call('initProducerId', () => this.#remote.initProducerId(req)) }
   runMaintenance(req: Parameters<Broker['runMaintenance']>[0]) { return this.#call('runMaintenance', () => this.#remote.runMaintenance(req)) }
   groupHeartbeat(req: Parameters<Broker['groupHeartbeat']>[0]) { return this.#call('groupHeartbeat', () => this.#remote.groupHeartbeat(req)) }

@@ -95,6 +95,7 @@ export class BrokerHost {
     return transfer({ ...result, batches: views }, buffers)
   }
   listOffsets(...a: BrokerArg<'listOffsets'>) { return this.#b().listOffsets(...a) }
+  deleteRecords(req: Parameters<NonNullable<Broker['deleteRecords']>>[0]) { return this.#b().deleteRecords(req) }
   initProducerId(..._a: BrokerArg<'initProducerId'>) { return this.#b().initProducerId() }
   runMaintenance(...a: BrokerArg<'runMaintenance'>) { return this.#b().runMaintenance(...a) }
   groupHeartbeat(...a: BrokerArg<'groupHeartbeat'>) { return this.#b().groupHeartbeat(...a) }

@@ -4,8 +4,24 @@
  */
 import { EdgelogError } from '../errors.ts'
 import type { Broker, GroupDescription, TopicPartitions } from '../broker.ts'
-import type { TopicConfig } from '../config.ts'
+import { TOPIC_CONFIG_DEFAULTS, type TopicConfig } from '../config.ts'
+import { Emitter } from './events.ts'
 import { describe, parseOffset } from './messages.ts'
+import { createLogger, type Logger } from './consumer/logger.ts'
+
+/** KafkaJS's AdminEvents. */
+export const ADMIN_EVENTS = {
+  CONNECT: 'admin.connect', DISCONNECT: 'admin.disconnect', REQUEST: 'admin.network.request',
+  REQUEST_TIMEOUT: 'admin.network.request_timeout', REQUEST_QUEUE_SIZE: 'admin.network.request_queue_size',
+} as const
+
+/** KafkaJS's ConfigSource (DescribeConfigs' configSource). */
+export const ConfigSource = {
+  UNKNOWN: 0, TOPIC_CONFIG: 1, DYNAMIC_BROKER_CONFIG: 2, DYNAMIC_DEFAULT_BROKER_CONFIG: 3, STATIC_BROKER_CONFIG: 4, DEFAULT_CONFIG: 5, DYNAMIC_BROKER_LOGGER_CONFIG: 6,
+} as const
+
+/** One partition that DeleteRecords refused (KafkaJS's KafkaJSDeleteTopicRecordsError partitions). */
+export interface DeleteTopicRecordsFailure { partition: number; offset: string; error: EdgelogError }
 
 export const ConfigResourceTypes = { UNKNOWN: 0, ANY: 1, TOPIC: 2, GROUP: 3, CLUSTER: 4, BROKER: 4 } as const
 
@@ -26,10 +42,20 @@ export interface MemberDescription {
 }
 
 export class Admin {
+  readonly events = ADMIN_EVENTS
+  private readonly emitter = new Emitter()
+  private log: Logger | undefined
+
   constructor(private readonly broker: Broker, private readonly extras: { storageEstimate?: () => Promise<unknown>; persist?: () => Promise<boolean> } = {}) {}
 
-  async connect(): Promise<void> {}
-  async disconnect(): Promise<void> {}
+  async connect(): Promise<void> { this.emitter.emit(ADMIN_EVENTS.CONNECT, null) }
+  async disconnect(): Promise<void> { this.emitter.emit(ADMIN_EVENTS.DISCONNECT, null) }
+
+  /** KafkaJS's admin.on(admin.events.X, listener): returns the function that removes the listener. */
+  on(event: string, listener: (e: any) => void): () => void { return this.emitter.on(event, listener) }
+
+  /** KafkaJS's admin.logger(): a Logger namespaced 'Admin'. */
+  logger(): Logger { return (this.log ??= createLogger('Admin')) }
 
   async listTopics(): Promise<string[]> {
     return (await this.broker.metadata({})).map((t) => t.name)
@@ -98,7 +124,13 @@ export class Admin {
         resourceType: resource.type, resourceName: resource.name, errorCode: 0, errorMessage: null,
         configEntries: entries
           .filter(([name]) => !resource.configNames || resource.configNames.includes(name))
-          .map(([name, value]) => ({ configName: name, configValue: String(value), readOnly: false, isDefault: false, isSensitive: false, configSource: 1, configSynonyms: [] })),
+          .map(([name, value]) => {
+            const isDefault = TOPIC_CONFIG_DEFAULTS[name] === value
+            return {
+              configName: name, configValue: String(value), readOnly: false, isDefault, isSensitive: false,
+              configSource: isDefault ? ConfigSource.DEFAULT_CONFIG : ConfigSource.TOPIC_CONFIG, configSynonyms: [],
+            }
+          }),
       }
     }))
     return { resources, throttleTime: 0 }
@@ -184,6 +216,56 @@ export class Admin {
     })
   }
 
+  /**
+   * Kafka's DeleteRecords, as KafkaJS has it: per partition, every record before `offset` is
+   * deleted and the log starts there (`'-1'`: the high watermark, i.e. everything so far). An
+   * offset at or below the log start deletes nothing. If a partition is refused, the error is the
+   * first refusal's (OFFSET_OUT_OF_RANGE past the high watermark, POLICY_VIOLATION on a
+   * compact-only topic, UNKNOWN_TOPIC_OR_PARTITION) with every refusal in `partitions`, as
+   * KafkaJSDeleteTopicRecordsError; the other partitions are done.
+   */
+  async deleteTopicRecords(options: { topic: string; partitions: Array<{ partition: number; offset: string | number }> }): Promise<void> {
+    const topic = options?.topic
+    if (!topic || typeof topic !== 'string') throw new EdgelogError('INVALID_TOPIC_EXCEPTION', `Invalid topic ${describe(topic)}`)
+    const partitions = options.partitions
+    if (!Array.isArray(partitions) || partitions.length === 0) throw new EdgelogError('INVALID_REQUEST', 'deleteTopicRecords takes { topic, partitions: [{ partition, offset }] } with at least one partition')
+    if (!this.broker.deleteRecords) throw new EdgelogError('UNSUPPORTED_VERSION', 'This broker does not support DeleteRecords')
+    const requests = partitions.map((p) => ({ partition: p?.partition, offset: parseOffset(p?.offset) }))
+    const results = await this.broker.deleteRecords({ topic, partitions: requests })
+    const failures: DeleteTopicRecordsFailure[] = results.filter((r) => r.error).map((r) => ({
+      partition: r.partition,
+      offset: String(requests.find((q) => q.partition === r.partition)?.offset),
+      error: new EdgelogError(r.error!.code, r.error!.message),
+    }))
+    if (failures.length === 0) return
+    const message = failures.map((f) => `partition ${f.partition} offset ${f.offset}: ${f.error.message}`).join('; ')
+    throw Object.assign(new EdgelogError(failures[0].error.code, `deleteTopicRecords(${topic}): ${message}`), { topic, partitions: failures })
+  }
+
+  /** Kafka answers ACL requests of a cluster without an authorizer with SECURITY_DISABLED: edgelog has none (tokens at the Worker). */
+  async describeAcls(_options?: unknown): Promise<never> { throw noAuthorizer() }
+  async createAcls(_options?: unknown): Promise<never> { throw noAuthorizer() }
+  async deleteAcls(_options?: unknown): Promise<never> { throw noAuthorizer() }
+
+  /** One broker (0) leads and holds every partition: moving replicas anywhere else is refused; onto [0], nothing to do. */
+  async alterPartitionReassignments(request: { topics: Array<{ topic: string; partitionAssignment: Array<{ partition: number; replicas: number[] }> }>; timeout?: number }): Promise<void> {
+    if (!Array.isArray(request?.topics)) throw new EdgelogError('INVALID_REQUEST', 'alterPartitionReassignments takes { topics: [{ topic, partitionAssignment }] }')
+    for (const t of request.topics) {
+      const [meta] = await this.broker.metadata({ topics: [t.topic] })
+      for (const a of t.partitionAssignment ?? []) {
+        if (!meta.partitions.some((p) => p.partitionId === a.partition)) throw new EdgelogError('UNKNOWN_TOPIC_OR_PARTITION', `Topic '${t.topic}' has no partition ${describe(a.partition)}`)
+        if (!Array.isArray(a.replicas) || a.replicas.length !== 1 || a.replicas[0] !== 0) {
+          throw new EdgelogError('INVALID_REPLICATION_FACTOR', `edgelog has one broker (0): ${t.topic}-${a.partition} cannot move to replicas ${JSON.stringify(a.replicas)}`)
+        }
+      }
+    }
+  }
+
+  /** No reassignment is ever in progress. */
+  async listPartitionReassignments(_request: { topics?: TopicPartitions[]; timeout?: number } = {}): Promise<{ topics: Array<{ topic: string; partitions: unknown[] }> }> {
+    return { topics: [] }
+  }
+
   /** edgelog: committed offset, high watermark and lag per partition (kafka-consumer-groups --describe). */
   async describeGroupOffsets(groupId: string) {
     return this.broker.groupLag({ groupId })
@@ -210,6 +292,10 @@ export class Admin {
     if (!this.extras.persist) throw new EdgelogError('INVALID_REQUEST', 'This log cannot ask for persistent storage')
     return this.extras.persist()
   }
+}
+
+function noAuthorizer(): EdgelogError {
+  return new EdgelogError('UNSUPPORTED_VERSION', 'No authorizer is configured (Kafka: SECURITY_DISABLED): edgelog has no ACLs; access is per bearer token at the Worker')
 }
 
 export function toAssignmentRecord(assignment: TopicPartitions[]): Record<string, number[]> {

@@ -21,9 +21,12 @@ import { abortReader, ASK_THE_GROUP, newPartitionReader, readLoop, RESET_BY_POLI
 import { PausedPartitions } from './consumer/paused-partitions.ts'
 import type { ConsumerRuntime } from './consumer/runtime.ts'
 import { Wakeups } from './consumer/wakeups.ts'
+import { createLogger, type Logger } from './consumer/logger.ts'
+import { Admin } from './admin.ts'
 
 export { PartitionAssigners } from './consumer/api.ts'
-export type { Batch, ConsumerConfig, EachBatchPayload, EachMessagePayload, RunConfig } from './consumer/api.ts'
+export type { Batch, ConsumerConfig, EachBatchPayload, EachMessagePayload, Offsets, OffsetsByTopicPartition, RunConfig } from './consumer/api.ts'
+export { logLevel, type Logger } from './consumer/logger.ts'
 
 export class Consumer {
   readonly events = EVENTS
@@ -41,6 +44,7 @@ export class Consumer {
   private restartTimer: ReturnType<typeof setTimeout> | undefined
   /** Bumped by the user's stop, disconnect and run: a crash's restart decided before one of them is dropped. */
   private lifecycle = 0
+  private log: Logger | undefined
 
   constructor(private readonly broker: Broker, private readonly config: ConsumerConfig, private readonly clientId: string) {
     if (config.groupId !== undefined) assertGroupId(config.groupId)
@@ -248,10 +252,16 @@ export class Consumer {
     return commitOffsets(this.rt, offsets)
   }
 
+  /** KafkaJS's GroupDescription: groupId, state, protocol, protocolType, errorCode, members (assignment decoded, as admin.describeGroups). */
   async describeGroup() {
     if (this.config.groupId === undefined) throw new EdgelogError('INVALID_GROUP_ID', 'No groupId')
-    const [group] = await this.broker.describeGroups({ groupIds: [this.config.groupId] })
+    const { groups: [group] } = await new Admin(this.broker).describeGroups([this.config.groupId])
     return group
+  }
+
+  /** KafkaJS's consumer.logger(): a Logger namespaced 'Consumer'. */
+  logger(): Logger {
+    return (this.log ??= createLogger('Consumer'))
   }
 
   private async matchingTopics(): Promise<string[]> {

@@ -84,12 +84,13 @@ export class OffsetTracker {
     return result
   }
 
-  uncommitted(): { topics: Array<{ topic: string; partitions: Array<{ partition: string; offset: string }> }> } {
-    const byTopic = new Map<string, Array<{ partition: string; offset: string }>>()
+  /** KafkaJS's uncommittedOffsets(): partitions as numbers, offsets (the next to read) as decimal strings. */
+  uncommitted(): { topics: Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }> } {
+    const byTopic = new Map<string, Array<{ partition: number; offset: string }>>()
     for (const p of this.pendingCommits()) {
       let list = byTopic.get(p.topic)
       if (!list) byTopic.set(p.topic, (list = []))
-      list.push({ partition: String(p.partition), offset: String(p.offset) })
+      list.push({ partition: p.partition, offset: String(p.offset) })
     }
     return { topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })) }
   }

@@ -9,8 +9,8 @@ import { EdgelogError, isEdgelogError } from '../errors.ts'
 import type { Broker, ProduceEntry, TopicMetadata } from '../broker.ts'
 import { encodeBatch, encodeBatchAsync, type Compression, type RecordInput } from '../codec/record-batch.ts'
 import { markEncodedInProcess } from '../codec/trusted.ts'
-import { Partitioners, type Partitioner } from '../partitioner.ts'
-import { toRecordInput, describe, type Message } from './messages.ts'
+import { Partitioners, type Partitioner, type PartitionerArgs } from '../partitioner.ts'
+import { toRecordInput, describe, utf8InScratch, type Message } from './messages.ts'
 import { Emitter } from './events.ts'
 import { retry, type RetryOptions } from './retry.ts'
 
@@ -33,7 +33,7 @@ export interface ProducerRecord {
   messages: Message[]
   acks?: -1 | 0 | 1
   timeout?: number
-  compression?: Compression | 0 | 1
+  compression?: Compression | CompressionType
 }
 
 export interface RecordMetadata {
@@ -56,10 +56,13 @@ export interface ProducerBatch {
   topicMessages: Array<{ topic: string; messages: Message[] }>
   acks?: -1 | 0 | 1
   timeout?: number
-  compression?: Compression | 0 | 1
+  compression?: Compression | CompressionType
 }
 
-export const CompressionTypes = { None: 0, GZIP: 1 } as const
+/** KafkaJS's CompressionTypes: Kafka's codec ids. */
+export const CompressionTypes = { None: 0, GZIP: 1, Snappy: 2, LZ4: 3, ZSTD: 4 } as const
+export type CompressionType = (typeof CompressionTypes)[keyof typeof CompressionTypes]
+const COMPRESSION_NAMES: readonly Compression[] = ['none', 'gzip', 'snappy', 'lz4', 'zstd']
 
 interface Pending {
   records: RecordInput[]
@@ -84,6 +87,9 @@ export class Producer {
   readonly events = { CONNECT: 'producer.connect', DISCONNECT: 'producer.disconnect', REQUEST: 'producer.network.request' } as const
   private readonly emitter = new Emitter()
   private readonly partitioner: Partitioner
+  /** A built-in partitioner: it only hashes a key, so a string key is handed as scratch bytes. */
+  private readonly hashesKeys: boolean
+  private readonly builtInArgs: PartitionerArgs = { topic: '', partitionMetadata: [], message: { key: null, partition: undefined } }
   private readonly lingerMs: number
   private readonly maxBatchBytes: number
   private readonly idempotent: boolean
@@ -108,6 +114,7 @@ export class Producer {
       throw new EdgelogError('UNSUPPORTED_VERSION', 'Transactions are not supported by edgelog (idempotent producers are)')
     }
     this.partitioner = (config.createPartitioner ?? Partitioners.DefaultPartitioner)()
+    this.hashesKeys = config.createPartitioner === undefined || Object.values(Partitioners).includes(config.createPartitioner)
     this.lingerMs = Math.max(0, config.lingerMs ?? 0)
     this.maxBatchBytes = config.maxBatchBytes ?? preferredBatchBytes ?? 1024 * 1024
     this.idempotent = config.idempotent ?? false
@@ -201,7 +208,20 @@ export class Producer {
       }
       return message.partition
     }
-    const partition = this.partitioner({ topic, partitionMetadata: meta.partitions, message })
+    let partition: number
+    if (this.hashesKeys) {
+      // A built-in partitioner keeps nothing it is given and hashes a string key's UTF-8 bytes:
+      // it gets them in a reused buffer, and reused argument objects (no allocation per message).
+      const args = this.builtInArgs
+      const key = message.key
+      args.topic = topic
+      args.partitionMetadata = meta.partitions
+      args.message.key = typeof key === 'string' ? utf8InScratch(key) : key
+      args.message.partition = message.partition
+      partition = this.partitioner(args)
+    } else {
+      partition = this.partitioner({ topic, partitionMetadata: meta.partitions, message })
+    }
     if (!Number.isInteger(partition) || partition < 0 || partition >= count) {
       throw new EdgelogError('UNKNOWN_TOPIC_OR_PARTITION', `The partitioner chose partition ${describe(partition)} of '${topic}' (it has ${count})`)
     }
@@ -222,12 +242,14 @@ export class Producer {
   private enqueue(topic: string, partition: number, records: RecordInput[], acks: -1 | 0 | 1, compression: Compression) {
     const key = `${topic}\u0000${partition}`
     let pending = this.pending.get(key)
-    if (!pending) this.pending.set(key, (pending = { records: [], bytes: 0, sends: [], compression }))
-    const start = pending.records.length
-    for (const r of records) {
-      pending.records.push(r)
-      pending.bytes += RECORD_OVERHEAD + (r.key?.byteLength ?? 0) + (r.value?.byteLength ?? 0)
+    let start = 0
+    // Nothing waiting (always so without linger): the send's own list (made by sendBatch) is the batch.
+    if (!pending) this.pending.set(key, (pending = { records, bytes: 0, sends: [], compression }))
+    else {
+      start = pending.records.length
+      for (const r of records) pending.records.push(r)
     }
+    for (const r of records) pending.bytes += estimatedSize(r)
     const answer = new Promise<SendOutcome>((resolve, reject) => {
       pending!.sends.push({ start, count: records.length, resolve, reject })
     })
@@ -245,7 +267,7 @@ export class Producer {
     const [topic, p] = key.split('\u0000')
     const partition = Number(p)
     const previous = this.inFlight.get(key) ?? Promise.resolve()
-    const sending = previous.catch(() => {}).then(() => this.sendPartition(topic, partition, key, pending.records, acks, pending.compression))
+    const sending = previous.catch(() => {}).then(() => this.sendPartition(topic, partition, key, pending.records, acks, pending.compression, pending.bytes))
       .catch((error: unknown) => {
         if (this.idempotent) this.abandonSequences(key)
         throw error
@@ -268,12 +290,12 @@ export class Producer {
    * produce request, so that the log commits them together (one storage write, one HTTP
    * request). Retries resend only what is not yet stored; an idempotent log drops duplicates.
    */
-  private async sendPartition(topic: string, partition: number, key: string, records: RecordInput[], acks: -1 | 0 | 1, compression: Compression) {
+  private async sendPartition(topic: string, partition: number, key: string, records: RecordInput[], acks: -1 | 0 | 1, compression: Compression, estimatedBytes?: number) {
     const baseOffsets: number[] = new Array(records.length)
     let outboxOffsets: number[] | undefined
     let logAppendTime = -1
     let logStartOffset = -1
-    let encoded = await this.encodeChunks(key, records, compression)
+    let encoded = await this.encodeChunks(key, records, compression, 0, estimatedBytes)
     let stored = 0
     let renewals = 0
     const stopping = this.stopping.signal
@@ -317,20 +339,33 @@ export class Producer {
   }
 
   /** Encodes records as batches under maxBatchBytes, numbering them from the partition's next sequence. */
-  private async encodeChunks(key: string, records: RecordInput[], compression: Compression, offsetInSend = 0) {
+  private async encodeChunks(key: string, records: RecordInput[], compression: Compression, offsetInSend = 0, estimatedBytes?: number) {
     const encoded: Array<{ start: number; count: number; bytes: Uint8Array; nextSequence: number; producerId: number; producerEpoch: number }> = []
     if (this.idempotent && this.sequences.get(key)?.epoch === EPOCH_EXHAUSTED) await this.renewProducerId()
     const current = this.sequences.get(key)
     const renewed = !current || current.producerId !== this.producerId
     let sequence = renewed ? 0 : current.next
     const producerEpoch = renewed ? this.producerEpoch : current.epoch
-    for (const chunk of splitRecords(records, this.maxBatchBytes)) {
+    // All in one batch when the estimate (enqueue's sum of estimatedSize) fits: what splitRecords would answer.
+    const chunks = estimatedBytes !== undefined && BATCH_OVERHEAD + estimatedBytes <= this.maxBatchBytes
+      ? [{ start: 0, records }]
+      : splitRecords(records, this.maxBatchBytes)
+    for (let c = 0; c < chunks.length; c++) {
+      const chunk = chunks[c]
       const options = this.idempotent
         ? { producerId: this.producerId, producerEpoch, baseSequence: sequence }
         : {}
       const bytes = compression === 'none'
         ? encodeBatch(chunk.records, options)
         : await encodeBatchAsync(chunk.records, { ...options, compression })
+      if (bytes.length > this.maxBatchBytes && chunk.records.length > 1) {
+        // Larger than estimated (strings count one byte per character until encoded): encode
+        // each half instead.
+        const half = chunk.records.length >> 1
+        chunks.splice(c, 1, { start: chunk.start, records: chunk.records.slice(0, half) }, { start: chunk.start + half, records: chunk.records.slice(half) })
+        c--
+        continue
+      }
       sequence = (sequence + chunk.records.length) & 0x7fffffff
       encoded.push({ start: offsetInSend + chunk.start, count: chunk.records.length, bytes: markEncodedInProcess(bytes), nextSequence: sequence, producerId: this.producerId, producerEpoch })
     }
@@ -362,19 +397,29 @@ export class Producer {
   }
 }
 
+const BATCH_OVERHEAD = 61
+
+/**
+ * A record's size as batches are planned. A string counts its length: exact for ASCII (a
+ * batch that comes out larger is split by encodeChunks).
+ */
+function estimatedSize(r: RecordInput): number {
+  let size = RECORD_OVERHEAD + (r.key?.length ?? 0) + (r.value?.length ?? 0)
+  if (r.headers) for (const h of r.headers) size += 10 + h.key.length * 3 + (h.value?.byteLength ?? 0)
+  return size
+}
+
 /** Splits records into runs whose encoded size stays under `maxBytes` (one record at least). */
 function splitRecords(records: RecordInput[], maxBytes: number): Array<{ start: number; records: RecordInput[] }> {
   const chunks: Array<{ start: number; records: RecordInput[] }> = []
   let start = 0
-  let size = 61
+  let size = BATCH_OVERHEAD
   for (let i = 0; i < records.length; i++) {
-    const r = records[i]
-    let recordSize = RECORD_OVERHEAD + (r.key?.byteLength ?? 0) + (r.value?.byteLength ?? 0)
-    if (r.headers) for (const h of r.headers) recordSize += 10 + h.key.length * 3 + (h.value?.byteLength ?? 0)
+    const recordSize = estimatedSize(records[i])
     if (i > start && size + recordSize > maxBytes) {
       chunks.push({ start, records: records.slice(start, i) })
       start = i
-      size = 61
+      size = BATCH_OVERHEAD
     }
     size += recordSize
   }
@@ -383,9 +428,10 @@ function splitRecords(records: RecordInput[], maxBytes: number): Array<{ start: 
 }
 
 function toCompression(value: ProducerBatch['compression']): Compression {
-  if (value === undefined || value === 0 || value === 'none') return 'none'
-  if (value === 1 || value === 'gzip') return 'gzip'
-  throw new EdgelogError('UNSUPPORTED_FOR_MESSAGE_FORMAT', `Compression ${describe(value)} is not supported (none or gzip)`)
+  if (value === undefined) return 'none'
+  if (typeof value === 'number' && COMPRESSION_NAMES[value] !== undefined) return COMPRESSION_NAMES[value]
+  if (typeof value === 'string' && COMPRESSION_NAMES.includes(value)) return value
+  throw new EdgelogError('UNSUPPORTED_FOR_MESSAGE_FORMAT', `Compression ${describe(value)} is not supported (CompressionTypes: None, GZIP, Snappy, LZ4, ZSTD)`)
 }
 
 export function isRetriable(error: unknown): boolean {

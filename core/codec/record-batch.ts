@@ -11,8 +11,10 @@
  *          keyLength varint (-1 null) | key | valueLength varint (-1 null) | value |
  *          header count varint | per header: keyLength varint, utf8 key, valueLength varint (-1 null), value
  *
- * The encoder computes the exact size first and writes once into one Uint8Array. The decoder
- * returns keys and values as views into the given bytes (no copies).
+ * The encoder computes the exact size first and writes once into one Uint8Array; records with
+ * string keys or values are written straight into a reused buffer (no per-string allocation,
+ * the UTF-8 length known only once written) and copied out once. The decoder returns keys and
+ * values as views into the given bytes (no copies).
  */
 import { EdgelogError } from '../errors.ts'
 import {
@@ -32,8 +34,9 @@ import { crc32c } from './crc32c.ts'
 export type Compression = 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd'
 export interface RecordHeaderEntry { key: string; value: Uint8Array | null }
 export interface RecordInput {
-  key: Uint8Array | null
-  value: Uint8Array | null
+  /** Bytes, or a string: written as UTF-8 (what KafkaJS users send), straight into the batch. */
+  key: Uint8Array | string | null
+  value: Uint8Array | string | null
   timestamp: number
   headers?: RecordHeaderEntry[]
   /** Default: the record's index in the array. */
@@ -135,7 +138,8 @@ function headersSize(headers: RecordHeaderEntry[]): number {
   return size
 }
 
-function plan(records: RecordInput[], options: EncodeOptions): Plan {
+/** Sizes every record exactly, or answers null when a key or value is a string (see writeLoose). */
+function plan(records: RecordInput[], options: EncodeOptions): Plan | null {
   const n = records.length
   if (scratch.length < n) scratch = new Int32Array(Math.max(n, scratch.length * 2))
   const sizes = scratch
@@ -155,6 +159,7 @@ function plan(records: RecordInput[], options: EncodeOptions): Plan {
     prevDelta = od
     const key = r.key
     const value = r.value
+    if (typeof key === 'string' || typeof value === 'string') return null
     let size = 1 + sizeOfVarlong(tsDelta) + sizeOfVarint(od)
     size += key == null ? 1 : sizeOfVarint(key.length) + key.length
     size += value == null ? 1 : sizeOfVarint(value.length) + value.length
@@ -183,14 +188,14 @@ function writeRecords(out: Uint8Array, pos: number, records: RecordInput[], base
     const od = r.offsetDelta ?? i
     if (od < 64) out[pos++] = od << 1
     else pos = putVarint(out, pos, od)
-    const key = r.key
+    const key = r.key as Uint8Array | null // plan() sent records with strings to writeLoose
     if (key == null) out[pos++] = 1
     else {
       const kl = key.length
       pos = putVarint(out, pos, kl)
       if (kl > 0) { out.set(key, pos); pos += kl }
     }
-    const value = r.value
+    const value = r.value as Uint8Array | null
     if (value == null) out[pos++] = 1
     else {
       const vl = value.length
@@ -199,23 +204,148 @@ function writeRecords(out: Uint8Array, pos: number, records: RecordInput[], base
     }
     const headers = r.headers
     if (headers === undefined || headers.length === 0) out[pos++] = 0
+    else pos = writeHeaders(out, pos, headers)
+  }
+  return pos
+}
+
+function writeHeaders(out: Uint8Array, pos: number, headers: RecordHeaderEntry[]): number {
+  pos = putVarint(out, pos, headers.length)
+  for (let j = 0; j < headers.length; j++) {
+    const h = headers[j]
+    pos = putVarint(out, pos, utf8Length(h.key))
+    pos = writeUtf8(out, pos, h.key)
+    const v = h.value
+    if (v == null) out[pos++] = 1
     else {
-      pos = putVarint(out, pos, headers.length)
-      for (let j = 0; j < headers.length; j++) {
-        const h = headers[j]
-        pos = putVarint(out, pos, utf8Length(h.key))
-        pos = writeUtf8(out, pos, h.key)
-        const v = h.value
-        if (v == null) out[pos++] = 1
-        else {
-          pos = putVarint(out, pos, v.length)
-          out.set(v, pos)
-          pos += v.length
-        }
-      }
+      pos = putVarint(out, pos, v.length)
+      out.set(v, pos)
+      pos += v.length
     }
   }
   return pos
+}
+
+// Records with string keys or values. A string's UTF-8 length is known only once it is written
+// (counting it first would read every string twice), so each record goes straight into one
+// reused buffer: its length varints get the width their lower bound needs (a string's UTF-8
+// length is at least its length), and the rare record or string whose length needs a wider
+// varint is moved up by a byte or two. The batch is then copied out once, at its exact size.
+
+/** The reused buffer writeLoose writes into; dropped back to its first size after a large batch. */
+const LOOSE_INITIAL = 1 << 16
+let loose = new Uint8Array(LOOSE_INITIAL)
+const textEncoder = new TextEncoder()
+/** Shorter strings are written by a JS loop; longer ones by TextEncoder.encodeInto. */
+const SHORT_STRING = 32
+
+/** The loose buffer, with room for `need` more bytes at `pos` (what is written is kept). */
+function looseRoom(pos: number, need: number): Uint8Array {
+  if (pos + need > loose.length) {
+    const next = new Uint8Array(Math.max(pos + need, loose.length * 2))
+    next.set(loose.subarray(0, pos))
+    loose = next
+  }
+  return loose
+}
+
+/** Writes `s` as UTF-8 at `pos` (room for 3 bytes per UTF-16 unit must exist); the new position. */
+function putString(out: Uint8Array, pos: number, s: string): number {
+  const n = s.length
+  if (n > SHORT_STRING) return pos + textEncoder.encodeInto(s, out.subarray(pos)).written
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i)
+    if (c >= 0x80) return writeUtf8(out, pos, s) // not ASCII: write it all again, multi-byte
+    out[pos + i] = c
+  }
+  return pos + n
+}
+
+/** Writes the varint length and the bytes of `s`; the new position. */
+function putLengthAndString(out: Uint8Array, pos: number, s: string): number {
+  const reserved = sizeOfVarint(s.length)
+  const start = pos + reserved
+  const end = putString(out, start, s)
+  const n = end - start
+  const width = sizeOfVarint(n)
+  if (width !== reserved) out.copyWithin(pos + width, start, end)
+  putVarint(out, pos, n)
+  return pos + width + n
+}
+
+/** Upper bound of a key's or value's bytes with its length. */
+function boundOf(v: Uint8Array | string | null): number {
+  return v == null ? 1 : typeof v === 'string' ? 5 + 3 * v.length : 5 + v.length
+}
+
+/**
+ * Checks and writes the records into the loose buffer from `at`; answers where they end, with
+ * the batch's timestamps and last offset delta (as plan() does).
+ */
+function writeLoose(records: RecordInput[], options: EncodeOptions, at: number): Plan & { end: number } {
+  const n = records.length
+  const baseTimestamp = options.baseTimestamp ?? (n > 0 ? records[0].timestamp : -1)
+  if (!Number.isSafeInteger(baseTimestamp)) throw invalid(`baseTimestamp must be an integer: ${baseTimestamp}`)
+  let maxTimestamp = n > 0 ? -Infinity : -1
+  let prevDelta = -1
+  let pos = at
+  for (let i = 0; i < n; i++) {
+    const r = records[i]
+    const ts = r.timestamp
+    const tsDelta = ts - baseTimestamp
+    if (!Number.isSafeInteger(ts) || !Number.isSafeInteger(tsDelta)) throw invalid(`record ${i}: timestamp must be an integer: ${ts}`)
+    if (ts > maxTimestamp) maxTimestamp = ts
+    const od = r.offsetDelta ?? i
+    if (!(od > prevDelta) || od > 0x7fffffff || (od | 0) !== od) throw invalid(`record ${i}: offsetDelta ${od} must be an int32 greater than the previous one`)
+    prevDelta = od
+    const key = r.key
+    const value = r.value
+    const headers = r.headers
+    const headersBytes = headers === undefined || headers.length === 0 ? 1 : headersSize(headers)
+    const out = looseRoom(pos, 5 + 1 + 10 + 5 + boundOf(key) + boundOf(value) + headersBytes)
+    // The record's length goes first: reserve the width its usual size needs, fix it after.
+    const reserved = sizeOfVarint(8 + (key == null ? 0 : key.length) + (value == null ? 0 : value.length))
+    const bodyStart = pos + reserved
+    let p = bodyStart
+    out[p++] = 0 // attributes
+    if (tsDelta >= 0 && tsDelta < 64) out[p++] = tsDelta << 1
+    else p = putVarlong(out, p, tsDelta)
+    if (od < 64) out[p++] = od << 1
+    else p = putVarint(out, p, od)
+    if (key == null) out[p++] = 1
+    else if (typeof key === 'string') p = putLengthAndString(out, p, key)
+    else {
+      p = putVarint(out, p, key.length)
+      out.set(key, p)
+      p += key.length
+    }
+    if (value == null) out[p++] = 1
+    else if (typeof value === 'string') p = putLengthAndString(out, p, value)
+    else {
+      p = putVarint(out, p, value.length)
+      out.set(value, p)
+      p += value.length
+    }
+    if (headersBytes === 1) out[p++] = 0
+    else p = writeHeaders(out, p, headers!)
+    const size = p - bodyStart
+    const width = sizeOfVarint(size)
+    if (width !== reserved) out.copyWithin(pos + width, bodyStart, p)
+    putVarint(out, pos, size)
+    pos += width + size
+  }
+  const lastOffsetDelta = options.lastOffsetDelta ?? (n > 0 ? prevDelta : 0)
+  if ((lastOffsetDelta | 0) !== lastOffsetDelta || lastOffsetDelta < prevDelta) {
+    throw invalid(`lastOffsetDelta ${lastOffsetDelta} is smaller than the last record's offsetDelta ${prevDelta}`)
+  }
+  return { recordsBytes: pos - at, baseTimestamp, maxTimestamp, lastOffsetDelta, end: pos }
+}
+
+/** A copy of the loose buffer's `[start, end)`, at its exact size; a large buffer is let go. */
+function takeLoose(start: number, end: number): Uint8Array {
+  const out = loose.slice(start, end)
+  if (loose.length > 16 << 20) loose = new Uint8Array(LOOSE_INITIAL)
+  return out
 }
 
 function checkInt(name: string, v: number, min: number, max: number): number {
@@ -253,6 +383,12 @@ export function encodeBatch(records: RecordInput[], options: EncodeOptions = {})
     throw new EdgelogError('UNSUPPORTED_FOR_MESSAGE_FORMAT', `encodeBatch is synchronous: use encodeBatchAsync for compression '${compression}'`)
   }
   const p = plan(records, options)
+  if (p === null) {
+    const l = writeLoose(records, options, BATCH_HEADER_BYTES)
+    const out = takeLoose(0, l.end)
+    writeHeader(out, records.length, l, options, 'none')
+    return out
+  }
   const out = new Uint8Array(BATCH_HEADER_BYTES + p.recordsBytes)
   const end = writeRecords(out, BATCH_HEADER_BYTES, records, p.baseTimestamp)
   if (end !== out.length) throw new EdgelogError('UNKNOWN_SERVER_ERROR', `record batch size mismatch: ${end} != ${out.length}`)
@@ -260,14 +396,23 @@ export function encodeBatch(records: RecordInput[], options: EncodeOptions = {})
   return out
 }
 
-/** Encodes one batch with any supported compression (none, gzip). */
+/** Encodes one batch with any of Kafka's codecs (none, gzip, snappy, lz4, zstd). */
 export async function encodeBatchAsync(records: RecordInput[], options: EncodeOptions = {}): Promise<Uint8Array> {
   const compression = options.compression ?? 'none'
   if (compression === 'none') return encodeBatch(records, options)
   if (!(compression in COMPRESSION_IDS)) throw new EdgelogError('UNSUPPORTED_FOR_MESSAGE_FORMAT', `unknown compression '${compression}'`)
-  const p = plan(records, options)
-  const raw = new Uint8Array(p.recordsBytes)
-  writeRecords(raw, 0, records, p.baseTimestamp)
+  const planned = plan(records, options)
+  let p: Plan
+  let raw: Uint8Array
+  if (planned === null) {
+    const l = writeLoose(records, options, 0)
+    p = l
+    raw = takeLoose(0, l.end)
+  } else {
+    p = planned
+    raw = new Uint8Array(p.recordsBytes)
+    writeRecords(raw, 0, records, p.baseTimestamp)
+  }
   const packed = await compress(compression, raw)
   const out = new Uint8Array(BATCH_HEADER_BYTES + packed.length)
   out.set(packed, BATCH_HEADER_BYTES)
@@ -488,21 +633,25 @@ export function decodeRecords(bytes: Uint8Array, header?: BatchHeader, makeView?
   })
 }
 
-/** Decodes one batch (bytes[0..]) with any supported compression. */
-export async function decodeBatch(bytes: Uint8Array, makeView?: ViewFactory): Promise<{ header: BatchHeader; records: DecodedRecord[] }> {
+/**
+ * Decodes one batch (bytes[0..]) with any of Kafka's codecs; a compressed batch inflates to at
+ * most `maxInflatedBytes` (default DEFAULT_MAX_INFLATED_BYTES), else MESSAGE_TOO_LARGE.
+ */
+export async function decodeBatch(bytes: Uint8Array, makeView?: ViewFactory, maxInflatedBytes?: number): Promise<{ header: BatchHeader; records: DecodedRecord[] }> {
   const header = safe(() => readBatchHeader(bytes, 0))
   if (header.compression === 'none') return { header, records: decodeRecords(bytes, header, makeView) }
-  const raw = await decompress(header.compression, bytes.subarray(BATCH_HEADER_BYTES, header.sizeBytes))
+  const raw = await decompress(header.compression, bytes.subarray(BATCH_HEADER_BYTES, header.sizeBytes), maxInflatedBytes)
   return { header, records: safe(() => parseRecords(raw, 0, raw.length, header, makeView)) }
 }
 
 /**
  * Checks that `bytes` is exactly one well-formed batch: header, exact length, CRC, every record
  * (decompressed if need be) parsed within bounds, count, offsetDeltas strictly increasing and
- * <= lastOffsetDelta, at least one record. Throws EdgelogError CORRUPT_MESSAGE or INVALID_RECORD
- * (UNSUPPORTED_FOR_MESSAGE_FORMAT for an intact batch compressed with snappy, lz4 or zstd).
+ * <= lastOffsetDelta, at least one record. Throws EdgelogError CORRUPT_MESSAGE (an unknown codec
+ * id 5-7 included) or INVALID_RECORD; MESSAGE_TOO_LARGE for records inflating past
+ * `maxInflatedBytes` (default DEFAULT_MAX_INFLATED_BYTES: a decompression bomb).
  */
-export async function validateBatch(bytes: Uint8Array): Promise<BatchHeader> {
+export async function validateBatch(bytes: Uint8Array, maxInflatedBytes?: number): Promise<BatchHeader> {
   const header = safe(() => {
     const h = readBatchHeader(bytes, 0)
     if (h.sizeBytes !== bytes.length) throw corrupt(`record batch length ${h.batchLength} does not match the ${bytes.length} bytes given`)
@@ -516,7 +665,7 @@ export async function validateBatch(bytes: Uint8Array): Promise<BatchHeader> {
   } else {
     let raw: Uint8Array
     try {
-      raw = await decompress(header.compression, bytes.subarray(BATCH_HEADER_BYTES))
+      raw = await decompress(header.compression, bytes.subarray(BATCH_HEADER_BYTES), maxInflatedBytes)
     } catch (e) {
       if (e instanceof EdgelogError) throw e
       throw corrupt(`cannot decompress record batch: ${(e as Error)?.message ?? e}`)

@@ -48,7 +48,8 @@ export async function commitOffsets(
         throw new EdgelogError('UNKNOWN_TOPIC_OR_PARTITION', `Unknown topic partition ${o.topic}-${o.partition}`, { cause: e })
       }
       if (!(hw >= 0)) fail('UNKNOWN_TOPIC_OR_PARTITION', `Unknown topic partition ${o.topic}-${o.partition}`)
-      if (o.offset > hw) fail('OFFSET_OUT_OF_RANGE', `Offset ${o.offset} for ${o.topic}-${o.partition} is past the high watermark ${hw}`)
+      // Kafka stores a committed offset past the high watermark as it is; a consumer starting there
+      // gets OFFSET_OUT_OF_RANGE from its fetch and follows auto.offset.reset.
       if (held && !has(held, o.topic, o.partition)) {
         fail('ILLEGAL_GENERATION', `Member ${memberId} does not own ${o.topic}-${o.partition} at epoch ${memberEpoch}`)
       }

@@ -4,9 +4,9 @@
  * KafkaJS-shaped client directly, or across a worker boundary.
  */
 import { EdgelogError, isEdgelogError } from '../errors.ts'
-import { resolveLogSettings, type LogSettings, type TopicConfig } from '../config.ts'
+import { hasDeletion, resolveLogSettings, type LogSettings, type TopicConfig } from '../config.ts'
 import type {
-  Broker, ClusterInfo, FetchOptions, FetchRequest, FetchResult, GroupHeartbeatRequest, InitProducerIdResult,
+  Broker, ClusterInfo, DeleteRecordsResult, FetchOptions, FetchRequest, FetchResult, GroupHeartbeatRequest, InitProducerIdResult,
   ListOffsetsResult, OffsetSpec, PartitionState, ProduceRequest, ProduceResult, TopicMetadata, TopicSpec,
 } from '../broker.ts'
 import type { StorageAdapter, StorageChange } from '../storage.ts'
@@ -311,6 +311,33 @@ export class LocalBroker implements Broker {
   }
 
   // groups: the coordinator validates and answers; the broker schedules its session checks.
+  /** Kafka's DeleteRecords over each partition's PartitionLog.deleteRecordsBefore (Broker.deleteRecords). */
+  async deleteRecords(req: { topic: string; partitions: Array<{ partition: number; offset: number }> }): Promise<DeleteRecordsResult[]> {
+    this.assertOpen()
+    const record = await this.topics.lookup(req?.topic)
+    if (!Array.isArray(req.partitions)) throw new EdgelogError('INVALID_REQUEST', 'partitions must be an array of { partition, offset }')
+    return Promise.all(req.partitions.map(async (entry) => {
+      const partition = entry?.partition
+      try {
+        if (record.replica) throw new EdgelogError('NOT_LEADER_OR_FOLLOWER', `Topic '${record.name}' is a replica of ${record.replica.source}: delete records there`)
+        validatePartitionIndex(partition, record)
+        if (!hasDeletion(record.config)) {
+          throw new EdgelogError('POLICY_VIOLATION', `Records of topic '${record.name}' cannot be deleted: its cleanup.policy is compact only`)
+        }
+        const offset = entry.offset
+        if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < -1) {
+          throw new EdgelogError('OFFSET_OUT_OF_RANGE', `offset must be -1 (the high watermark) or a non-negative integer, got ${JSON.stringify(offset)}`)
+        }
+        const log = await this.partition(record, partition)
+        const { logStartOffset } = await log.deleteRecordsBefore(offset === -1 ? log.highWatermark : offset)
+        return { topic: record.name, partition, lowWatermark: logStartOffset, errorCode: 0 }
+      } catch (error) {
+        if (!isEdgelogError(error)) throw error
+        return { topic: record.name, partition, lowWatermark: -1, errorCode: error.errorCode, error: { code: error.code, message: error.message } }
+      }
+    }))
+  }
+
   async groupHeartbeat(req: GroupHeartbeatRequest) {
     this.assertOpen()
     const response = await this.groups.heartbeat(req)

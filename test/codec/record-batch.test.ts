@@ -82,8 +82,9 @@ function expectDecoded(records: RecordInput[], options: EncodeOptions, decoded: 
     const d = decoded[i]
     expect(d.offset).toBe((options.baseOffset ?? 0) + (r.offsetDelta ?? i))
     expect(d.timestamp).toBe(r.timestamp)
-    expect(d.key === null ? null : Array.from(d.key)).toEqual(r.key === null ? null : Array.from(r.key))
-    expect(d.value === null ? null : Array.from(d.value)).toEqual(r.value === null ? null : Array.from(r.value))
+    const bytesOf = (v: Uint8Array | string) => Array.from(typeof v === 'string' ? utf8(v) : v)
+    expect(d.key === null ? null : Array.from(d.key)).toEqual(r.key === null ? null : bytesOf(r.key))
+    expect(d.value === null ? null : Array.from(d.value)).toEqual(r.value === null ? null : bytesOf(r.value))
     expect(d.headers.map(h => ({ key: h.key, value: h.value && Array.from(h.value) }))).toEqual(
       (r.headers ?? []).map(h => ({ key: h.key, value: h.value && Array.from(h.value) })),
     )
@@ -143,13 +144,14 @@ describe('record batch v2: layout', () => {
     expect(g[62]).toBe(0x8b)
   })
 
-  it('encodeBatch refuses compression; unsupported codecs are UNSUPPORTED_FOR_MESSAGE_FORMAT', async () => {
+  it('encodeBatch refuses compression (encodeBatchAsync takes every codec); an unknown codec is UNSUPPORTED_FOR_MESSAGE_FORMAT', async () => {
     const recs = [{ key: null, value: utf8('a'), timestamp: 1 }]
     expect(await codeOf(() => encodeBatch(recs, { compression: 'gzip' }))).toBe('UNSUPPORTED_FOR_MESSAGE_FORMAT')
+    expect(await codeOf(encodeBatchAsync(recs, { compression: 'brotli' as any }))).toBe('UNSUPPORTED_FOR_MESSAGE_FORMAT')
+    expect(await codeOf(compress('brotli' as any, utf8('x')))).toBe('UNSUPPORTED_FOR_MESSAGE_FORMAT')
     for (const c of ['snappy', 'lz4', 'zstd'] as const) {
-      expect(await codeOf(encodeBatchAsync(recs, { compression: c }))).toBe('UNSUPPORTED_FOR_MESSAGE_FORMAT')
-      expect(await codeOf(compress(c, utf8('x')))).toBe('UNSUPPORTED_FOR_MESSAGE_FORMAT')
-      expect(await codeOf(decompress(c, utf8('x')))).toBe('UNSUPPORTED_FOR_MESSAGE_FORMAT')
+      expect(readBatchHeader(await encodeBatchAsync(recs, { compression: c })).compression).toBe(c)
+      expect(await codeOf(decompress(c, utf8('x')))).toBe('CORRUPT_MESSAGE')
     }
     expect(await codeOf(decompress('gzip', utf8('definitely not gzip')))).toBe('CORRUPT_MESSAGE')
     const gz = await compress('gzip', new Uint8Array(1000).fill(3))
@@ -183,6 +185,50 @@ describe('record batch v2: layout', () => {
     expect(h.producerId).toBe(big)
     expect(h.maxTimestamp).toBe(big)
     expect(decodeRecords(b).map(r => [r.offset, r.timestamp])).toEqual([[big - (2 ** 31 - 1), big], [big, 0]])
+  })
+})
+
+describe('record batch v2: string keys and values', () => {
+  // Strings are written as UTF-8 straight into the batch: the bytes must be exactly those of the
+  // same records with TextEncoder's bytes, whatever the lengths (varint widths) and characters.
+  const stringArb = fc.oneof(
+    fc.string({ maxLength: 40 }),
+    fc.string({ unit: 'binary', maxLength: 80 }), // any code unit, lone surrogates included
+    fc.string({ unit: 'grapheme', minLength: 20, maxLength: 70 }), // multi-byte, lengths around 64
+    fc.string({ minLength: 60, maxLength: 70 }),
+    fc.string({ unit: 'grapheme-composite', minLength: 2000, maxLength: 3000 }), // UTF-8 past 8191 bytes
+    fc.constant(''),
+  )
+  const keyOrValue = fc.oneof(fc.constant(null), stringArb, fc.uint8Array({ maxLength: 50 }))
+  const asBytes = (v: Uint8Array | string | null) => (typeof v === 'string' ? utf8(v) : v)
+
+  it('encode the same bytes as their UTF-8 given as Uint8Array, with and without gzip', async () => {
+    await fc.assert(fc.asyncProperty(
+      fc.array(fc.record({ key: keyOrValue, value: keyOrValue, headers: fc.option(fc.array(headerArb, { maxLength: 2 }), { nil: undefined }), ts: fc.integer({ min: -1, max: 2 ** 52 }) }), { minLength: 1, maxLength: 20 }),
+      async (recs) => {
+        const strings: RecordInput[] = recs.map((r, i) => ({ key: r.key, value: r.value, headers: r.headers, timestamp: T0 + (r.ts % 1000) * (i % 2 ? -1 : 1) }))
+        const bytes: RecordInput[] = strings.map(r => ({ ...r, key: asBytes(r.key), value: asBytes(r.value) }))
+        const options = { baseOffset: 5, producerId: 3, producerEpoch: 1, baseSequence: 9 }
+        const b = encodeBatch(strings, options)
+        expect(b).toEqual(encodeBatch(bytes, options))
+        await validateBatch(b)
+        expectDecoded(strings, options, decodeRecords(b))
+        const g = await encodeBatchAsync(strings, { ...options, compression: 'gzip' })
+        expectDecoded(strings, options, (await decodeBatch(g)).records)
+      },
+    ), { numRuns: 200 })
+  })
+
+  it('a batch larger than the reused buffer, and one after it, encode whole', () => {
+    const big = 'x'.repeat(100_000)
+    const recs = Array.from({ length: 30 }, (_, i) => ({ key: `k${i}`, value: i % 2 ? big : 'é'.repeat(40_000), timestamp: T0 }))
+    const b = encodeBatch(recs)
+    const expected = encodeBatch(recs.map(r => ({ ...r, key: utf8(r.key), value: utf8(r.value) })))
+    expect(b.length).toBe(expected.length)
+    expect(b.every((x, i) => x === expected[i])).toBe(true)
+    const small = encodeBatch([{ key: 'a', value: 'b', timestamp: T0 }])
+    expect(decodeRecords(small).map(r => new TextDecoder().decode(r.value!))).toEqual(['b'])
+    expect(decodeRecords(b)[1].value!.length).toBe(100_000)
   })
 })
 

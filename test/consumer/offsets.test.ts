@@ -203,12 +203,20 @@ describe('bad input: typed errors, state unchanged', () => {
     const refused = results.find((r) => r.status === 'rejected') as PromiseRejectedResult
     expect(refused.reason).toMatchObject({ code: 'ILLEGAL_GENERATION' })
     await expect(b.commitOffsets([{ topic: 't', partition: 0, offset: '-1' }])).rejects.toMatchObject({ code: 'OFFSET_OUT_OF_RANGE' })
-    await expect(b.commitOffsets([{ topic: 't', partition: 0, offset: '6' }])).rejects.toMatchObject({ code: 'OFFSET_OUT_OF_RANGE' })
     await expect(b.commitOffsets([{ topic: 't', partition: 7, offset: '1' }])).rejects.toMatchObject({ code: 'UNKNOWN_TOPIC_OR_PARTITION' })
     await expect(b.commitOffsets([{ topic: 't', partition: 0, offset: 'x' }])).rejects.toMatchObject({ code: 'OFFSET_OUT_OF_RANGE' })
     expect(await w.committed('g', 't')).toEqual({ 0: 5, 1: 5 })
     const [after] = await w.log.broker.describeGroups({ groupIds: ['g'] })
     expect(after).toEqual(g)
+  })
+
+  it('a commit past the high watermark is stored as it is, as Kafka does', async () => {
+    const { a } = await twoMembers()
+    // The partition a owns: the one its commit is accepted for.
+    const results = await Promise.allSettled([0, 1].map((p) => a.commitOffsets([{ topic: 't', partition: p, offset: '5' }])))
+    const mine = results.findIndex((r) => r.status === 'fulfilled')
+    await a.commitOffsets([{ topic: 't', partition: mine, offset: '9' }])
+    expect((await w.committed('g', 't'))[mine]).toBe(9)
   })
 
   it('unknown member id, stale epoch, an admin writing offsets of an active group', async () => {
@@ -285,8 +293,11 @@ describe('admin over groups', () => {
     expect(await w.committed('g', 't')).toEqual({ 0: 4, 1: 4 })
     await admin.setOffsets({ groupId: 'g', topic: 't', partitions: [{ partition: 1, offset: '2' }] })
     expect(await w.committed('g', 't')).toEqual({ 0: 4, 1: 2 })
-    await expect(admin.setOffsets({ groupId: 'g', topic: 't', partitions: [{ partition: 1, offset: '9' }] })).rejects.toMatchObject({ code: 'OFFSET_OUT_OF_RANGE' })
-    expect(await w.committed('g', 't')).toEqual({ 0: 4, 1: 2 })
+    // Past the high watermark: stored as it is, as Kafka's OffsetCommit does.
+    await admin.setOffsets({ groupId: 'g', topic: 't', partitions: [{ partition: 1, offset: '9' }] })
+    expect(await w.committed('g', 't')).toEqual({ 0: 4, 1: 9 })
+    await expect(admin.setOffsets({ groupId: 'g', topic: 't', partitions: [{ partition: 1, offset: '-2' }] })).rejects.toMatchObject({ code: 'OFFSET_OUT_OF_RANGE' })
+    expect(await w.committed('g', 't')).toEqual({ 0: 4, 1: 9 })
     const byTime = await admin.fetchTopicOffsetsByTimestamp('t', t0)
     expect(byTime).toEqual([{ partition: 0, offset: '4' }, { partition: 1, offset: '0' }])
     expect(await admin.deleteGroups(['g'])).toEqual([{ groupId: 'g', errorCode: 0 }])

@@ -208,7 +208,6 @@ describe('typed errors leave everything unchanged', () => {
     ['commit: future epoch', 'FENCED_MEMBER_EPOCH', (h) => h.coordinator.commitOffsets({ groupId: G, memberId: 'a', memberEpoch: 2, offsets: [{ topic: 'email', partition: 0, offset: 1 }] })],
     ['commit: without member while the group has members', 'UNKNOWN_MEMBER_ID', (h) => h.coordinator.commitOffsets({ groupId: G, offsets: [{ topic: 'email', partition: 0, offset: 1 }] })],
     ['commit: negative offset', 'OFFSET_OUT_OF_RANGE', (h) => h.coordinator.commitOffsets({ groupId: G, memberId: 'a', memberEpoch: 1, offsets: [{ topic: 'email', partition: 0, offset: 2 }, { topic: 'email', partition: 1, offset: -3 }] })],
-    ['commit: past the high watermark (after a valid one in the same request)', 'OFFSET_OUT_OF_RANGE', (h) => h.coordinator.commitOffsets({ groupId: G, memberId: 'a', memberEpoch: 1, offsets: [{ topic: 'email', partition: 0, offset: 2 }, { topic: 'email', partition: 1, offset: 11 }] })],
     ['commit: unknown partition', 'UNKNOWN_TOPIC_OR_PARTITION', (h) => h.coordinator.commitOffsets({ groupId: G, memberId: 'a', memberEpoch: 1, offsets: [{ topic: 'email', partition: 0, offset: 2 }, { topic: 'email', partition: 9, offset: 0 }] })],
     ['commit: metadata too large', 'INVALID_COMMIT_OFFSET_SIZE', (h) => h.coordinator.commitOffsets({ groupId: G, memberId: 'a', memberEpoch: 1, offsets: [{ topic: 'email', partition: 0, offset: 2, metadata: 'x'.repeat(5000) }] })],
     ['commit: unknown group with a member epoch', 'GROUP_ID_NOT_FOUND', (h) => h.coordinator.commitOffsets({ groupId: 'other', memberId: 'a', memberEpoch: 1, offsets: [] })],
@@ -225,6 +224,13 @@ describe('typed errors leave everything unchanged', () => {
       expect(await snapshot(h)).toEqual(before)
     })
   }
+
+  it('commit past the high watermark is stored as it is, as Kafka does', async () => {
+    const { h } = await setup()
+    await h.coordinator.commitOffsets({ groupId: G, memberId: 'a', memberEpoch: 1, offsets: [{ topic: 'email', partition: 0, offset: 2 }, { topic: 'email', partition: 1, offset: 11 }] })
+    const committed = await h.coordinator.fetchOffsets({ groupId: G, topics: ['email'] })
+    expect(committed.find((c) => c.partition === 1)?.offset).toBe(11)
+  })
 
   it('commit for a partition the member does not own: ILLEGAL_GENERATION', async () => {
     const h = harness({ email: 2 })

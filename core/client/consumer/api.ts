@@ -32,6 +32,12 @@ export interface Batch {
   offsetLagLow(): string
 }
 
+/** KafkaJS's PartitionOffset / TopicOffsets / Offsets / OffsetsByTopicPartition. */
+export interface PartitionOffset { partition: number; offset: string }
+export interface TopicOffsets { topic: string; partitions: PartitionOffset[] }
+export interface Offsets { topics: TopicOffsets[] }
+export interface OffsetsByTopicPartition { topics: TopicOffsets[] }
+
 export interface EachMessagePayload {
   topic: string
   partition: number
@@ -45,8 +51,14 @@ export interface EachBatchPayload {
   resolveOffset(offset: string): void
   heartbeat(): Promise<void>
   pause(): () => void
-  commitOffsetsIfNecessary(offsets?: Array<{ topic: string; partition: number; offset: string }>): Promise<void>
-  uncommittedOffsets(): { topics: Array<{ topic: string; partitions: Array<{ partition: string; offset: string }> }> }
+  /**
+   * KafkaJS's shape: `{ topics: [{ topic, partitions: [{ partition, offset }] }] }` (what
+   * `uncommittedOffsets()` returns) commits those offsets now; no argument commits what was
+   * resolved when autoCommitInterval or autoCommitThreshold is due (or, with neither set, now).
+   */
+  commitOffsetsIfNecessary(offsets?: Offsets): Promise<void>
+  /** Offsets resolved and not committed yet, by topic: partitions as numbers, offsets as decimal strings. */
+  uncommittedOffsets(): OffsetsByTopicPartition
   isRunning(): boolean
   isStale(): boolean
 }
@@ -74,4 +86,5 @@ export const CONSUMER_EVENTS = {
   END_BATCH_PROCESS: 'consumer.end_batch_process', CONNECT: 'consumer.connect', DISCONNECT: 'consumer.disconnect',
   STOP: 'consumer.stop', CRASH: 'consumer.crash', REBALANCING: 'consumer.rebalancing',
   RECEIVED_UNSUBSCRIBED_TOPICS: 'consumer.received_unsubscribed_topics', REQUEST: 'consumer.network.request',
+  REQUEST_TIMEOUT: 'consumer.network.request_timeout', REQUEST_QUEUE_SIZE: 'consumer.network.request_queue_size',
 } as const

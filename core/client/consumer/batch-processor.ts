@@ -5,7 +5,8 @@
  */
 import { parseOffset, type KafkaMessage } from '../messages.ts'
 import { OffsetTracker, type OffsetEntry } from '../offset-tracker.ts'
-import { CONSUMER_EVENTS, type Batch } from './api.ts'
+import { EdgelogError } from '../../errors.ts'
+import { CONSUMER_EVENTS, type Batch, type Offsets } from './api.ts'
 import { autoCommit, commitOffsets, commitsWithinBatch, maybeCommit } from './commit-policy.ts'
 import type { PartitionReader } from './partition-reader.ts'
 import type { ConsumerRuntime } from './runtime.ts'
@@ -50,8 +51,8 @@ export async function processBatch(
         },
         heartbeat, pause,
         commitOffsetsIfNecessary: async (offsets) => {
-          if (offsets) await commitOffsets(rt, offsets)
-          else await maybeCommit(rt, true)
+          if (offsets === undefined || offsets === null) await maybeCommit(rt, true)
+          else await commitOffsets(rt, flattenOffsets(offsets))
         },
         uncommittedOffsets: () => rt.offsets.uncommitted(),
         isRunning: () => rt.running,
@@ -100,6 +101,22 @@ export async function processBatch(
   rt.emitter.emit(CONSUMER_EVENTS.END_BATCH_PROCESS, { ...info, duration: Date.now() - startedAt })
   await autoCommit(rt)
   return next
+}
+
+/**
+ * KafkaJS's `{ topics: [{ topic, partitions: [{ partition, offset }] }] }` as a list of
+ * commits. (A flat `[{ topic, partition, offset }]`, edgelog's earlier shape, is still taken.)
+ */
+function flattenOffsets(offsets: Offsets | Array<{ topic: string; partition: number; offset: string }>): Array<{ topic: string; partition: number; offset: string; metadata?: string | null }> {
+  if (Array.isArray(offsets)) return offsets
+  const topics = (offsets as Offsets)?.topics
+  if (!Array.isArray(topics)) {
+    throw new EdgelogError('INVALID_REQUEST', 'commitOffsetsIfNecessary takes { topics: [{ topic, partitions: [{ partition, offset }] }] }')
+  }
+  return topics.flatMap((t) => {
+    if (!Array.isArray(t?.partitions)) throw new EdgelogError('INVALID_REQUEST', `commitOffsetsIfNecessary: topic ${JSON.stringify(t?.topic)} has no partitions array`)
+    return t.partitions.map((p) => ({ topic: t.topic, partition: typeof p?.partition === 'string' ? Number(p.partition) : p?.partition, offset: p?.offset, metadata: (p as { metadata?: string | null }).metadata }))
+  })
 }
 
 function makeBatch(topic: string, partition: number, highWatermark: number, messages: KafkaMessage[]): Batch {

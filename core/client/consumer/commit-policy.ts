@@ -97,11 +97,12 @@ function commitFailed(rt: ConsumerRuntime, error: unknown): void {
 }
 
 function toCommitTopics(offsets: Array<{ topic: string; partition: number; offset: number }>) {
-  const byTopic = new Map<string, Array<{ partition: string; offset: string }>>()
+  // KafkaJS's ConsumerCommitOffsetsEvent: TopicOffsets (partition a number, offset a decimal string).
+  const byTopic = new Map<string, Array<{ partition: number; offset: string }>>()
   for (const o of offsets) {
     let list = byTopic.get(o.topic)
     if (!list) byTopic.set(o.topic, (list = []))
-    list.push({ partition: String(o.partition), offset: String(o.offset) })
+    list.push({ partition: o.partition, offset: String(o.offset) })
   }
   return [...byTopic].map(([topic, partitions]) => ({ topic, partitions }))
 }

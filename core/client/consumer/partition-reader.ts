@@ -80,7 +80,7 @@ export async function readLoop(rt: ConsumerRuntime, reader: PartitionReader): Pr
         continue
       }
       const from = reader.position
-      rt.emitter.emit(CONSUMER_EVENTS.FETCH_START, { topic: reader.topic, partition: reader.partition })
+      rt.emitter.emit(CONSUMER_EVENTS.FETCH_START, { nodeId: 0, topic: reader.topic, partition: reader.partition })
       const started = Date.now()
       const signal = reader.abort.signal
       // A broker that cannot cancel the long poll is not waited for once the reader ends.
@@ -91,7 +91,7 @@ export async function readLoop(rt: ConsumerRuntime, reader: PartitionReader): Pr
       }, { signal }), signal)
       if (generation !== reader.generation || !live()) continue
       reader.highWatermark = result.highWatermark
-      rt.emitter.emit(CONSUMER_EVENTS.FETCH, { numberOfBatches: result.batches.length, duration: Date.now() - started, topic: reader.topic, partition: reader.partition })
+      rt.emitter.emit(CONSUMER_EVENTS.FETCH, { numberOfBatches: result.batches.length, duration: Date.now() - started, nodeId: 0, topic: reader.topic, partition: reader.partition })
       if (result.batches.length === 0) {
         failures = 0
         continue
