@@ -75,12 +75,23 @@ export function toBytes(value: Bytes, what: string): Uint8Array {
   throw new EdgelogError('INVALID_RECORD', `${what} must be a string or a Uint8Array, got ${describe(value)}`)
 }
 
-/** Turns a producer message into a record to encode; INVALID_RECORD for anything malformed. */
+/** A key or value as the encoder takes it: strings stay strings (written as UTF-8 into the batch). */
+function checkBytes(value: Bytes, what: string): Uint8Array | string {
+  if (typeof value === 'string' || value instanceof Uint8Array) return value
+  throw new EdgelogError('INVALID_RECORD', `${what} must be a string or a Uint8Array, got ${describe(value)}`)
+}
+
+/**
+ * Turns a producer message into a record to encode; INVALID_RECORD for anything malformed.
+ * String keys and values are kept as strings: the encoder writes them straight into the batch.
+ */
 export function toRecordInput(message: Message, now: number): RecordInput {
   if (typeof message !== 'object' || message === null) throw new EdgelogError('INVALID_RECORD', `A message must be an object, got ${describe(message)}`)
-  if (message.value === undefined) throw new EdgelogError('INVALID_RECORD', 'A message needs a value (null for a tombstone)')
-  const key = message.key === undefined || message.key === null ? null : toBytes(message.key, 'key')
-  const value = message.value === null ? null : toBytes(message.value, 'value')
+  const mv = message.value
+  if (mv === undefined) throw new EdgelogError('INVALID_RECORD', 'A message needs a value (null for a tombstone)')
+  const mk = message.key
+  const key = mk === undefined || mk === null ? null : typeof mk === 'string' ? mk : checkBytes(mk, 'key')
+  const value = mv === null ? null : typeof mv === 'string' ? mv : checkBytes(mv, 'value')
   let timestamp = now
   if (message.timestamp !== undefined && message.timestamp !== null) {
     timestamp = Number(message.timestamp)
@@ -89,6 +100,32 @@ export function toRecordInput(message: Message, now: number): RecordInput {
     }
   }
   return { key, value, timestamp, headers: message.headers ? toHeaderEntries(message.headers) : undefined }
+}
+
+let keyScratch = new Uint8Array(256)
+/** Views of the scratch's first n bytes, by n: made once, so that a key costs no allocation. */
+let keyViews: Uint8Array[] = []
+const scratchEncoder = new TextEncoder()
+
+/**
+ * The UTF-8 bytes of `s` in a reused buffer, as a view valid until the next call: for a
+ * partitioner that only hashes the key (no array allocated per keyed message).
+ */
+export function utf8InScratch(s: string): Uint8Array {
+  if (s.length * 3 > keyScratch.length) {
+    keyScratch = new Uint8Array(s.length * 3)
+    keyViews = []
+  }
+  const buf = keyScratch
+  const n = s.length
+  let i = 0
+  for (; i < n; i++) {
+    const c = s.charCodeAt(i)
+    if (c >= 0x80) break
+    buf[i] = c
+  }
+  const length = i === n ? n : scratchEncoder.encodeInto(s, buf).written
+  return (keyViews[length] ??= new Uint8Array(buf.buffer, 0, length))
 }
 
 function toHeaderEntries(headers: IHeaders): RecordHeaderEntry[] {
