@@ -18,6 +18,8 @@ import type { PartitionState, SegmentInfo } from '../broker.ts'
 import type { StorageAdapter, StorageExpectation, StorageWrite, StoredBatch, StreamId } from '../storage.ts'
 import { decodeBatch, readBatchHeader, validateBatch, type BatchHeader } from '../codec/record-batch.ts'
 import { wasEncodedInProcess } from '../codec/trusted.ts'
+import { inflateLimit } from '../codec/inflate-limit.ts'
+import { conformToTopicCompression } from '../codec/topic-compression.ts'
 import { keys } from './keys.ts'
 import type { ProducerEntry } from './producer-state.ts'
 import { planReplicaAppend, replicaKey, type ReplicaPosition } from './replica-plan.ts'
@@ -140,7 +142,8 @@ export class PartitionLog {
     const valid: Array<{ bytes: Uint8Array; header: BatchHeader; entry: PendingAppend }> = []
     for (const entry of waiting) {
       try {
-        valid.push({ bytes: entry.bytes, header: await checkProducedBatch(entry.bytes, config), entry })
+        const checked = await checkProducedBatch(entry.bytes, config)
+        valid.push({ bytes: checked.bytes, header: checked.header, entry })
       } catch (error) {
         entry.reject(error)
       }
@@ -608,20 +611,26 @@ interface PendingAppend {
 }
 
 /** Checks a batch from a producer: well-formed (unless this realm's producer encoded it), offsets 0..n-1, keys where compaction needs them. */
-async function checkProducedBatch(bytes: Uint8Array, config: TopicConfig): Promise<BatchHeader> {
-  const header = wasEncodedInProcess(bytes) ? readBatchHeader(bytes) : await validateBatch(bytes)
+async function checkProducedBatch(given: Uint8Array, config: TopicConfig): Promise<{ bytes: Uint8Array; header: BatchHeader }> {
+  const maxInflatedBytes = inflateLimit(config['max.message.bytes'])
+  const checkedHeader = wasEncodedInProcess(given) ? readBatchHeader(given) : await validateBatch(given, maxInflatedBytes)
+  // The topic's compression.type: a batch with another codec is stored re-encoded with the topic's (as Kafka does).
+  const { bytes, header, recompressed } = await conformToTopicCompression(given, config['compression.type'], { header: checkedHeader, maxInflatedBytes })
+  if (recompressed && bytes.byteLength > config['max.message.bytes']) {
+    throw new EdgelogError('MESSAGE_TOO_LARGE', `Batch of ${bytes.byteLength} bytes (re-encoded for compression.type ${config['compression.type']}) is over max.message.bytes (${config['max.message.bytes']})`)
+  }
   if (header.isControl || header.isTransactional) {
     throw new EdgelogError('INVALID_RECORD', 'Transactional and control batches are not supported')
   }
   if (header.lastOffsetDelta !== header.recordCount - 1) {
     throw new EdgelogError('INVALID_RECORD', `A produced batch must have contiguous offset deltas 0..${header.recordCount - 1}`)
   }
-  if (config['cleanup.policy'].includes('compact')) await requireKeys(bytes)
-  return header
+  if (config['cleanup.policy'].includes('compact')) await requireKeys(bytes, maxInflatedBytes)
+  return { bytes, header }
 }
 
-async function requireKeys(bytes: Uint8Array): Promise<void> {
-  const { records } = await decodeBatch(bytes)
+async function requireKeys(bytes: Uint8Array, maxInflatedBytes?: number): Promise<void> {
+  const { records } = await decodeBatch(bytes, undefined, maxInflatedBytes)
   if (records.some((r) => r.key === null)) {
     throw new EdgelogError('INVALID_RECORD', 'Compacted topic cannot accept a record without a key')
   }
