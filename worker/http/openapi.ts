@@ -94,6 +94,15 @@ export const openapi = {
       delete: { summary: 'Delete a topic and all its records (503 NETWORK_EXCEPTION: marked for deletion, completes later or on retry)', responses: { ...ok('Deleted', { type: 'object', properties: { deleted: str } }), ...errors(400, 401, 403, 404, 503) } },
     },
     '/v1/topics/{topic}/maintenance': { parameters: [topic], post: { summary: "Run the topic's retention and compaction now", responses: { ...ok('Done', { type: 'object' }), ...errors(401, 403, 404) } } },
+    '/v1/topics/{topic}/delete-records': {
+      parameters: [topic],
+      post: {
+        summary: "Kafka's DeleteRecords: move each partition's log start up to an offset (-1: the high watermark)",
+        parameters: [query('errors', { enum: ['inline'] }, 'inline: answer 200 with per-partition errors')],
+        requestBody: body({ type: 'object', required: ['partitions'], properties: { partitions: { type: 'array', items: { type: 'object', properties: { partition: { type: 'integer' }, offset: { type: 'integer', minimum: -1 } } } } } }),
+        responses: { ...ok('Low watermarks', { type: 'object' }), ...errors(400, 401, 403, 404, 416) },
+      },
+    },
     '/v1/replicas/{topic}': {
       parameters: [topic],
       put: {
