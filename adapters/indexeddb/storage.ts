@@ -10,10 +10,12 @@
  *   `get`s issued first in the same transaction, the writes queued right behind them; a
  *   mismatch seen in a `get`'s success callback aborts the transaction (undoing the queued
  *   writes) and the commit rejects with STORAGE_CONFLICT. No lock, one transaction.
- * - `readBatches` is one `getAll` over `[stream, from] … [stream, ∞]` (the value holds its
- *   lastOffset; values written before it did need a `getAllKeys` beside), with a count
- *   estimated from `maxBytes` and the batch sizes seen so far, repeated (doubling) only if
- *   the limits are not reached yet: a read touches about what it returns.
+ * - `readBatches` is one `getAllKeys` over `[stream, from] … [stream, ∞]` with a count
+ *   estimated from `maxBytes` and the batch sizes seen so far, then one `get` per key, all in
+ *   flight in the same transaction (much faster in Chromium than one `getAll` of many large
+ *   values), repeated (doubling) only if the limits are not reached yet: a read touches about
+ *   what it returns. A read that stopped at `maxBytes` starts the next one ahead (a consumer
+ *   catching up asks for it next), dropped by any write that deletes or overwrites the stream.
  * - Shared by every tab of the origin: `lock` is a Web Lock `edgelog:<db>:<name>`, `watch`
  *   listens on `BroadcastChannel('edgelog:<db>')`, to which every commit posts its changes
  *   (one message per commit) after the transaction completed.
@@ -58,6 +60,56 @@ export interface IndexedDBStorageOptions {
 const PREFERRED_BATCH_BYTES = 60 * 1024
 const MAX_GETALL = 4096
 
+/** `get`s issued at once by a read (Chromium: as fast as all at once, docs/benchmarks.md). */
+const GETS_IN_FLIGHT = 16
+
+/** At most this many streams keep a prefetched read (a consumer reads a few partitions at a time). */
+const MAX_PREFETCHED_STREAMS = 16
+
+interface Prefetch {
+  from: number
+  toOffset: number
+  /** Cleared when a write may have changed what it read. */
+  valid: boolean
+  read: Promise<{ batches: StoredBatch[]; more: boolean }>
+}
+
+function request<T>(r: IDBRequest<T>): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    r.onsuccess = () => resolve(r.result)
+    r.onerror = () => reject(r.error)
+  })
+}
+
+/** One `get` per key, all issued at once in the store's transaction; the values in key order. */
+function getEach(store: IDBObjectStore, keys: IDBValidKey[]): Promise<BatchValue[]> {
+  const values = new Array<BatchValue>(keys.length)
+  if (keys.length === 0) return Promise.resolve(values)
+  return new Promise<BatchValue[]>((resolve, reject) => {
+    let left = keys.length
+    for (let i = 0; i < keys.length; i++) {
+      const r = store.get(keys[i]!)
+      r.onsuccess = () => {
+        values[i] = r.result as BatchValue
+        if (--left === 0) resolve(values)
+      }
+      r.onerror = () => reject(r.error)
+    }
+  })
+}
+
+/** The leading batches within a request's limits (the first always, as readBatches does). */
+function limit(batches: StoredBatch[], maxBytes: number, toOffset: number, maxBatches: number): StoredBatch[] {
+  let bytes = 0
+  let n = 0
+  for (; n < batches.length && n < maxBatches; n++) {
+    const b = batches[n]!
+    if (b.baseOffset >= toOffset || (n > 0 && bytes + b.bytes.byteLength > maxBytes)) break
+    bytes += b.bytes.byteLength
+  }
+  return n === batches.length ? batches : batches.slice(0, n)
+}
+
 /** Exactly the view's bytes in a buffer of their own (a view would clone its whole buffer). */
 function ownBytes(bytes: Uint8Array): Uint8Array {
   return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && Object.getPrototypeOf(bytes) === Uint8Array.prototype
@@ -92,6 +144,8 @@ export class IndexedDBStorage implements StorageAdapter {
   readonly #listeners = new Set<(change: StorageChange) => void>()
   /** Running estimate of stored batch size, to size `getAll` counts. */
   #avgBatchBytes = 4096
+  /** Per stream, the read started ahead of the next request (see #prefetch). */
+  readonly #prefetched = new Map<StreamId, Prefetch>()
 
   private constructor(name: string, factory: IDBFactory, db: EdgelogDB, blockedTimeoutMs: number) {
     this.name = name
@@ -102,6 +156,8 @@ export class IndexedDBStorage implements StorageAdapter {
     this.#channel.onmessage = (event: MessageEvent) => {
       const changes = event.data as StorageChange[]
       if (!Array.isArray(changes)) return
+      // Another context wrote: it may have deleted what a prefetch read (deletes show as meta changes).
+      if (changes.some((c) => c.kind === 'meta')) for (const stream of [...this.#prefetched.keys()]) this.#drop(stream)
       for (const change of changes) for (const listener of this.#listeners) listener(change)
     }
   }
@@ -178,6 +234,7 @@ export class IndexedDBStorage implements StorageAdapter {
 
   async commit(write: StorageWrite): Promise<void> {
     checkWrite(write)
+    this.#invalidate(write)
     // Assemble the whole write before the transaction opens.
     const batches = (write.batches ?? []).map(({ stream, batch }) => ({
       key: [stream, batch.lastOffset] as [string, number],
@@ -262,6 +319,8 @@ export class IndexedDBStorage implements StorageAdapter {
     } catch (error) {
       throw toEdgelogError(error, 'committing')
     }
+    // Again once applied: a prefetch that started while this commit waited read the old state.
+    this.#invalidate(write)
     this.#announce(write, deletedKeys)
   }
 
@@ -285,55 +344,115 @@ export class IndexedDBStorage implements StorageAdapter {
 
   async readBatches(stream: StreamId, fromOffset: number, options: ReadBatchesOptions): Promise<StoredBatch[]> {
     const { maxBytes, toOffset = Number.POSITIVE_INFINITY, maxBatches = Number.POSITIVE_INFINITY } = options
-    const out: StoredBatch[] = []
-    if (!(maxBatches > 0) || Number.isNaN(fromOffset)) return out
+    if (!(maxBatches > 0) || Number.isNaN(fromOffset)) return []
     const connection = this.#connection()
     const db = connection instanceof Promise ? await connection : connection
-    try {
-      const store = db.transaction('batches', 'readonly').store
-      let bytes = 0
-      let lower: [string, number] = [stream, fromOffset]
-      let lowerOpen = false
-      let count = Math.min(MAX_GETALL, Math.max(1, Math.ceil(Math.max(0, maxBytes) / this.#avgBatchBytes) + 1))
-      for (;;) {
-        count = Math.min(count, maxBatches - out.length)
-        const range = IDBKeyRange.bound(lower, [stream, Number.POSITIVE_INFINITY], lowerOpen, false)
-        const values = await store.getAll(range, count)
-        // Values written by older versions lack lastOffset: their keys hold it.
-        let keys: Array<[string, number]> | undefined
-        for (const value of values) {
-          if (value.lastOffset === undefined) {
-            keys = await store.getAllKeys(range, count)
-            break
-          }
-        }
-        let seen = 0
-        for (let i = 0; i < values.length; i++) {
-          const value = values[i]!
-          const size = value.bytes.byteLength
-          seen += size
-          if (value.baseOffset >= toOffset || (out.length > 0 && bytes + size > maxBytes)) {
-            this.#learn(seen, i + 1)
+    const prefetched = this.#prefetched.get(stream)
+    if (prefetched) {
+      this.#prefetched.delete(stream)
+      if (prefetched.from === fromOffset) {
+        const read = await prefetched.read.catch(() => undefined)
+        // Still valid (no delete or overwrite of the stream since it started) and not empty:
+        // served from it, within this request's limits; otherwise read now.
+        if (read && prefetched.valid) {
+          const out = limit(read.batches, maxBytes, toOffset, maxBatches)
+          if (out.length > 0) {
+            if (out.length === read.batches.length && read.more) this.#prefetch(db, stream, out, maxBytes, toOffset)
             return out
           }
-          bytes += size
-          out.push({
-            baseOffset: value.baseOffset,
-            lastOffset: value.lastOffset ?? keys![i]![1],
-            maxTimestamp: value.maxTimestamp,
-            bytes: value.bytes instanceof Uint8Array ? value.bytes : new Uint8Array(value.bytes as ArrayBufferLike),
-          })
-          if (out.length >= maxBatches) break
         }
-        this.#learn(seen, values.length)
-        if (values.length < count || out.length >= maxBatches) return out
-        const last = out[out.length - 1]!
-        lower = [stream, last.lastOffset]
-        lowerOpen = true
-        count = Math.min(MAX_GETALL, count * 2)
       }
+    }
+    try {
+      const read = await this.#read(db, stream, fromOffset, maxBytes, toOffset, maxBatches)
+      if (read.more) this.#prefetch(db, stream, read.batches, maxBytes, toOffset)
+      return read.batches
     } catch (error) {
       throw toEdgelogError(error, `reading ${stream}`)
+    }
+  }
+
+  /**
+   * A read that stopped at `maxBytes` with more stored after it is most likely followed by a
+   * read from where it ended (a consumer catching up): start that read now, in its own
+   * transaction, while the caller decodes and hands out these batches. Kept per stream, used
+   * only by a read from exactly that offset, dropped by any delete or overwrite of the stream.
+   */
+  #prefetch(db: EdgelogDB, stream: StreamId, got: StoredBatch[], maxBytes: number, toOffset: number): void {
+    if (got.length === 0 || this.#prefetched.size >= MAX_PREFETCHED_STREAMS) return
+    const from = got[got.length - 1]!.lastOffset + 1
+    const entry: Prefetch = { from, toOffset, valid: true, read: this.#read(db, stream, from, maxBytes, toOffset, Number.POSITIVE_INFINITY) }
+    entry.read.catch(() => {})
+    this.#prefetched.set(stream, entry)
+  }
+
+  /** Drops prefetched reads that a write may have made stale (deletes, or puts below their end). */
+  #invalidate(write: StorageWrite): void {
+    if (this.#prefetched.size === 0) return
+    for (const range of write.deleteRanges ?? []) this.#drop(range.stream)
+    for (const { stream, batch } of write.batches ?? []) {
+      const entry = this.#prefetched.get(stream)
+      if (entry && batch.baseOffset < entry.toOffset) this.#drop(stream)
+    }
+  }
+
+  #drop(stream: StreamId): void {
+    const entry = this.#prefetched.get(stream)
+    if (entry) entry.valid = false
+    this.#prefetched.delete(stream)
+  }
+
+  /**
+   * Batches from `fromOffset` in one readonly transaction: `getAllKeys` for the keys of about
+   * as many batches as `maxBytes` holds, then one `get` per key, 16 in flight at once — in
+   * Chromium several small answers in flight read ~2–4x faster than one `getAll` of many large
+   * values (docs/benchmarks.md). Repeats (doubling the count) while the limits are not reached.
+   * `more`: it stopped at `maxBytes` with batches left below `toOffset`.
+   */
+  async #read(db: EdgelogDB, stream: StreamId, fromOffset: number, maxBytes: number, toOffset: number, maxBatches: number): Promise<{ batches: StoredBatch[]; more: boolean }> {
+    const out: StoredBatch[] = []
+    const store = unwrap(db).transaction('batches', 'readonly').objectStore('batches')
+    let bytes = 0
+    let lower: [string, number] = [stream, fromOffset]
+    let lowerOpen = false
+    let count = Math.min(MAX_GETALL, Math.max(1, Math.ceil(Math.max(0, maxBytes) / this.#avgBatchBytes) + 1))
+    for (;;) {
+      count = Math.min(count, maxBatches - out.length)
+      const range = IDBKeyRange.bound(lower, [stream, Number.POSITIVE_INFINITY], lowerOpen, false)
+      const keys = (await request(store.getAllKeys(range, count))) as Array<[string, number]>
+      let values: BatchValue[] = []
+      let seen = 0
+      let looked = 0
+      for (let i = 0; i < keys.length; i++) {
+        // The values in windows of GETS_IN_FLIGHT: a count estimated too high (the first read,
+        // before any batch size is known) costs at most one window past maxBytes.
+        if (i % GETS_IN_FLIGHT === 0) values = await getEach(store, keys.slice(i, i + GETS_IN_FLIGHT))
+        const value = values[i % GETS_IN_FLIGHT]!
+        const size = value.bytes.byteLength
+        seen += size
+        looked++
+        if (value.baseOffset >= toOffset) {
+          this.#learn(seen, looked)
+          return { batches: out, more: false }
+        }
+        if (out.length > 0 && bytes + size > maxBytes) {
+          this.#learn(seen, looked)
+          return { batches: out, more: true }
+        }
+        bytes += size
+        out.push({
+          baseOffset: value.baseOffset,
+          lastOffset: keys[i]![1],
+          maxTimestamp: value.maxTimestamp,
+          bytes: value.bytes instanceof Uint8Array ? value.bytes : new Uint8Array(value.bytes as ArrayBufferLike),
+        })
+        if (out.length >= maxBatches) break
+      }
+      this.#learn(seen, looked)
+      if (keys.length < count || out.length >= maxBatches) return { batches: out, more: false }
+      lower = [stream, out[out.length - 1]!.lastOffset]
+      lowerOpen = true
+      count = Math.min(MAX_GETALL, count * 2)
     }
   }
 
@@ -380,6 +499,7 @@ export class IndexedDBStorage implements StorageAdapter {
     if (this.#closed) return
     this.#closed = true
     this.#listeners.clear()
+    this.#prefetched.clear()
     this.#channel.close()
     this.#db?.close()
     this.#db = undefined

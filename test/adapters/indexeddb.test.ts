@@ -327,4 +327,35 @@ describe('IndexedDBStorage: reads', () => {
     const counted = await s.readBatches('t/0', 10, { maxBytes: 1e12, maxBatches: 2999 })
     expect(counted).toHaveLength(2990)
   })
+
+  it('a read ahead (after a read stopped at maxBytes) never hands out what a later write deleted or replaced', async () => {
+    const factory = new IDBFactory()
+    const name = uniqueName()
+    const s = await open(name, factory)
+    const other = await open(name, factory)
+    await s.commit({ batches: Array.from({ length: 40 }, (_, i) => ({ stream: 't/0', batch: makeBatch(i * 10, i * 10 + 9, 100) })) })
+    const read = (from: number, limits: { maxBytes: number; toOffset?: number; maxBatches?: number } = { maxBytes: 1000 }) => s.readBatches('t/0', from, limits)
+    // a consumer's reads: each from where the last ended, each served from the read ahead
+    let from = 0
+    for (let i = 0; i < 3; i++) {
+      const got = await read(from)
+      expect(got.map((b) => b.baseOffset)).toEqual(Array.from({ length: 10 }, (_, j) => from + j * 10))
+      from = got[got.length - 1]!.lastOffset + 1
+    }
+    // the next request's own limits apply to what was read ahead
+    expect((await read(from, { maxBytes: 350, toOffset: from + 25 })).map((b) => b.baseOffset)).toEqual([from, from + 10, from + 20])
+    // this instance replaces what lies ahead (compaction-like: delete and put other bytes)
+    await read(0) // reads ahead from 100
+    await s.commit({ deleteRanges: [{ stream: 't/0', fromOffset: 100, toOffset: 200 }], batches: [{ stream: 't/0', batch: makeBatch(100, 109, 100, 999) }] })
+    const replaced = await read(100)
+    expect(replaced.map((b) => b.baseOffset)).toEqual([100, 200, 210, 220, 230, 240, 250, 260, 270, 280])
+    expect(Array.from(replaced[0]!.bytes)).toEqual(Array.from(makeBatch(100, 109, 100, 999).bytes))
+    // another context deletes (it announces a head change): the read ahead is dropped too
+    await s.commit({ batches: Array.from({ length: 30 }, (_, i) => ({ stream: 't/1', batch: makeBatch(i * 10, i * 10 + 9, 100) })) })
+    await s.readBatches('t/1', 0, { maxBytes: 1000 }) // reads ahead from 100
+    const changed = new Promise<void>((resolve) => { const stop = s.watch!(() => { stop(); resolve() }) })
+    await other.commit({ deleteRanges: [{ stream: 't/1', fromOffset: 0, toOffset: 300 }], meta: [{ key: 'head/t/1', value: { logStartOffset: 300 } }] })
+    await changed
+    expect(await s.readBatches('t/1', 100, { maxBytes: 1000 })).toEqual([])
+  })
 })
