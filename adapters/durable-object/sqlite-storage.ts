@@ -1,9 +1,13 @@
 /**
  * The storage port over a SQLite-backed Durable Object's `ctx.storage`.
  *
- * - One row per stored batch in `batches`, keyed `(stream, last_offset)` WITHOUT ROWID, so
- *   "the batch holding offset N" is the first key >= (stream, N): a read is one range scan
- *   of the primary key that steps only over the rows it returns (rows read are billed).
+ * - One row per stored batch, in one table per stream (`b<id>`, the id from `streams`) whose
+ *   INTEGER PRIMARY KEY is the batch's last offset, so "the batch holding offset N" is the
+ *   first key >= N: a read is one range scan of the rowid that steps only over the rows it
+ *   returns (rows read are billed). Schema 1 kept every stream in one `batches` table keyed
+ *   `(stream, last_offset)` WITHOUT ROWID: SQLite stores such a row (a ~110 KB BLOB) inside
+ *   its key's B-tree, and an insert there took 1.3x one into a rowid table (bench/do.ts);
+ *   an index beside a rowid table would cost a second billed row per batch.
  * - Small metadata as JSON text in `meta(key, value)`, listed by key range.
  * - `commit` is one `transactionSync`: a throw anywhere in it rolls everything back. Its
  *   `expect` preconditions are SELECTs at the start of that transaction (STORAGE_CONFLICT
@@ -31,10 +35,11 @@ export const DO_MAX_VALUE_BYTES = 2_000_000
 type DoStorage = globalThis.DurableObjectStorage
 
 /**
- * Schema migrations, in order: `MIGRATIONS[i]` takes the schema from version i to i + 1.
- * Append new versions; never edit a shipped one.
+ * Schema migrations, in order: `MIGRATIONS[i]` takes the schema from version i to i + 1
+ * (statements, or a function for what statements cannot say). Append new versions; never
+ * edit a shipped one.
  */
-const MIGRATIONS: ReadonlyArray<readonly string[]> = [
+const MIGRATIONS: ReadonlyArray<readonly string[] | ((sql: SqlStorage) => void)> = [
   [
     `CREATE TABLE IF NOT EXISTS batches (
        stream TEXT NOT NULL,
@@ -49,7 +54,35 @@ const MIGRATIONS: ReadonlyArray<readonly string[]> = [
        value TEXT NOT NULL
      ) WITHOUT ROWID`,
   ],
+  // 2: one rowid table per stream; what `batches` held moves there.
+  (sql) => {
+    sql.exec('CREATE TABLE IF NOT EXISTS streams (id INTEGER PRIMARY KEY, stream TEXT NOT NULL UNIQUE)')
+    const streams = sql.exec<{ stream: string }>('SELECT DISTINCT stream FROM batches').toArray()
+    for (const { stream } of streams) {
+      const table = createStreamTable(sql, stream)
+      sql.exec(`INSERT INTO ${table} (last_offset, base_offset, max_ts, data) SELECT last_offset, base_offset, max_ts, data FROM batches WHERE stream = ?`, stream)
+    }
+    sql.exec('DROP TABLE batches')
+  },
 ]
+
+/** The table of a stream's batches (`id` from the `streams` table). */
+function tableOf(id: number): string {
+  return `b${id}`
+}
+
+/** Registers a stream and creates its table (inside the caller's transaction); its table name. */
+function createStreamTable(sql: SqlStorage, stream: string): string {
+  const id = sql.exec<{ id: number }>('INSERT INTO streams (stream) VALUES (?) RETURNING id', stream).one().id
+  const table = tableOf(id)
+  sql.exec(`CREATE TABLE ${table} (
+    last_offset INTEGER PRIMARY KEY,
+    base_offset INTEGER NOT NULL,
+    max_ts INTEGER NOT NULL,
+    data BLOB NOT NULL
+  )`)
+  return table
+}
 
 export const SCHEMA_VERSION = MIGRATIONS.length
 
@@ -68,6 +101,8 @@ export class SqliteStorage implements StorageAdapter {
   readonly #storage: DoStorage
   readonly #sql: SqlStorage
   readonly #maxValueBytes: number
+  /** Stream → its table, for the streams seen (filled after a commit that created one succeeded). */
+  readonly #tables = new Map<StreamId, string>()
   #closed = false
 
   /** `storage` is the Durable Object's `ctx.storage`; the schema is created or migrated here, synchronously. */
@@ -114,6 +149,14 @@ export class SqliteStorage implements StorageAdapter {
 
     const sql = this.#sql
     const maxValueBytes = this.#maxValueBytes
+    const created = new Map<StreamId, string>()
+    const tableFor = (stream: StreamId): string => {
+      const known = created.get(stream) ?? this.#table(stream)
+      if (known !== undefined) return known
+      const table = createStreamTable(sql, stream)
+      created.set(stream, table)
+      return table
+    }
     guard(() =>
       this.#storage.transactionSync(() => {
         for (const { key, value } of expects) {
@@ -125,21 +168,17 @@ export class SqliteStorage implements StorageAdapter {
         }
         for (const r of ranges) {
           if (!(r.toOffset > r.fromOffset)) continue
+          const table = created.get(r.stream) ?? this.#table(r.stream)
+          if (table === undefined) continue // nothing stored for that stream
           if (r.toOffset > Number.MAX_SAFE_INTEGER) {
-            sql.exec('DELETE FROM batches WHERE stream = ? AND last_offset >= ?', r.stream, clampOffset(r.fromOffset))
+            sql.exec(`DELETE FROM ${table} WHERE last_offset >= ?`, clampOffset(r.fromOffset))
           } else {
-            sql.exec(
-              'DELETE FROM batches WHERE stream = ? AND last_offset >= ? AND last_offset < ?',
-              r.stream,
-              clampOffset(r.fromOffset),
-              clampOffset(r.toOffset),
-            )
+            sql.exec(`DELETE FROM ${table} WHERE last_offset >= ? AND last_offset < ?`, clampOffset(r.fromOffset), clampOffset(r.toOffset))
           }
         }
         for (const { stream, batch } of batches) {
           sql.exec(
-            'INSERT OR REPLACE INTO batches (stream, last_offset, base_offset, max_ts, data) VALUES (?, ?, ?, ?, ?)',
-            stream,
+            `INSERT OR REPLACE INTO ${tableFor(stream)} (last_offset, base_offset, max_ts, data) VALUES (?, ?, ?, ?)`,
             batch.lastOffset,
             batch.baseOffset,
             Number.isFinite(batch.maxTimestamp) ? Math.trunc(batch.maxTimestamp) : -1,
@@ -165,6 +204,7 @@ export class SqliteStorage implements StorageAdapter {
         }
       }),
     )
+    for (const [stream, table] of created) this.#tables.set(stream, table)
     // SQLite in a Durable Object is durable once the output gate opens; `sync()` waits for that.
     if (write.durability === 'strict') await guardAsync(() => this.#storage.sync())
   }
@@ -174,9 +214,11 @@ export class SqliteStorage implements StorageAdapter {
     const { maxBytes, toOffset, maxBatches } = options
     if (maxBatches !== undefined && maxBatches <= 0) return []
     return guard(() => {
+      if (typeof stream !== 'string') return []
+      const table = this.#table(stream)
+      if (table === undefined) return []
       const cursor = this.#sql.exec<BatchRow>(
-        'SELECT base_offset, last_offset, max_ts, data FROM batches WHERE stream = ? AND last_offset >= ? ORDER BY last_offset LIMIT ?',
-        stream,
+        `SELECT base_offset, last_offset, max_ts, data FROM ${table} WHERE last_offset >= ? ORDER BY last_offset LIMIT ?`,
         clampOffset(fromOffset),
         maxBatches === undefined ? -1 : Math.floor(maxBatches),
       )
@@ -232,6 +274,18 @@ export class SqliteStorage implements StorageAdapter {
   #open(): void {
     if (this.#closed) throw new EdgelogError('CLOSED', 'storage is closed')
   }
+
+  /** The stream's table, or undefined when nothing was ever stored for it. */
+  #table(stream: StreamId): string | undefined {
+    let table = this.#tables.get(stream)
+    if (table === undefined) {
+      const rows = this.#sql.exec<{ id: number }>('SELECT id FROM streams WHERE stream = ?', stream).toArray()
+      if (rows.length === 0) return undefined
+      table = tableOf(rows[0].id)
+      this.#tables.set(stream, table)
+    }
+    return table
+  }
 }
 
 /** The same class under a name that does not clash with workers-types' `DurableObjectStorage`. */
@@ -255,7 +309,11 @@ function migrate(storage: DoStorage): void {
         retriable: false,
       })
     }
-    for (let v = current; v < MIGRATIONS.length; v++) for (const statement of MIGRATIONS[v]) sql.exec(statement)
+    for (let v = current; v < MIGRATIONS.length; v++) {
+      const migration = MIGRATIONS[v]
+      if (typeof migration === 'function') migration(sql)
+      else for (const statement of migration) sql.exec(statement)
+    }
     if (current !== MIGRATIONS.length) {
       sql.exec('INSERT OR REPLACE INTO edgelog_schema (id, version) VALUES (1, ?)', MIGRATIONS.length)
     }

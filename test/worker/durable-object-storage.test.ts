@@ -112,7 +112,7 @@ async function expectCode(p: Promise<unknown>, code: string): Promise<EdgelogErr
 }
 
 describe('schema', () => {
-  it('creates batches, meta and the schema version on construction', async () => {
+  it('creates streams, meta and the schema version on construction', async () => {
     const stub = freshObject()
     const tables = await stub.run((_obj, state) => ({
       tables: state.storage.sql
@@ -121,7 +121,8 @@ describe('schema', () => {
         .map((r) => r.name),
       version: state.storage.sql.exec<{ version: number }>('SELECT version FROM edgelog_schema').one().version,
     }))
-    expect(tables.tables).toEqual(expect.arrayContaining(['batches', 'edgelog_schema', 'meta']))
+    expect(tables.tables).toEqual(expect.arrayContaining(['edgelog_schema', 'meta', 'streams']))
+    expect(tables.tables).not.toContain('batches')
     expect(tables.version).toBe(SCHEMA_VERSION)
   })
 
@@ -134,6 +135,41 @@ describe('schema', () => {
       return { meta: await second.getMeta('k'), batches: (await second.readBatches('t/0', 0, { maxBytes: 1e6 })).length }
     })
     expect(again).toEqual({ meta: 1, batches: 1 })
+  })
+
+  it('migrates schema 1 (one batches table) to one table per stream, keeping every batch and the metadata', async () => {
+    const stub = freshObject()
+    const read = await stub.run(async (_obj, state) => {
+      const sql = state.storage.sql
+      // schema 1 as the first release wrote it (in place of what the object's own adapter made)
+      for (const t of ['edgelog_schema', 'meta', 'streams']) sql.exec(`DROP TABLE IF EXISTS ${t}`)
+      sql.exec('CREATE TABLE edgelog_schema (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)')
+      sql.exec('INSERT INTO edgelog_schema (id, version) VALUES (1, 1)')
+      sql.exec('CREATE TABLE batches (stream TEXT NOT NULL, last_offset INTEGER NOT NULL, base_offset INTEGER NOT NULL, max_ts INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (stream, last_offset)) WITHOUT ROWID')
+      sql.exec('CREATE TABLE meta (key TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID')
+      for (const [stream, base, last] of [['t/0', 0, 2], ['t/0', 3, 9], ['t/1', 0, 4]] as const) {
+        sql.exec('INSERT INTO batches VALUES (?, ?, ?, ?, ?)', stream, last, base, 7, new Uint8Array([base, last, 1, 2, 3, 4, 5, 6]).buffer)
+      }
+      sql.exec('INSERT INTO meta VALUES (?, ?)', 'head/t/0', '{"nextOffset":10}')
+      const s = new SqliteStorage(state.storage)
+      const version = sql.exec<{ version: number }>('SELECT version FROM edgelog_schema').one().version
+      const t0 = await s.readBatches('t/0', 4, { maxBytes: 1e6 })
+      const t1 = await s.readBatches('t/1', 0, { maxBytes: 1e6 })
+      await s.commit({ batches: [{ stream: 't/0', batch: { baseOffset: 10, lastOffset: 10, maxTimestamp: 8, bytes: new Uint8Array([10, 10, 0, 0, 0, 0, 0, 0]) } }] })
+      const tables = sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").toArray().map((r) => r.name)
+      return {
+        version, tables, head: await s.getMeta('head/t/0'),
+        t0: t0.map((b) => [b.baseOffset, b.lastOffset, b.maxTimestamp, Array.from(b.bytes.subarray(0, 2))]),
+        t1: t1.map((b) => [b.baseOffset, b.lastOffset]),
+        all: (await s.readBatches('t/0', 0, { maxBytes: 1e6 })).map((b) => b.lastOffset),
+      }
+    })
+    expect(read.version).toBe(SCHEMA_VERSION)
+    expect(read.tables).not.toContain('batches')
+    expect(read.head).toEqual({ nextOffset: 10 })
+    expect(read.t0).toEqual([[3, 9, 7, [3, 9]]])
+    expect(read.t1).toEqual([[0, 4]])
+    expect(read.all).toEqual([2, 9, 10])
   })
 
   it('refuses a schema newer than the code', async () => {
@@ -328,9 +364,10 @@ describe('atomic commit', () => {
     const stub = freshObject()
     const s = await storageIn(stub)
     await s.commit({ meta: [{ key: 'k', value: 1 }] })
-    // Sabotage the batches table so that the insert fails after the meta delete ran.
+    // Sabotage the stream registry so that stream q's first insert fails after the meta
+    // delete ran and stream p's table was created in the same commit.
     await stub.run((_obj, state) => {
-      state.storage.sql.exec('CREATE TRIGGER no_q BEFORE INSERT ON batches WHEN NEW.stream = \'q\' BEGIN SELECT RAISE(ABORT, \'boom\'); END')
+      state.storage.sql.exec('CREATE TRIGGER no_q BEFORE INSERT ON streams WHEN NEW.stream = \'q\' BEGIN SELECT RAISE(ABORT, \'boom\'); END')
     })
     await expectCode(
       s.commit({ deleteMetaPrefixes: [''], batches: [{ stream: 'p', batch: batch(0, 1) }, { stream: 'q', batch: batch(0, 1) }] }),
@@ -338,6 +375,9 @@ describe('atomic commit', () => {
     )
     expect(await s.getMeta('k')).toBe(1)
     expect(await s.readBatches('p', 0, { maxBytes: 1e6 })).toEqual([])
+    // the rolled-back table of p is not remembered: p can be written afterwards
+    await s.commit({ batches: [{ stream: 'p', batch: batch(0, 1) }] })
+    expect(await s.readBatches('p', 0, { maxBytes: 1e6 })).toHaveLength(1)
   })
 
   it('rejects bad offsets before touching storage', async () => {
@@ -358,7 +398,7 @@ describe('errors and lifecycle', () => {
   it('translates SQLite failures into EdgelogError', async () => {
     const stub = freshObject()
     const s = await storageIn(stub)
-    await stub.run((_obj, state) => void state.storage.sql.exec('DROP TABLE batches'))
+    await stub.run((_obj, state) => void state.storage.sql.exec('DROP TABLE streams'))
     const e = await expectCode(s.readBatches('p', 0, { maxBytes: 1 }), 'STORAGE_ERROR')
     expect(e.retriable).toBe(true)
     expect(translateStorageError(new Error('database or disk is full: SQLITE_FULL')).code).toBe('STORAGE_QUOTA_EXCEEDED')
