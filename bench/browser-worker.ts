@@ -14,7 +14,7 @@ import { openLog } from '../core/open-log.ts'
 import { decodeRecords, encodeBatch } from '../core/codec/record-batch.ts'
 import { IndexedDBStorage } from '../adapters/indexeddb/storage.ts'
 
-interface Params { records: number; durability: 'relaxed' | 'strict'; perTx: number }
+interface Params { records: number; durability: 'relaxed' | 'strict'; perTx: number; heapOnly?: boolean }
 type Row = { name: string; writeRecPerSec?: number; readRecPerSec?: number; note?: string }
 
 const VALUE_BYTES = 100
@@ -143,6 +143,35 @@ async function edgelog(p: Params, vals: Uint8Array[]): Promise<Row[]> {
   if (m !== p.records) throw new Error(`edgelog fetch read ${m}`)
   const segments = await log.admin().fetchTopicOffsets('bench')
   await log.close()
+  // Cold start: the log opened again on the same database (worker already running), a new group
+  // joined, until its first batch: what a person waits for on page load.
+  const tc = performance.now()
+  const storage2 = await IndexedDBStorage.open(name)
+  const log2 = await openLog({ storage: storage2 })
+  const opened = performance.now() - tc
+  const consumer2 = log2.consumer({ groupId: 'cold', maxWaitTimeInMs: 0, maxBytesPerPartition: 4 << 20 })
+  await consumer2.connect()
+  await consumer2.subscribe({ topics: ['bench'], fromBeginning: true })
+  // It reads on to the end: the second read of the same values (as the raw reads below are),
+  // from joining the group to the last record.
+  let coldFirst = 0
+  let joinedAt = 0
+  let read2 = 0
+  await new Promise<void>((resolve) => {
+    joinedAt = performance.now()
+    void consumer2.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }: any) => {
+        if (coldFirst === 0) coldFirst = performance.now() - tc
+        read2 += batch.messages.length
+        if (read2 >= p.records) resolve()
+      },
+    })
+  })
+  const secondReadMs = performance.now() - joinedAt
+  await consumer2.disconnect()
+  await log2.close()
+  const raw = await rawReads(name, p.records)
   await new Promise((r) => { const q = indexedDB.deleteDatabase(name); q.onsuccess = q.onerror = q.onblocked = r })
   return [{
     name: 'edgelog (IndexedDBStorage + LocalBroker, KafkaJS-shaped client)',
@@ -151,8 +180,100 @@ async function edgelog(p: Params, vals: Uint8Array[]): Promise<Row[]> {
     note: `read: consumer.run(eachBatch) ${rate(p.records, consumerMs)}/s (${Math.round(consumerMs)} ms: ${Math.round(startupMs)} ms to the first batch ` +
       `(group join and the first fetch of up to 4 MiB), ${rate(p.records, consumerMs - startupMs)}/s after it; ` +
       `${Math.round(consumerFetchMs)} ms in broker.fetch; before the first batch: ${Object.entries(startup).map(([k, v]) => `${k} ${Math.round(v)} ms`).join(', ')}), broker.fetch + decode ${rate(p.records, fetchMs)}/s ` +
-      `(of which broker.fetch ${Math.round(inFetch)} ms, decode ${Math.round(fetchMs - inFetch)} ms); high watermark ${segments[0]?.high}`,
-  }]
+      `(of which broker.fetch ${Math.round(inFetch)} ms, decode ${Math.round(fetchMs - inFetch)} ms); high watermark ${segments[0]?.high}; ` +
+      `cold start (open the log on the stored database, join a new group, first batch): ${Math.round(coldFirst)} ms (open ${Math.round(opened)} ms); ` +
+      `that group reading on to the end (a second read of the values): ${rate(p.records, secondReadMs)}/s from run()`,
+  }, { name: 'edgelog, second read: a new group on the reopened log, from run() to the last record', readRecPerSec: rate(p.records, secondReadMs) }, ...raw]
+}
+
+/**
+ * IndexedDB itself reading the values edgelog stored (the `batches` store of the same
+ * database, no edgelog code), several ways, each in its own transaction: the limit the
+ * consumer's read is measured against. Counts the records in the stored batches' headers.
+ */
+async function rawReads(name: string, records: number): Promise<Row[]> {
+  const db = await new Promise<IDBDatabase>((resolve, reject) => {
+    const q = indexedDB.open(name)
+    q.onsuccess = () => resolve(q.result)
+    q.onerror = () => reject(q.error)
+  })
+  const req = <T>(r: IDBRequest<T>) => new Promise<T>((resolve, reject) => { r.onsuccess = () => resolve(r.result); r.onerror = () => reject(r.error) })
+  const countOf = (v: { bytes: Uint8Array }) => new DataView(v.bytes.buffer, v.bytes.byteOffset).getInt32(57)
+  const all = IDBKeyRange.lowerBound([''])
+  const ways: Record<string, () => Promise<number>> = {
+    'one getAll of every value': async () => {
+      const values = await req(db.transaction('batches').objectStore('batches').getAll(all))
+      return values.reduce((n, v) => n + countOf(v), 0)
+    },
+    'getAll of 8 values at a time, one after another': async () => {
+      const store = db.transaction('batches').objectStore('batches')
+      let n = 0
+      let range: IDBKeyRange = all
+      for (;;) {
+        const values = await req(store.getAll(range, 8))
+        for (const v of values) n += countOf(v)
+        if (values.length < 8) return n
+        const last = values[values.length - 1]
+        range = IDBKeyRange.lowerBound([keyStream(last), last.lastOffset], true)
+      }
+    },
+    'one getAll per value (count 1), one after another': async () => {
+      const store = db.transaction('batches').objectStore('batches')
+      let n = 0
+      let range: IDBKeyRange = all
+      for (;;) {
+        const [v] = await req(store.getAll(range, 1))
+        if (!v) return n
+        n += countOf(v)
+        range = IDBKeyRange.lowerBound([keyStream(v), v.lastOffset], true)
+      }
+    },
+    'getAllKeys, then one get per key, all in flight': async () => {
+      const store = db.transaction('batches').objectStore('batches')
+      const keys = await req(store.getAllKeys(all))
+      const values = await Promise.all(keys.map((k) => req(store.get(k))))
+      return values.reduce((n, v) => n + countOf(v), 0)
+    },
+    'getAllKeys, then gets 16 in flight': async () => {
+      const store = db.transaction('batches').objectStore('batches')
+      const keys = await req(store.getAllKeys(all))
+      let n = 0
+      for (let i = 0; i < keys.length; i += 16) {
+        const values = await Promise.all(keys.slice(i, i + 16).map((k) => req(store.get(k))))
+        for (const v of values) n += countOf(v)
+      }
+      return n
+    },
+    'a cursor': async () => {
+      const store = db.transaction('batches').objectStore('batches')
+      let n = 0
+      await new Promise<void>((resolve, reject) => {
+        const c = store.openCursor(all)
+        c.onsuccess = () => { const cur = c.result; if (!cur) return resolve(); n += countOf(cur.value); cur.continue() }
+        c.onerror = () => reject(c.error)
+      })
+      return n
+    },
+  }
+  // The stream of a stored batch is not in its value: every key of this database's batches is
+  // in the one bench partition, so take it from the first key.
+  const firstKey = (await req(db.transaction('batches').objectStore('batches').getAllKeys(all, 1)))[0] as [string, number]
+  const keyStream = (_v: unknown) => firstKey[0]
+  const rows: Row[] = []
+  // Twice each, alternating; the faster of the two counts.
+  const best: Record<string, number> = {}
+  for (let round = 0; round < 2; round++) {
+    for (const [way, read] of Object.entries(ways)) {
+      const t = performance.now()
+      const n = await read()
+      const ms = performance.now() - t
+      if (n < records) throw new Error(`${way} read ${n} records`)
+      best[way] = Math.min(best[way] ?? Infinity, ms)
+    }
+  }
+  db.close()
+  for (const [way, ms] of Object.entries(best)) rows.push({ name: `raw IndexedDB: ${way}`, readRecPerSec: rate(records, ms) })
+  return rows
 }
 
 /** The adapter alone: batches encoded beforehand, one commit (batch + head) per batch. */
@@ -199,9 +320,55 @@ async function adapterOnly(p: Params, vals: Uint8Array[]): Promise<Row[]> {
   }]
 }
 
+/**
+ * For the heap figure (issue 18, part 4): `records` written, then read by a group consumer,
+ * with `globalThis.__benchPhase` saying which ('write', 'read', 'done'); bench/browser.ts
+ * samples the worker's heap from outside (DevTools protocol, after a collection) and keeps
+ * the samples taken while reading: they must not grow with the records read.
+ */
+async function heapWhileReading(p: Params): Promise<Row[]> {
+  const phase = (name: string) => { (globalThis as { __benchPhase?: string }).__benchPhase = name }
+  const name = `heap-${Date.now()}-${Math.random()}`
+  const storage = await IndexedDBStorage.open(name)
+  const log = await openLog({ storage })
+  await log.admin().createTopics({ topics: [{ topic: 'bench', numPartitions: 1 }] })
+  const producer = log.producer()
+  const value = new Uint8Array(VALUE_BYTES).fill(7)
+  const messages = Array.from({ length: 1000 }, () => ({ partition: 0, value }))
+  phase('write')
+  for (let i = 0; i < p.records; i += 1000) await producer.send({ topic: 'bench', acks: 1, messages })
+  await producer.disconnect()
+  const consumer = log.consumer({ groupId: 'heap', maxWaitTimeInMs: 0, maxBytesPerPartition: 4 << 20 })
+  await consumer.subscribe({ topics: ['bench'], fromBeginning: true })
+  let n = 0
+  phase('read')
+  const t = performance.now()
+  await new Promise<void>((resolve) => {
+    void consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }: any) => {
+        n += batch.messages.length
+        // Give the sampler a turn now and then (the read would otherwise finish in one stretch).
+        if (n % 50_000 < batch.messages.length) await new Promise((r) => setTimeout(r, 30))
+        if (n >= p.records) resolve()
+      },
+    })
+  })
+  const ms = performance.now() - t
+  phase('done')
+  await consumer.disconnect()
+  await log.close()
+  await new Promise((r) => { const q = indexedDB.deleteDatabase(name); q.onsuccess = q.onerror = q.onblocked = r })
+  return [{ name: 'group consumer reading them', readRecPerSec: rate(p.records, ms), note: 'includes 30 ms pauses every 50,000 records for the heap sampler' }]
+}
+
 self.onmessage = async (event: MessageEvent<Params>) => {
   try {
     const p = event.data
+    if (p.heapOnly) {
+      ;(self as unknown as Worker).postMessage({ ok: true, rows: await heapWhileReading(p) })
+      return
+    }
     const vals = values(p.records)
     const rows = [...await naive(p, vals), ...await edgelog(p, vals), ...await adapterOnly(p, vals)]
     ;(self as unknown as Worker).postMessage({ ok: true, rows })

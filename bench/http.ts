@@ -13,6 +13,12 @@
  * carries as many records; JSON appends stay at 1,000 records per request. Request bodies are
  * built before the clock starts, for both servers. wrangler dev runs with `--log-level warn`
  * (set WRANGLER_DEV_ARGS to change it), which drops its per-request log line.
+ *
+ * A third column: the same requests to a null Worker on its own `wrangler dev`, with the same
+ * static-assets set-up (bench/null/): it reads each body and answers in edgelog's shapes,
+ * storing nothing — wrangler dev's own cost per request, which edgelog cannot remove. And a
+ * fourth: the same null Worker handing each request's body to a Durable Object that only
+ * answers (the hop to a partition object, without its work).
  */
 import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -28,6 +34,8 @@ const REQUESTS = Math.ceil(TOTAL / PER_REQUEST)
 const CONCURRENCY = Number(process.argv[3] ?? 1)
 const BATCHES_PER_REQUEST = Number(process.argv[4] ?? 1)
 const DEV_ARGS = (process.env.WRANGLER_DEV_ARGS ?? '--log-level warn').split(' ').filter(Boolean)
+/** EDGELOG_ACKS=1 (or 0) to measure without acks=all's storage.sync() per request. */
+const ACKS = process.env.EDGELOG_ACKS ?? 'all'
 
 /** Runs `fn` over `items`, CONCURRENCY at a time, in order of start. */
 async function pool<T>(items: T[], fn: (item: T) => Promise<void>): Promise<void> {
@@ -85,7 +93,7 @@ function edgelogAppendBinary(url: string, topic: string): () => Promise<number> 
   for (let b = 0; b < batches.length; b += BATCHES_PER_REQUEST) bodies.push(concat(batches.slice(b, b + BATCHES_PER_REQUEST)))
   return async () => {
     await pool(bodies, async (body) => {
-      const res = await ok(await fetch(`${url}/v1/topics/${topic}/partitions/0/records?acks=all`, { method: 'POST', headers: { 'content-type': 'application/vnd.kafka.record-batch' }, body: body as Uint8Array<ArrayBuffer> }))
+      const res = await ok(await fetch(`${url}/v1/topics/${topic}/partitions/0/records?acks=${ACKS}`, { method: 'POST', headers: { 'content-type': 'application/vnd.kafka.record-batch' }, body: body as Uint8Array<ArrayBuffer> }))
       const answer = await res.json() as { batches: Array<{ baseOffset?: number }> }
       if (answer.batches.some((b) => b.baseOffset === undefined)) throw new Error(`a batch was refused: ${JSON.stringify(answer)}`)
     })
@@ -97,7 +105,7 @@ function edgelogAppendJson(url: string, topic: string): () => Promise<number> {
   const bodies = Array.from({ length: REQUESTS }, (_, r) => JSON.stringify({ records: Array.from({ length: PER_REQUEST }, (_, i) => ({ value: value(r * PER_REQUEST + i) })) }))
   return async () => {
     await pool(bodies, async (body) => {
-      await (await ok(await fetch(`${url}/v1/topics/${topic}/partitions/0/records?acks=all`, { method: 'POST', headers: { 'content-type': 'application/json' }, body }))).arrayBuffer()
+      await (await ok(await fetch(`${url}/v1/topics/${topic}/partitions/0/records?acks=${ACKS}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body }))).arrayBuffer()
     })
     return REQUESTS * PER_REQUEST
   }
@@ -181,6 +189,8 @@ async function verifyEdgelog(url: string, topic: string): Promise<void> {
 async function main(): Promise<void> {
   const tmp = mkdtempSync(join(tmpdir(), 'edgelog-bench-http-'))
   const dev = await startWranglerDev(join(tmp, 'wrangler'), { args: DEV_ARGS })
+  const nul = await startWranglerDev(join(tmp, 'null'), { args: [...DEV_ARGS, '-c', 'bench/null/wrangler.jsonc'], vars: { TOTAL: String(REQUESTS * PER_REQUEST) } })
+  const nulObject = await startWranglerDev(join(tmp, 'null-object'), { args: [...DEV_ARGS, '-c', 'bench/null/wrangler-object.jsonc'], vars: { TOTAL: String(REQUESTS * PER_REQUEST) } })
   const ds = await startDurableStreams(join(tmp, 'ds'))
   try {
     for (const t of ['bench-bin', 'bench-json']) {
@@ -190,25 +200,29 @@ async function main(): Promise<void> {
     await ok(await fetch(`${dev.url}/v1/topics/warm/records`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ records: [{ value: 'w' }] }) }))
     await ok(await fetch(`${ds.url}/warm`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' } }))
 
-    const rows: Array<[string, Timing, Timing]> = []
-    rows.push([`append, binary${BATCHES_PER_REQUEST > 1 ? ` (${BATCHES_PER_REQUEST}k records/request)` : ''}`, await timed(() => edgelogAppendBinary(dev.url, 'bench-bin')), await timed(() => dsAppend(ds.url, '/bench-bin', false))])
-    rows.push(['append, JSON', await timed(() => edgelogAppendJson(dev.url, 'bench-json')), await timed(() => dsAppend(ds.url, '/bench-json', true))])
-    rows.push(['read, binary', await timed(() => () => edgelogReadBinary(dev.url, 'bench-bin')), await timed(() => () => dsRead(ds.url, '/bench-bin', false))])
-    rows.push(['read, JSON', await timed(() => () => edgelogReadJson(dev.url, 'bench-json')), await timed(() => () => dsRead(ds.url, '/bench-json', true))])
+    for (const u of [nul.url, nulObject.url]) await ok(await fetch(`${u}/v1/topics/warm/records`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ records: [{ value: 'w' }] }) }))
+
+    const rows: Array<[string, Timing, Timing, Timing, Timing]> = []
+    rows.push([`append, binary${BATCHES_PER_REQUEST > 1 ? ` (${BATCHES_PER_REQUEST}k records/request)` : ''}`, await timed(() => edgelogAppendBinary(dev.url, 'bench-bin')), await timed(() => dsAppend(ds.url, '/bench-bin', false)), await timed(() => edgelogAppendBinary(nul.url, 'bench-bin')), await timed(() => edgelogAppendBinary(nulObject.url, 'bench-bin'))])
+    rows.push(['append, JSON', await timed(() => edgelogAppendJson(dev.url, 'bench-json')), await timed(() => dsAppend(ds.url, '/bench-json', true)), await timed(() => edgelogAppendJson(nul.url, 'bench-json')), await timed(() => edgelogAppendJson(nulObject.url, 'bench-json'))])
+    rows.push(['read, binary', await timed(() => () => edgelogReadBinary(dev.url, 'bench-bin')), await timed(() => () => dsRead(ds.url, '/bench-bin', false)), await timed(() => () => edgelogReadBinary(nul.url, 'bench-bin')), await timed(() => () => edgelogReadBinary(nulObject.url, 'bench-bin'))])
+    rows.push(['read, JSON', await timed(() => () => edgelogReadJson(dev.url, 'bench-json')), await timed(() => () => dsRead(ds.url, '/bench-json', true)), await timed(() => () => edgelogReadJson(nul.url, 'bench-json')), await timed(() => () => edgelogReadJson(nulObject.url, 'bench-json'))])
     await verifyEdgelog(dev.url, 'bench-bin')
     await verifyEdgelog(dev.url, 'bench-json')
 
     const k = (n: number) => `${(n / 1000).toFixed(0)}k`
     console.log(`\n${TOTAL.toLocaleString('en')} records of ${RECORD} bytes, batches of ${PER_REQUEST}, ${BATCHES_PER_REQUEST} batch(es) per binary request, appends ${CONCURRENCY} in flight (reads sequential)`)
-    console.log(`edgelog: wrangler dev ${DEV_ARGS.join(' ')} (workerd, SQLite Durable Objects, acks=all); durable-streams: @durable-streams/server file store; every edgelog record read back and checked\n`)
-    console.log('| workload | edgelog rec/s | durable-streams rec/s | ratio |')
-    console.log('|---|---|---|---|')
-    for (const [name, e, d] of rows) {
-      if (e.records !== d.records) console.log(`(record counts differ: ${e.records} vs ${d.records})`)
-      console.log(`| ${name} | ${k(e.perSecond)} | ${k(d.perSecond)} | ${(e.perSecond / d.perSecond).toFixed(2)}x |`)
+    console.log(`edgelog: wrangler dev ${DEV_ARGS.join(' ')} (workerd, SQLite Durable Objects, acks=${ACKS}); durable-streams: @durable-streams/server file store; every edgelog record read back and checked\n`)
+    console.log('| workload | edgelog rec/s | durable-streams rec/s | edgelog / durable-streams | null Worker rec/s | edgelog / null Worker | null Worker + null object rec/s | edgelog / that |')
+    console.log('|---|---|---|---|---|---|---|---|')
+    for (const [name, e, d, n, o] of rows) {
+      if (e.records !== d.records || e.records !== n.records || e.records !== o.records) console.log(`(record counts differ: ${e.records} vs ${d.records} vs ${n.records} vs ${o.records})`)
+      console.log(`| ${name} | ${k(e.perSecond)} | ${k(d.perSecond)} | ${(e.perSecond / d.perSecond).toFixed(2)}x | ${k(n.perSecond)} | ${(e.perSecond / n.perSecond).toFixed(2)}x | ${k(o.perSecond)} | ${(e.perSecond / o.perSecond).toFixed(2)}x |`)
     }
   } finally {
     ds.stop()
+    await nulObject.kill()
+    await nul.kill()
     await dev.kill()
     rmSync(tmp, { recursive: true, force: true })
   }

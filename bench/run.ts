@@ -1,18 +1,23 @@
 /**
  * `npm run bench`: the in-process core benchmark, then the others whose tools are here
- * (Chromium for the browser and sync benchmarks, wrangler for the HTTP and sync ones). Each
- * prints its own tables.
+ * (Chromium for the browser and sync benchmarks, wrangler for the HTTP, Durable Object and
+ * sync ones). Each prints its own tables.
  *   npm run bench                 all that can run
- *   npm run bench -- core         one of: core, group, rebalance, browser, http, sync
+ *   npm run bench -- core         one of: core, strings, memory, group, rebalance, browser, do, http, sync
+ * The in-process suites run as plain JavaScript under node (bench/node.mjs), not under tsx,
+ * whose loader transforms the JavaScript it loads and made the consumer up to 4x slower.
  */
 import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 
-const suites: Record<string, { file: string; needs?: string; nodeFlags?: string[] }> = {
-  core: { file: 'bench/core.ts', nodeFlags: ['--expose-gc'] },
-  group: { file: 'bench/consumer-group.ts' },
-  rebalance: { file: 'bench/rebalance.ts' },
+const suites: Record<string, { file: string; needs?: string; nodeFlags?: string[]; plainNode?: boolean }> = {
+  core: { file: 'bench/core.ts', nodeFlags: ['--expose-gc'], plainNode: true },
+  strings: { file: 'bench/strings.ts', plainNode: true },
+  memory: { file: 'bench/memory.ts', nodeFlags: ['--expose-gc'], plainNode: true },
+  group: { file: 'bench/consumer-group.ts', plainNode: true },
+  rebalance: { file: 'bench/rebalance.ts', plainNode: true },
   browser: { file: 'bench/browser.ts', needs: '/usr/bin/chromium' },
+  do: { file: 'bench/do.ts' },
   http: { file: 'bench/http.ts' },
   sync: { file: 'bench/sync.ts', needs: '/usr/bin/chromium' },
 }
@@ -28,9 +33,11 @@ for (const [name, suite] of Object.entries(suites)) {
     console.log(`\n(skipping ${name}: ${suite.needs} is not installed)`)
     continue
   }
-  const args = ['tsx', ...(suite.nodeFlags ?? []), suite.file, ...flags]
-  console.log(`\n=== ${name}: npx ${args.join(' ')}`)
-  const result = spawnSync('npx', args, { stdio: 'inherit' })
+  const [command, args] = suite.plainNode
+    ? [process.execPath, [...(suite.nodeFlags ?? []), 'bench/node.mjs', suite.file, ...flags]]
+    : ['npx', ['tsx', ...(suite.nodeFlags ?? []), suite.file, ...flags]]
+  console.log(`\n=== ${name}: ${suite.plainNode ? 'node' : 'npx'} ${args.join(' ')}`)
+  const result = spawnSync(command, args, { stdio: 'inherit' })
   if (result.status !== 0) failed = true
 }
 process.exit(failed ? 1 : 0)
