@@ -3,7 +3,8 @@
  * (Chromium for the browser and sync benchmarks, wrangler for the HTTP, Durable Object and
  * sync ones). Each prints its own tables.
  *   npm run bench                 all that can run
- *   npm run bench -- core         one of: core, strings, memory, group, rebalance, browser, do, http, sync
+ *   npm run bench -- core         one of: core, strings, memory, group, rebalance, browser, do, http, sync,
+ *                                 codecs, durable-streams, scale
  * The in-process suites run as plain JavaScript under node (bench/node.mjs), not under tsx,
  * whose loader transforms the JavaScript it loads and made the consumer up to 4x slower.
  */
@@ -20,6 +21,9 @@ const suites: Record<string, { file: string; needs?: string; nodeFlags?: string[
   do: { file: 'bench/do.ts' },
   http: { file: 'bench/http.ts' },
   sync: { file: 'bench/sync.ts', needs: '/usr/bin/chromium' },
+  codecs: { file: 'bench/codecs.ts' },
+  'durable-streams': { file: 'bench/durable-streams.ts' },
+  scale: { file: 'bench/scale.ts' },
 }
 const asked = process.argv.slice(2).filter((a) => !a.startsWith('-'))
 const flags = process.argv.slice(2).filter((a) => a.startsWith('-'))
