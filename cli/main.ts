@@ -61,16 +61,12 @@ export async function run(
     return 1
   }
   const args = parseArgs(rest)
-  const url = flag(args, 'bootstrap-server') ?? DEFAULT_BOOTSTRAP
-  const log = connect({ url: /^https?:\/\//.test(url) ? url : `http://${url}`, token: flag(args, 'token') ?? env.EDGELOG_TOKEN })
+  const log = connect({ url: withScheme(flag(args, 'bootstrap-server') ?? DEFAULT_BOOTSTRAP), token: flag(args, 'token') ?? env.EDGELOG_TOKEN })
   try {
     await impl(log, args, io)
     return 0
   } catch (error) {
-    if (error instanceof UsageError) io.err(error.message)
-    else if (isEdgelogError(error)) io.err(`Error: ${error.code}: ${error.message}`)
-    else io.err(`Error: ${(error as Error)?.message ?? error}`)
-    return 1
+    return failed(error, io)
   } finally {
     await log.close().catch(() => {})
   }
@@ -81,7 +77,7 @@ async function runMirrorMaker(
   argv: string[], io: ToolIO, connect: (options: { url: string; token?: string }) => EdgelogClient, env: Record<string, string | undefined>,
 ): Promise<number> {
   const args = parseArgs(argv)
-  const url = (u: string) => (/^https?:\/\//.test(u) ? u : `http://${u}`)
+  const url = withScheme
   let source: EdgelogClient | undefined
   let target: EdgelogClient | undefined
   try {
@@ -90,12 +86,22 @@ async function runMirrorMaker(
     await mirrorMakerTool(source, target, args, io)
     return 0
   } catch (error) {
-    if (error instanceof UsageError) io.err(error.message)
-    else if (isEdgelogError(error)) io.err(`Error: ${error.code}: ${error.message}`)
-    else io.err(`Error: ${(error as Error)?.message ?? error}`)
-    return 1
+    return failed(error, io)
   } finally {
     await source?.close().catch(() => {})
     await target?.close().catch(() => {})
   }
+}
+
+/** A tool's failure as Kafka's tools print it; the exit code. */
+function failed(error: unknown, io: ToolIO): number {
+  if (error instanceof UsageError) io.err(error.message)
+  else if (isEdgelogError(error)) io.err(`Error: ${error.code}: ${error.message}`)
+  else io.err(`Error: ${(error as Error)?.message ?? error}`)
+  return 1
+}
+
+/** `host:port` as Kafka's tools take it, or a URL. */
+function withScheme(url: string): string {
+  return /^https?:\/\//.test(url) ? url : `http://${url}`
 }

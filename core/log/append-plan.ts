@@ -81,19 +81,7 @@ export async function planAppends(items: Array<{ bytes: Uint8Array; header: Batc
     const logAppendTime = config['message.timestamp.type'] === 'LogAppendTime' ? now : -1
     const maxTimestamp = logAppendTime >= 0 ? stampLogAppendTime(bytes, now) : header.maxTimestamp
 
-    let active = segments[segments.length - 1]
-    if (!active || shouldRoll(active, bytes.byteLength, config, now)) {
-      active = newSegment(baseOffset, now)
-      segments.push(active)
-    }
-    segments[segments.length - 1] = {
-      ...active,
-      endOffset: lastOffset + 1,
-      sizeBytes: active.sizeBytes + bytes.byteLength,
-      batches: active.batches + 1,
-      maxTimestamp: Math.max(active.maxTimestamp, maxTimestamp),
-    }
-    touchedSegments.add(segments.length - 1)
+    touchedSegments.add(addToActiveSegment(segments, { baseOffset, lastOffset, maxTimestamp, size: bytes.byteLength }, config, now))
     head = { ...head, activeSegment: segments[segments.length - 1].baseOffset, nextOffset: lastOffset + 1 }
     if (header.producerId >= 0) {
       const lastSeq = lastSequence(header.baseSequence, header.recordCount)
@@ -127,6 +115,28 @@ class ClaimedRegions {
 
 export function newSegment(baseOffset: number, now: number): SegmentInfo {
   return { baseOffset, endOffset: baseOffset, sizeBytes: 0, batches: 0, createdAt: now, maxTimestamp: -1 }
+}
+
+/**
+ * Puts a batch in the active segment, rolling a new one first when the active one is full or
+ * old (segment.bytes, segment.ms). Changes `segments` in place; answers the index written.
+ */
+export function addToActiveSegment(
+  segments: SegmentInfo[], batch: { baseOffset: number; lastOffset: number; maxTimestamp: number; size: number }, config: TopicConfig, now: number,
+): number {
+  let active = segments[segments.length - 1]
+  if (!active || shouldRoll(active, batch.size, config, now)) {
+    active = newSegment(batch.baseOffset, now)
+    segments.push(active)
+  }
+  segments[segments.length - 1] = {
+    ...active,
+    endOffset: batch.lastOffset + 1,
+    sizeBytes: active.sizeBytes + batch.size,
+    batches: active.batches + 1,
+    maxTimestamp: Math.max(active.maxTimestamp, batch.maxTimestamp),
+  }
+  return segments.length - 1
 }
 
 export function shouldRoll(active: SegmentInfo, incoming: number, config: TopicConfig, now: number): boolean {

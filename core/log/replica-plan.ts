@@ -10,7 +10,7 @@ import type { SegmentInfo } from '../broker.ts'
 import type { StoredBatch, StreamId } from '../storage.ts'
 import { validateBatch } from '../codec/record-batch.ts'
 import { keys } from './keys.ts'
-import { newSegment, shouldRoll, type PartitionHead } from './append-plan.ts'
+import { addToActiveSegment, type PartitionHead } from './append-plan.ts'
 
 /** What a replica knows of its leader, kept beside its head (`replica/<stream>`). */
 export interface ReplicaPosition {
@@ -48,19 +48,7 @@ export async function planReplicaAppend(
     if (header.baseOffset < head.nextOffset) {
       throw new EdgelogError('CORRUPT_MESSAGE', `${ctx.stream}: the leader's batch ${header.baseOffset}..${lastOffset} overlaps the replica, which ends at ${head.nextOffset}`)
     }
-    let active = segments[segments.length - 1]
-    if (!active || shouldRoll(active, batch.byteLength, ctx.config, ctx.now)) {
-      active = newSegment(header.baseOffset, ctx.now)
-      segments.push(active)
-    }
-    segments[segments.length - 1] = {
-      ...active,
-      endOffset: lastOffset + 1,
-      sizeBytes: active.sizeBytes + batch.byteLength,
-      batches: active.batches + 1,
-      maxTimestamp: Math.max(active.maxTimestamp, header.maxTimestamp),
-    }
-    touched.add(segments.length - 1)
+    touched.add(addToActiveSegment(segments, { baseOffset: header.baseOffset, lastOffset, maxTimestamp: header.maxTimestamp, size: batch.byteLength }, ctx.config, ctx.now))
     head = { ...head, activeSegment: segments[segments.length - 1].baseOffset, nextOffset: lastOffset + 1 }
     batches.push({ baseOffset: header.baseOffset, lastOffset, maxTimestamp: header.maxTimestamp, bytes: batch })
     bytes += batch.byteLength

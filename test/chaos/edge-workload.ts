@@ -5,6 +5,7 @@
  * idempotent producers sending keyed records with unique values, a consumer group recording
  * every record it handles, the log read back, and the checks of what was found.
  */
+import { seededRandom } from './faulty-storage.ts'
 import { connect, HttpBroker } from '../../adapters/http/index.ts'
 import { decodeBatch } from '../../core/codec/record-batch.ts'
 import { isEdgelogError } from '../../core/errors.ts'
@@ -17,17 +18,8 @@ type Consumer = ReturnType<Client['consumer']>
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
-/** mulberry32: the run's random choices (kill moments, keys) come from a printed seed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** The run's random choices (kill moments, keys) come from a printed seed. */
+export const rng = seededRandom
 
 /** Counts by name, printed as `a:3,b:1`. */
 export class Tally {
