@@ -12,7 +12,7 @@
  * libzstd. Its output is within ~15 % of libzstd level 1 on Kafka batches of JSON.
  *
  * Decoding is fzstd (vendor/fzstd.ts), behind a walk over the frame headers that refuses, before
- * any allocation, a frame whose declared content or window is past the inflate limit, and stops
+ * any allocation, a frame whose declared content or back-reference range is past the inflate limit, and stops
  * frames of unknown size as soon as their output passes it.
  */
 import { EdgelogError } from '../errors.ts'
@@ -542,7 +542,7 @@ export function zstdCompress(input: Uint8Array): Uint8Array {
   const out = new Uint8Array(4 + 1 + 4 + blocks * 3 + n)
   out[0] = 0x28; out[1] = 0xb5; out[2] = 0x2f; out[3] = 0xfd
   let o = 4
-  // Frame header: single segment (the window is the content), content size in 1, 2 or 4 bytes.
+  // Frame header: single segment (the back-reference range is the content), content size in 1, 2 or 4 bytes.
   if (n < 256) { out[o++] = 0x20; out[o++] = n } else if (n < 65536 + 256) {
     out[o++] = 0x60; out[o++] = (n - 256) & 0xff; out[o++] = (n - 256) >>> 8
   } else {

@@ -18,7 +18,7 @@ function invalid(message: string): never {
   throw new SchemaRegistryError('INVALID_SCHEMA', `Invalid JSON schema: ${message}`)
 }
 
-/** Parses and checks a JSON Schema document (the text or its value). */
+/** Parses and checks a JSON Schema (the text or its value). */
 export function parseJsonSchema(schema: string | unknown): JsonSchema {
   let json: unknown = schema
   if (typeof schema === 'string') {

@@ -56,7 +56,7 @@ interface DZstdState {
   y: number;
   // dictionary ID
   d: number;
-  // window
+  // back-reference range
   w: Uint8Array;
   // max block size
   m: number;
@@ -66,7 +66,7 @@ interface DZstdState {
   c: number;
   // offsets
   o: Int32Array;
-  // window head
+  // back-reference range head
   e: number;
   // last huffman decoding table
   h?: HDT;
@@ -119,7 +119,7 @@ type ZEC = (typeof ZstdErrorCode)[keyof typeof ZstdErrorCode];
 // error codes
 const ec: Record<ZEC, string | undefined> = [
   'invalid zstd data',
-  'window size too large (>2046MB)',
+  'back-reference range too large (>2046MB)',
   'invalid block type',
   'FSE accuracy too high',
   'match distance too far back',
@@ -172,10 +172,10 @@ const rzfh = (dat: Uint8Array, w?: Uint8Array | 1): number | DZstdState => {
     const fsb = fcf ? (1 << fcf) : ss;
     // frame source size
     const fss = rb(dat, bt, fsb) + ((fcf == 1) && 256);
-    // window size
+    // back-reference range size
     let ws = fss;
     if (!ss) {
-      // window descriptor
+      // back-reference range descriptor
       const wb = 1 << (10 + (dat[5] >> 3));
       ws = wb + (wb >> 3) * (dat[5] & 7);
     }
