@@ -24,6 +24,13 @@ export interface TopicConfig {
   'delete.retention.ms': number
   'message.timestamp.type': 'CreateTime' | 'LogAppendTime'
   'compression.type': TopicCompressionType
+  /**
+   * Confluent's broker-side schema validation: every record's value (key) must carry, in
+   * Confluent's wire format, the id of a live schema of subject `<topic>-value` (`<topic>-key`)
+   * in the log's own registry; else the batch is refused (INVALID_RECORD), nothing stored.
+   */
+  'confluent.value.schema.validation': boolean
+  'confluent.key.schema.validation': boolean
 }
 
 export const TOPIC_CONFIG_DEFAULTS: TopicConfig = {
@@ -37,6 +44,8 @@ export const TOPIC_CONFIG_DEFAULTS: TopicConfig = {
   'delete.retention.ms': 24 * 3600 * 1000,
   'message.timestamp.type': 'CreateTime',
   'compression.type': 'producer',
+  'confluent.value.schema.validation': false,
+  'confluent.key.schema.validation': false,
 }
 
 /** Broker settings users expect from Kafka (server.properties), with Kafka's names. */
@@ -84,7 +93,7 @@ export function applyTopicConfig(
 ): TopicConfig {
   const next: TopicConfig = { ...base }
   for (const { name, value } of entries ?? []) {
-    if (!(name in TOPIC_CONFIG_DEFAULTS)) throw new EdgelogError('INVALID_CONFIG', `Unknown topic config '${name}'`)
+    if (!Object.hasOwn(TOPIC_CONFIG_DEFAULTS, name)) throw new EdgelogError('INVALID_CONFIG', `Unknown topic config '${name}'`)
     const key = name as keyof TopicConfig
     if (value === null || value === undefined) {
       ;(next as any)[key] = TOPIC_CONFIG_DEFAULTS[key]
@@ -108,6 +117,10 @@ export function applyTopicConfig(
         throw new EdgelogError('INVALID_CONFIG', `Invalid value ${JSON.stringify(value)} for config 'message.timestamp.type'`)
       }
       next['message.timestamp.type'] = value
+    } else if (key === 'confluent.value.schema.validation' || key === 'confluent.key.schema.validation') {
+      const text = String(value).trim().toLowerCase()
+      if (text !== 'true' && text !== 'false') throw new EdgelogError('INVALID_CONFIG', `Invalid value ${JSON.stringify(value)} for config '${name}' (true or false)`)
+      next[key] = text === 'true'
     } else if (key === 'compression.type') {
       const type = String(value).trim().toLowerCase() as TopicCompressionType
       if (!TOPIC_COMPRESSION_TYPES.includes(type)) {

@@ -15,6 +15,7 @@ import { groupEntriesByPartition } from '../core/log/produce-groups.ts'
 import { validateMaxBytes, validateOffset } from '../core/log/validate.ts'
 import { Cluster } from './cluster.ts'
 import { EdgeReplicas } from './edge-replicas.ts'
+import { SchemaValidator, validatesSchemas } from '../core/schemas/validation.ts'
 import type { EdgelogEnv } from './env.ts'
 import { targetOf, type TopicView } from './objects/controller.ts'
 import type { FetchOutcome, PartitionTarget } from './objects/partition.ts'
@@ -126,7 +127,12 @@ export class EdgeBroker implements Broker {
           if (!(req.entries[i]?.batch instanceof Uint8Array)) throw new EdgelogError('CORRUPT_MESSAGE', 'batch must be a Uint8Array of Kafka record batch bytes')
         }
         const first = req.entries[indexes[0]]
-        return { indexes, target: await this.cluster.target(first.topic, first.partition, { autoCreate }) }
+        const target = await this.cluster.target(first.topic, first.partition, { autoCreate })
+        if (validatesSchemas(target.config)) {
+          // Checked here, in the Worker, before the partition object stores anything.
+          await validatorFor(this.env, this).check(target.topic, target.config, indexes.map((i) => req.entries[i].batch))
+        }
+        return { indexes, target }
       } catch (error) {
         if (!isEdgelogError(error)) throw error
         return { indexes, error }
@@ -286,4 +292,12 @@ export function toMetadata(view: TopicView): TopicMetadata {
       partitionId, leader: 0, replicas: [0], isr: [0], offlineReplicas: [], partitionErrorCode: 0,
     })),
   }
+}
+
+/** One schema validator per isolate (its registry state is read once, then only what is new). */
+const validators = new WeakMap<object, SchemaValidator>()
+function validatorFor(env: EdgelogEnv, broker: EdgeBroker): SchemaValidator {
+  let validator = validators.get(env as object)
+  if (!validator) validators.set(env as object, (validator = new SchemaValidator(broker)))
+  return validator
 }

@@ -16,6 +16,7 @@ import { PartitionLog } from './partition-log.ts'
 import { Replicas } from './replicas.ts'
 import { Outbox } from '../sync/outbox.ts'
 import { SyncView } from '../sync/view.ts'
+import { SchemaValidator, validatesSchemas } from '../schemas/validation.ts'
 import { randomId, TopicRegistry, validatePartitionCount, validateTopicName, type TopicRecord } from './topic-registry.ts'
 import { groupEntriesByPartition } from './produce-groups.ts'
 import { concatBytes } from '../codec/bytes.ts'
@@ -47,6 +48,8 @@ export class LocalBroker implements Broker {
   readonly replicas: Replicas = new Replicas(this)
   /** Local writes to replica topics, waiting for the leader (replicaProduce: 'outbox'). */
   readonly outbox: Outbox | undefined
+  /** Checks schema ids for topics with confluent.*.schema.validation (made on first use). */
+  private schemaValidator: SchemaValidator | undefined
   /** The sync's status, outbox and deliveries as stored (any context sharing the store). */
   readonly syncView: SyncView | undefined
   private readonly now: () => number
@@ -187,6 +190,10 @@ export class LocalBroker implements Broker {
           if (!this.outbox) throw new EdgelogError('NOT_LEADER_OR_FOLLOWER', `Topic '${record.name}' is a replica of ${record.replica.source}: produce there`)
           await this.produceToOutbox(req, indexes, record, durability, results)
           return
+        }
+        if (validatesSchemas(record.config)) {
+          const batches = indexes.map((i) => req.entries[i].batch).filter((b): b is Uint8Array => b instanceof Uint8Array)
+          await (this.schemaValidator ??= new SchemaValidator(this)).check(record.name, record.config, batches)
         }
         log = await this.partition(record, first.partition)
       } catch (error) {

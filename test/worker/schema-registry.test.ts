@@ -116,6 +116,21 @@ describe('schema registry tokens', () => {
     expect(await as('admin', 'DELETE', '/subjects/orders-value')).toEqual({ status: 200, body: [1] })
   })
 
+  it('a topic with confluent.value.schema.validation takes only values carrying a schema id of <topic>-value', async () => {
+    const call = async (method: string, path: string, body?: unknown, type = 'application/json') => {
+      const res = await app.fetch(new Request(`http://127.0.0.1${path}`, { method, headers: { 'content-type': type }, body: body === undefined ? undefined : JSON.stringify(body) }), env, createExecutionContext())
+      return { status: res.status, body: await res.json() as any }
+    }
+    const { body: { id } } = await call('POST', '/subjects/checked-value/versions', { schema: user() }, CT)
+    expect((await call('POST', '/v1/topics', { name: 'checked', partitions: 1, config: { 'confluent.value.schema.validation': 'true' } })).status).toBe(201)
+    const wire = (schemaId: number) => btoa(String.fromCharCode(0, 0, 0, 0, schemaId, 1, 2, 3))
+    expect(await call('POST', '/v1/topics/checked/records?encoding=base64', { records: [{ value: wire(id) }] })).toMatchObject({ status: 200 })
+    expect(await call('POST', '/v1/topics/checked/records', { records: [{ value: 'plain text' }] })).toMatchObject({ status: 400, body: { error: { code: 'INVALID_RECORD' } } })
+    expect(await call('POST', '/v1/topics/checked/records?encoding=base64', { records: [{ value: wire(id + 100) }] })).toMatchObject({ status: 400, body: { error: { code: 'INVALID_RECORD' } } })
+    const { body: described } = await call('GET', '/v1/topics/checked')
+    expect(described.partitions[0].highWatermark).toBe(1)
+  })
+
   it('the registry\'s own _schemas topic takes no records through /v1 but from a cluster admin', async () => {
     const grants = JSON.stringify({ everything: { topics: { '*': ['all'] } }, admin: { cluster: ['admin'], topics: { '*': ['all'] } } })
     const produce = async (token: string) => {
