@@ -152,10 +152,8 @@ function plan(records: RecordInput[], options: EncodeOptions): Plan | null {
     const r = records[i]
     const ts = r.timestamp
     const tsDelta = ts - baseTimestamp
-    if (!Number.isSafeInteger(ts) || !Number.isSafeInteger(tsDelta)) throw invalid(`record ${i}: timestamp must be an integer: ${ts}`)
+    const od = checkedOffsetDelta(r, i, tsDelta, prevDelta)
     if (ts > maxTimestamp) maxTimestamp = ts
-    const od = r.offsetDelta ?? i
-    if (!(od > prevDelta) || od > 0x7fffffff || (od | 0) !== od) throw invalid(`record ${i}: offsetDelta ${od} must be an int32 greater than the previous one`)
     prevDelta = od
     const key = r.key
     const value = r.value
@@ -293,10 +291,8 @@ function writeLoose(records: RecordInput[], options: EncodeOptions, at: number):
     const r = records[i]
     const ts = r.timestamp
     const tsDelta = ts - baseTimestamp
-    if (!Number.isSafeInteger(ts) || !Number.isSafeInteger(tsDelta)) throw invalid(`record ${i}: timestamp must be an integer: ${ts}`)
+    const od = checkedOffsetDelta(r, i, tsDelta, prevDelta)
     if (ts > maxTimestamp) maxTimestamp = ts
-    const od = r.offsetDelta ?? i
-    if (!(od > prevDelta) || od > 0x7fffffff || (od | 0) !== od) throw invalid(`record ${i}: offsetDelta ${od} must be an int32 greater than the previous one`)
     prevDelta = od
     const key = r.key
     const value = r.value
@@ -376,6 +372,14 @@ function writeHeader(out: Uint8Array, recordCount: number, p: Plan, options: Enc
 }
 
 /** Encodes one uncompressed batch, synchronously. Throws for any compression but 'none'. */
+/** A record's offset delta, once its timestamp (delta) and offset delta are checked: integers, deltas rising. */
+function checkedOffsetDelta(r: RecordInput, i: number, tsDelta: number, prevDelta: number): number {
+  if (!Number.isSafeInteger(r.timestamp) || !Number.isSafeInteger(tsDelta)) throw invalid(`record ${i}: timestamp must be an integer: ${r.timestamp}`)
+  const od = r.offsetDelta ?? i
+  if (!(od > prevDelta) || od > 0x7fffffff || (od | 0) !== od) throw invalid(`record ${i}: offsetDelta ${od} must be an int32 greater than the previous one`)
+  return od
+}
+
 export function encodeBatch(records: RecordInput[], options: EncodeOptions = {}): Uint8Array {
   const compression = options.compression ?? 'none'
   if (compression !== 'none') {
