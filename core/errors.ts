@@ -18,6 +18,8 @@ export const ERROR_CODES = {
   INVALID_TOPIC_EXCEPTION: { errorCode: 17, retriable: false, status: 400 },
   RECORD_LIST_TOO_LARGE: { errorCode: 18, retriable: false, status: 413 },
   NOT_ENOUGH_REPLICAS: { errorCode: 19, retriable: true, status: 503 },
+  /** Replication: appended by the leader, but the ISR shrank below min.insync.replicas before it was replicated. */
+  NOT_ENOUGH_REPLICAS_AFTER_APPEND: { errorCode: 20, retriable: true, status: 503 },
   INVALID_REQUIRED_ACKS: { errorCode: 21, retriable: false, status: 400 },
   ILLEGAL_GENERATION: { errorCode: 22, retriable: false, status: 409 },
   INCONSISTENT_GROUP_PROTOCOL: { errorCode: 23, retriable: false, status: 409 },
@@ -31,6 +33,7 @@ export const ERROR_CODES = {
   CLUSTER_AUTHORIZATION_FAILED: { errorCode: 31, retriable: false, status: 403 },
   INVALID_TIMESTAMP: { errorCode: 32, retriable: false, status: 400 },
   UNSUPPORTED_VERSION: { errorCode: 35, retriable: false, status: 400 },
+  SECURITY_DISABLED: { errorCode: 54, retriable: false, status: 400 },
   TOPIC_ALREADY_EXISTS: { errorCode: 36, retriable: false, status: 409 },
   INVALID_PARTITIONS: { errorCode: 37, retriable: false, status: 400 },
   INVALID_REPLICATION_FACTOR: { errorCode: 38, retriable: false, status: 400 },
@@ -41,9 +44,17 @@ export const ERROR_CODES = {
   DUPLICATE_SEQUENCE_NUMBER: { errorCode: 46, retriable: false, status: 409 },
   INVALID_PRODUCER_EPOCH: { errorCode: 47, retriable: false, status: 409 },
   INVALID_CONFIG: { errorCode: 40, retriable: false, status: 400 },
+  INVALID_TXN_STATE: { errorCode: 48, retriable: false, status: 409 },
+  INVALID_PRODUCER_ID_MAPPING: { errorCode: 49, retriable: false, status: 409 },
+  INVALID_TRANSACTION_TIMEOUT: { errorCode: 50, retriable: false, status: 400 },
+  CONCURRENT_TRANSACTIONS: { errorCode: 51, retriable: true, status: 409 },
   UNKNOWN_PRODUCER_ID: { errorCode: 59, retriable: false, status: 409 },
   SASL_AUTHENTICATION_FAILED: { errorCode: 58, retriable: false, status: 401 },
   TOPIC_DELETION_DISABLED: { errorCode: 73, retriable: false, status: 403 },
+  /** Replication: the request carries an older leader epoch than the replica's (a deposed leader, a stale follower). */
+  FENCED_LEADER_EPOCH: { errorCode: 74, retriable: true, status: 409 },
+  /** Replication: the request carries a newer leader epoch than the replica knows yet. */
+  UNKNOWN_LEADER_EPOCH: { errorCode: 75, retriable: true, status: 503 },
   MEMBER_ID_REQUIRED: { errorCode: 79, retriable: false, status: 409 },
   GROUP_ID_NOT_FOUND: { errorCode: 69, retriable: false, status: 404 },
   NON_EMPTY_GROUP: { errorCode: 68, retriable: false, status: 409 },
@@ -55,6 +66,8 @@ export const ERROR_CODES = {
   UNRELEASED_INSTANCE_ID: { errorCode: 111, retriable: false, status: 409 },
   UNSUPPORTED_ASSIGNOR: { errorCode: 112, retriable: false, status: 400 },
   INCONSISTENT_TOPIC_ID: { errorCode: 103, retriable: false, status: 409 },
+  /** Replication: an ISR change (AlterPartition) built on a partition state the controller has moved past. */
+  INVALID_UPDATE_VERSION: { errorCode: 95, retriable: true, status: 409 },
   /** edgelog's own: the store refused the write for lack of space (IndexedDB QuotaExceededError). */
   STORAGE_QUOTA_EXCEEDED: { errorCode: -1001, retriable: false, status: 507 },
   /** edgelog's own: the store failed in a way that is not the caller's fault. */

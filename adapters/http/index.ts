@@ -191,7 +191,7 @@ export class HttpBroker implements Broker {
         for (const i of indexes) results[i] = { topic, partition, errorCode, error: { code, message }, baseOffset: -1, logAppendTime: -1, logStartOffset: -1 }
       }
       const bytes = concatBytes(indexes.map((i) => req.entries[i].batch))
-      type Answer = { batches?: Array<{ baseOffset?: number; error?: { code: ErrorCode; message: string } }>; error?: { code: ErrorCode; message: string } }
+      type Answer = { batches?: Array<{ baseOffset?: number; logAppendTime?: number; logStartOffset?: number; error?: { code: ErrorCode; message: string } }>; error?: { code: ErrorCode; message: string } }
       const path = `/v1/topics/${enc(topic)}/partitions/${partition}/records?acks=${req.acks}`
       let answer: Answer
       try {
@@ -211,7 +211,8 @@ export class HttpBroker implements Broker {
             : new EdgelogError('NETWORK_EXCEPTION', `POST ${path}: the answer does not say what became of batch ${k}; it may have been stored`)
           results[i] = { topic, partition, errorCode: e.errorCode, error: { code: e.code, message: e.message }, baseOffset: -1, logAppendTime: -1, logStartOffset: -1 }
         } else {
-          results[i] = { topic, partition, errorCode: 0, baseOffset: b.baseOffset, logAppendTime: -1, logStartOffset: -1 }
+          // Older Workers did not send the last two: -1, Kafka's "unknown".
+          results[i] = { topic, partition, errorCode: 0, baseOffset: b.baseOffset, logAppendTime: b.logAppendTime ?? -1, logStartOffset: b.logStartOffset ?? -1 }
         }
       })
     }))

@@ -295,7 +295,7 @@ export class Admin {
 }
 
 function noAuthorizer(): EdgelogError {
-  return new EdgelogError('UNSUPPORTED_VERSION', 'No authorizer is configured (Kafka: SECURITY_DISABLED): edgelog has no ACLs; access is per bearer token at the Worker')
+  return new EdgelogError('SECURITY_DISABLED', 'No authorizer is configured: edgelog has no ACLs; access is per bearer token at the Worker')
 }
 
 export function toAssignmentRecord(assignment: TopicPartitions[]): Record<string, number[]> {

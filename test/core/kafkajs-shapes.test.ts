@@ -149,9 +149,9 @@ describe('admin shapes', () => {
 
   it('ACLs: a typed refusal (no authorizer); partition reassignments: none in progress, only onto broker 0', async () => {
     const admin = (await fresh({ t: 1 })).admin()
-    await expect(admin.describeAcls({})).rejects.toMatchObject({ code: 'UNSUPPORTED_VERSION' })
-    await expect(admin.createAcls({ acl: [] })).rejects.toMatchObject({ code: 'UNSUPPORTED_VERSION' })
-    await expect(admin.deleteAcls({ filters: [] })).rejects.toMatchObject({ code: 'UNSUPPORTED_VERSION' })
+    await expect(admin.describeAcls({})).rejects.toMatchObject({ code: 'SECURITY_DISABLED' })
+    await expect(admin.createAcls({ acl: [] })).rejects.toMatchObject({ code: 'SECURITY_DISABLED' })
+    await expect(admin.deleteAcls({ filters: [] })).rejects.toMatchObject({ code: 'SECURITY_DISABLED' })
     expect(await admin.listPartitionReassignments({})).toEqual({ topics: [] })
     await admin.alterPartitionReassignments({ topics: [{ topic: 't', partitionAssignment: [{ partition: 0, replicas: [0] }] }] })
     await expect(admin.alterPartitionReassignments({ topics: [{ topic: 't', partitionAssignment: [{ partition: 0, replicas: [1, 2] }] }] })).rejects.toMatchObject({ code: 'INVALID_REPLICATION_FACTOR' })

@@ -59,6 +59,29 @@ describe('connect(): the KafkaJS-shaped client over HTTP', () => {
     await log.close()
   })
 
+  it('a send answers with the log start offset, and the append time of a LogAppendTime topic', async () => {
+    const log = open()
+    const admin = log.admin()
+    const stamped = unique('stamped')
+    const plain = unique('plain')
+    await admin.createTopics({ topics: [
+      { topic: stamped, numPartitions: 1, configEntries: [{ name: 'message.timestamp.type', value: 'LogAppendTime' }] },
+      { topic: plain, numPartitions: 1 },
+    ] })
+    const producer = log.producer()
+    await producer.connect()
+    const before = Date.now()
+    const [s] = await producer.send({ topic: stamped, messages: [{ value: 'a', timestamp: '1000' }] })
+    expect(Number(s.logAppendTime)).toBeGreaterThanOrEqual(before - 1000)
+    expect(s.logStartOffset).toBe('0')
+    const [p] = await producer.send({ topic: plain, messages: [{ value: 'a' }] })
+    expect(p.logAppendTime).toBe('-1')
+    expect(p.logStartOffset).toBe('0')
+    await producer.disconnect()
+    await admin.deleteTopics({ topics: [stamped, plain] })
+    await log.close()
+  })
+
   it('server errors become EdgelogError with the same code', async () => {
     const broker = new HttpBroker({ url: 'http://127.0.0.1', fetch: selfFetch })
     const err = await broker.fetch({ topic: unique('missing'), partition: 0, offset: 0, maxBytes: 100 }).catch((e) => e)

@@ -26,6 +26,7 @@ import { DEFAULT_MAX_REQUEST_BYTES, errorResponse, fail, intParam, readBody, rea
 import { openapi } from './openapi.ts'
 import { BATCH_TARGET_BYTES, encodingOf, toJsonRecords, toPartitionBatches } from './records.ts'
 import { tail } from './sse.ts'
+import { DEFAULT_TAIL_CREDIT, MAX_TAIL_CREDIT, webSocketTail } from './ws-tail.ts'
 import { fetchThroughCache } from '../cache.ts'
 import { mountActivityRoute } from '../wait/routes.ts'
 
@@ -239,6 +240,10 @@ export function createApp(): Hono<AppEnv> {
     const encoding = encodingOf(c.req.query('encoding'))
     // Fail fast (a JSON error, not a stream) when the topic or offset is wrong.
     await c.var.broker.fetchRaw({ topic, partition, offset, maxBytes: 1, maxWaitMs: 0 })
+    if (c.req.header('upgrade')?.toLowerCase() === 'websocket') {
+      const credit = intParam(c.req.query('credit'), 'credit', { min: 1, max: MAX_TAIL_CREDIT }) ?? DEFAULT_TAIL_CREDIT
+      return webSocketTail(c.var.broker, { topic, partition, offset, credit, limit, maxWaitMs, encoding })
+    }
     return tail(c.var.broker, { topic, partition, offset, limit, maxWaitMs, encoding, signal: c.req.raw.signal })
   })
 
@@ -441,7 +446,7 @@ async function produce(c: C, forcedPartition: number | undefined): Promise<Respo
     const out = results.map((r, i) => {
       if (r.error) return { partition: r.partition, error: r.error }
       const records = readBatchHeader(batches[i]).recordCount
-      return { partition: r.partition, baseOffset: r.baseOffset, lastOffset: r.baseOffset + records - 1, records }
+      return { partition: r.partition, baseOffset: r.baseOffset, lastOffset: r.baseOffset + records - 1, records, logAppendTime: r.logAppendTime, logStartOffset: r.logStartOffset }
     })
     if (failure) return c.json({ error: failure.error!, batches: out }, statusOf(failure.error!.code) as never)
     return c.json({ batches: out })

@@ -168,9 +168,9 @@ export const openapi = {
     '/v1/topics/{topic}/partitions/{p}/tail': {
       parameters: [topic, partition],
       get: {
-        summary: 'Live tail as Server-Sent Events (event: record, id: offset); resumes after Last-Event-ID',
-        parameters: [query('offset', { oneOf: [{ type: 'integer' }, { enum: ['earliest', 'latest'] }] }, 'Start (default latest)'), query('limit', int, 'Close after this many records'), query('access_token', str, 'The bearer token, for EventSource (which cannot send headers)'), encoding, { name: 'Last-Event-ID', in: 'header', required: false, schema: str }],
-        responses: { '200': { description: 'text/event-stream', content: { 'text/event-stream': { schema: str } } }, ...errors(400, 401, 403, 404, 416) },
+        summary: 'Live tail as Server-Sent Events (event: record, id: offset; resumes after Last-Event-ID), or, with Upgrade: websocket, as a WebSocket with credit-based back-pressure (docs/http-api.md)',
+        parameters: [query('offset', { oneOf: [{ type: 'integer' }, { enum: ['earliest', 'latest'] }] }, 'Start (default latest)'), query('limit', int, 'Close after this many records'), query('credit', int, 'WebSocket: records the client takes before it sends { "credit": n } (default 1000)'), query('access_token', str, 'The bearer token, for EventSource and WebSocket (which cannot send headers)'), encoding, { name: 'Last-Event-ID', in: 'header', required: false, schema: str }],
+        responses: { '101': { description: 'WebSocket tail: JSON messages { type: records | idle | error }' }, '200': { description: 'text/event-stream', content: { 'text/event-stream': { schema: str } } }, ...errors(400, 401, 403, 404, 416) },
       },
     },
     '/v1/groups': { get: { summary: 'List consumer groups', responses: { ...ok('Groups', { type: 'object', properties: { groups: { type: 'array', items: { type: 'object', properties: { groupId: str, protocolType: str, state: str } } } } }), ...errors(401) } } },

@@ -6,11 +6,10 @@
  * the partition object (worker/wait/), which pushes each append's batches to it while the object
  * itself sleeps between appends. An idle tail sends a comment to keep the connection.
  */
-import { errorFromJSON, isEdgelogError } from '../../core/errors.ts'
-import { lastOffsetOf, splitBatches } from '../../core/codec/record-batch.ts'
+import { isEdgelogError } from '../../core/errors.ts'
 import type { EdgeBroker } from '../edge-broker.ts'
-import { waitsInObject, WatchSocket } from '../wait/client.ts'
-import { toJsonRecords, type Encoding } from './records.ts'
+import type { Encoding } from './records.ts'
+import { tailEvents } from './tail-source.ts'
 
 export interface TailOptions {
   topic: string
@@ -28,60 +27,25 @@ const encoder = new TextEncoder()
 export function tail(broker: EdgeBroker, options: TailOptions): Response {
   const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>()
   const writer = writable.getWriter()
+  // Awaiting each write is the back-pressure: the source is not pulled while the reader lags.
   const send = (text: string) => writer.write(encoder.encode(text))
   void (async () => {
-    let offset = options.offset
     let sent = 0
-    const more = () => !options.signal.aborted && (options.limit === undefined || sent < options.limit)
-    /** Sends the records of `bytes` (batches read from `offset`) and moves `offset` past them. */
-    const emit = async (bytes: Uint8Array) => {
-      const batches = splitBatches(bytes)
-      const records = await toJsonRecords(batches, offset, options.encoding)
-      let text = ''
-      let cut = false
-      for (const r of records) {
-        if (options.limit !== undefined && sent >= options.limit) { cut = true; break }
-        text += `id: ${r.offset}\nevent: record\ndata: ${JSON.stringify(r)}\n\n`
-        offset = r.offset + 1
-        sent++
-      }
-      // Compacted batches may end past their last kept record: continue after the batch.
-      if (!cut) offset = Math.max(offset, lastOffsetOf(batches[batches.length - 1]) + 1)
-      if (text) await send(text)
-    }
     try {
-      await send(`retry: 1000\n: tail of ${options.topic}/${options.partition} from offset ${offset}\n\n`)
-      const inObject = waitsInObject(broker.env)
-      while (more()) {
-        const raw = await broker.fetchRaw({ topic: options.topic, partition: options.partition, offset, maxBytes: 256 * 1024, maxWaitMs: inObject ? options.maxWaitMs : 0 })
-        if (raw.batchCount > 0) {
-          await emit(raw.bytes)
+      await send(`retry: 1000\n: tail of ${options.topic}/${options.partition} from offset ${options.offset}\n\n`)
+      for await (const event of tailEvents(broker, options)) {
+        if (event.type === 'idle') {
+          await send(`: idle, high watermark ${event.highWatermark}\n\n`)
           continue
         }
-        if (inObject) {
-          await send(`: idle, high watermark ${raw.highWatermark}\n\n`)
-          continue
+        let text = ''
+        for (const r of event.records) {
+          if (options.limit !== undefined && sent >= options.limit) break
+          text += `id: ${r.offset}\nevent: record\ndata: ${JSON.stringify(r)}\n\n`
+          sent++
         }
-        // At the end of the log: wait in the Worker for the object's pushes.
-        let hw = raw.highWatermark
-        const target = await broker.cluster.target(options.topic, options.partition)
-        const watch = await broker.cluster.onPartition(target, (stub) => WatchSocket.open(stub as never, target, { offset, maxBytes: 256 * 1024, minBytes: 1, mode: 'stream' }))
-        try {
-          while (more()) {
-            const m = await watch.next(options.maxWaitMs, options.signal)
-            if (m === 'closed') break
-            if (m === 'timeout') { await send(`: idle, high watermark ${hw}\n\n`); continue }
-            if (m.t === 'pos') { hw = m.hw; continue }
-            if (m.t === 'ready') break
-            if (m.t === 'error') throw errorFromJSON({ code: m.code, message: m.message } as never)
-            hw = m.hw
-            // Pushed batches start where this tail stands; anything else: catch up by fetching.
-            if (m.from !== offset || m.count === 0) break
-            await emit(m.bytes)
-          }
-        } finally {
-          watch.close()
-        }
+        if (text) await send(text)
+        if (options.limit !== undefined && sent >= options.limit) break
       }
       await writer.close()
     } catch (error) {

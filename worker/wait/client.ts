@@ -25,19 +25,30 @@ export function waitsInObject(env: EdgelogEnv): boolean {
   return env.EDGELOG_WAIT === 'object'
 }
 
+/** Pushed bytes a watch keeps for a reader that has not taken them yet. */
+const MAX_QUEUED_BYTES = 4 * 1024 * 1024
+
 /** One open watch: its messages in arrival order. */
 export class WatchSocket {
   private readonly queue: WatchMessage[] = []
+  private queuedBytes = 0
   private wake: (() => void) | undefined
   private closed = false
 
   private constructor(private readonly ws: WebSocket) {
     ws.addEventListener('message', (event) => {
+      if (this.closed) return
       try {
-        this.queue.push(decodeMessage(event.data as string | ArrayBuffer))
+        const m = decodeMessage(event.data as string | ArrayBuffer)
+        this.queue.push(m)
+        if (m.t === 'data') this.queuedBytes += m.bytes.byteLength
       } catch (e) {
         this.queue.push({ t: 'error', code: 'CORRUPT_MESSAGE', message: `Unreadable watch message: ${String(e)}` })
       }
+      // A reader that does not keep up (a slow tail client): stop taking pushes rather than
+      // buffer them without bound; once the queue is drained the reader sees 'closed' and
+      // catches up by fetching from its own offset, so nothing is missed.
+      if (this.queuedBytes > MAX_QUEUED_BYTES) this.close()
       this.wake?.()
     })
     const end = () => { this.closed = true; this.wake?.() }
@@ -69,7 +80,10 @@ export class WatchSocket {
     const deadline = Date.now() + ms
     for (;;) {
       const m = this.queue.shift()
-      if (m) return m
+      if (m) {
+        if (m.t === 'data') this.queuedBytes -= m.bytes.byteLength
+        return m
+      }
       if (this.closed || signal?.aborted) return 'closed'
       const left = deadline - Date.now()
       if (left <= 0) return 'timeout'
