@@ -6,7 +6,12 @@ export default defineConfig({
   test: {
     projects: [
       {
-        plugins: [cloudflareTest({ wrangler: { configPath: './wrangler.jsonc' } })],
+        plugins: [cloudflareTest({
+          wrangler: { configPath: './wrangler.jsonc' },
+          // Replication tests (test/worker/replication*.test.ts): the fault switch is allowed here only,
+          // and a follower leaves the ISR after 1 s instead of Kafka's 30 s.
+          miniflare: { bindings: { EDGELOG_TEST_REPLICA_FAULTS: 'true', EDGELOG_SETTINGS: JSON.stringify({ 'replica.lag.time.max.ms': 1000 }) } },
+        })],
         test: { name: 'workers', include: ['test/worker/**/*.test.ts'] },
       },
       {

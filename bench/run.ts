@@ -3,8 +3,8 @@
  * (Chromium for the browser and sync benchmarks, wrangler for the HTTP, Durable Object and
  * sync ones). Each prints its own tables.
  *   npm run bench                 all that can run
- *   npm run bench -- core         one of: core, strings, memory, group, rebalance, browser, do, http, sync,
- *                                 codecs, durable-streams, scale
+ *   npm run bench -- core         one of: core, strings, memory, group, rebalance, schemas, browser, do, http, sync,
+ *                                 codecs, durable-streams, scale, tiered, simulate, txn, replication
  * The in-process suites run as plain JavaScript under node (bench/node.mjs), not under tsx,
  * whose loader transforms the JavaScript it loads and made the consumer up to 4x slower.
  */
@@ -17,6 +17,7 @@ const suites: Record<string, { file: string; needs?: string; nodeFlags?: string[
   memory: { file: 'bench/memory.ts', nodeFlags: ['--expose-gc'], plainNode: true },
   group: { file: 'bench/consumer-group.ts', plainNode: true },
   rebalance: { file: 'bench/rebalance.ts', plainNode: true },
+  schemas: { file: 'bench/schemas.ts', plainNode: true },
   browser: { file: 'bench/browser.ts', needs: '/usr/bin/chromium' },
   do: { file: 'bench/do.ts' },
   http: { file: 'bench/http.ts' },
@@ -24,6 +25,10 @@ const suites: Record<string, { file: string; needs?: string; nodeFlags?: string[
   codecs: { file: 'bench/codecs.ts' },
   'durable-streams': { file: 'bench/durable-streams.ts' },
   scale: { file: 'bench/scale.ts' },
+  tiered: { file: 'bench/tiered.ts' },
+  simulate: { file: 'bench/simulate.ts' },
+  txn: { file: 'bench/transactions.ts', plainNode: true },
+  replication: { file: 'bench/replication.ts', plainNode: true },
 }
 const asked = process.argv.slice(2).filter((a) => !a.startsWith('-'))
 const flags = process.argv.slice(2).filter((a) => a.startsWith('-'))

@@ -25,7 +25,7 @@ export interface TopicSpec {
 
 export interface PartitionInfo {
   partitionId: number
-  /** Always 0: one broker per log (the partition's single writer). */
+  /** 0 for a single broker's log; a replicated cluster's current leader (-1: none). */
   leader: number
   replicas: number[]
   isr: number[]
@@ -56,6 +56,12 @@ export interface PartitionState {
   highWatermark: number
   sizeBytes: number
   segments: SegmentInfo[]
+  /** A replicated cluster's view (core/replication): Kafka's Leader, Replicas, Isr of `kafka-topics --describe`. */
+  leader?: number
+  leaderEpoch?: number
+  replicas?: number[]
+  isr?: number[]
+  offlineReplicas?: number[]
 }
 
 export interface ProduceEntry {
@@ -72,6 +78,8 @@ export interface ProduceRequest {
   /** -1 (all): durable before the answer; 1: the store's default; 0: no answer awaited. */
   acks: -1 | 0 | 1
   entries: ProduceEntry[]
+  /** Kafka's transactional_id: a transactional producer's batches are checked with its coordinator. */
+  transactionalId?: string | null
 }
 
 export interface ProduceResult {
@@ -99,6 +107,13 @@ export interface FetchRequest {
   /** Wait up to this long for `minBytes` to be available (long poll). 0: answer now. */
   maxWaitMs?: number
   minBytes?: number
+  /**
+   * Kafka's isolation_level: 0 read_uncommitted (the default: up to the high watermark), 1
+   * read_committed (up to the last stable offset, with the aborted transactions in the range).
+   */
+  isolationLevel?: 0 | 1
+  /** Kafka's rack_id (KIP-392, the consumer's client.rack): a replicated cluster may answer from a replica in that rack. */
+  rackId?: string | null
 }
 
 export interface FetchResult {
@@ -113,6 +128,14 @@ export interface FetchResult {
    * In process these are the stored bytes themselves (zero-copy): readers must not mutate them.
    */
   batches: Uint8Array[]
+  /** The first offset of the oldest ongoing transaction, else the high watermark. */
+  lastStableOffset?: number
+  /**
+   * read_committed: the aborted transactions overlapping the batches returned, by first offset
+   * (Kafka's FetchResponse aborted_transactions). A reader drops those producers' transactional
+   * records from `firstOffset` until their abort marker.
+   */
+  abortedTransactions?: Array<{ producerId: number; firstOffset: number }>
 }
 
 export interface FetchOptions {
@@ -127,6 +150,23 @@ export interface ListOffsetsResult {
   /** -1 when no record has a timestamp at or after the one asked for. */
   offset: number
   timestamp: number
+}
+
+/** Kafka's InitProducerId: with a transactionalId, the transaction coordinator's (core/txn). */
+export interface InitProducerIdRequest {
+  transactionalId?: string | null
+  /** Kafka's transaction.timeout.ms (KafkaJS's `transactionTimeout`): an ongoing transaction older than this is aborted. */
+  transactionTimeoutMs?: number
+  /** The producer's current id and epoch, when it asks for its epoch to be bumped (KIP-360). */
+  producerId?: number
+  producerEpoch?: number
+}
+
+/** A transaction's producer: every transactional request carries it; an older epoch is fenced. */
+export interface TxnProducer {
+  transactionalId: string
+  producerId: number
+  producerEpoch: number
 }
 
 export interface InitProducerIdResult {
@@ -252,8 +292,21 @@ export interface Broker {
    * broker to honour; never sent over the wire (it is not part of the request).
    */
   fetch(req: FetchRequest, options?: FetchOptions): Promise<FetchResult>
-  listOffsets(req: { topic: string; partitions: number[]; spec: OffsetSpec }): Promise<ListOffsetsResult[]>
-  initProducerId(req: { transactionalId?: string | null; producerId?: number; producerEpoch?: number }): Promise<InitProducerIdResult>
+  /** `isolationLevel` 1 (read_committed): 'latest' is the last stable offset, as Kafka's ListOffsets answers it. */
+  listOffsets(req: { topic: string; partitions: number[]; spec: OffsetSpec; isolationLevel?: 0 | 1 }): Promise<ListOffsetsResult[]>
+  initProducerId(req: InitProducerIdRequest): Promise<InitProducerIdResult>
+  /**
+   * Transactions (KIP-98; core/txn, docs/transactions.md). Optional: a broker without them
+   * (edgelog/http today) makes `producer.transaction()` fail with UNSUPPORTED_VERSION.
+   * AddPartitionsToTxn: the partitions join the ongoing transaction (starting one); all or nothing.
+   */
+  addPartitionsToTxn?(req: TxnProducer & { topics: TopicPartitions[] }): Promise<void>
+  /** AddOffsetsToTxn: the group's offsets will be committed with the transaction. */
+  addOffsetsToTxn?(req: TxnProducer & { groupId: string }): Promise<void>
+  /** TxnOffsetCommit: offsets that become the group's committed offsets when the transaction commits. */
+  txnOffsetCommit?(req: TxnProducer & { groupId: string; offsets: OffsetCommit[] }): Promise<void>
+  /** EndTxn: commit (`committed: true`) or abort; resolves once every marker is written. */
+  endTxn?(req: TxnProducer & { committed: boolean }): Promise<void>
   /** Runs retention and compaction now (they also run on their own). */
   runMaintenance(req: { topic?: string }): Promise<void>
   /**
@@ -267,7 +320,12 @@ export interface Broker {
   // groups
   groupHeartbeat(req: GroupHeartbeatRequest): Promise<GroupHeartbeatResponse>
   commitOffsets(req: { groupId: string; memberId?: string; memberEpoch?: number; offsets: OffsetCommit[] }): Promise<void>
-  fetchOffsets(req: { groupId: string; topics?: string[] }): Promise<CommittedOffset[]>
+  /**
+   * `requireStable` (Kafka's OffsetFetch require_stable, KIP-447): refuse with the retriable
+   * UNSTABLE_OFFSET_COMMIT while a transaction holds offsets of these topics pending, so a
+   * read_committed consumer never starts from an offset an ending transaction is about to move.
+   */
+  fetchOffsets(req: { groupId: string; topics?: string[]; requireStable?: boolean }): Promise<CommittedOffset[]>
   describeGroups(req: { groupIds: string[] }): Promise<GroupDescription[]>
   listGroups(): Promise<Array<{ groupId: string; protocolType: string; state: string }>>
   deleteGroups(req: { groupIds: string[] }): Promise<Array<{ groupId: string; errorCode: number; error?: { code: ErrorCode; message: string } }>>

@@ -27,10 +27,23 @@ export interface TopicConfig {
   /**
    * Confluent's broker-side schema validation: every record's value (key) must carry, in
    * Confluent's wire format, the id of a live schema of subject `<topic>-value` (`<topic>-key`)
-   * in the log's own registry; else the batch is refused (INVALID_RECORD), nothing stored.
+   * in the log's own registry, and a payload that is a value of that schema; else the batch is
+   * refused (INVALID_RECORD), nothing stored.
    */
   'confluent.value.schema.validation': boolean
   'confluent.key.schema.validation': boolean
+  /** Replication (core/replication): acks=all needs at least this many in-sync replicas. */
+  'min.insync.replicas': number
+  /** Replication: elect a replica outside the ISR when no ISR member is left (loses acknowledged records; reported). */
+  'unclean.leader.election.enable': boolean
+  /**
+   * Kafka's tiered storage (KIP-405): sealed segments leave the local store for a remote one
+   * (R2 at the edge) once past local.retention.ms / local.retention.bytes (-2: retention.ms /
+   * retention.bytes); reads fall through to the remote tier. Refused where there is none.
+   */
+  'remote.storage.enable': boolean
+  'local.retention.ms': number
+  'local.retention.bytes': number
 }
 
 export const TOPIC_CONFIG_DEFAULTS: TopicConfig = {
@@ -46,6 +59,11 @@ export const TOPIC_CONFIG_DEFAULTS: TopicConfig = {
   'compression.type': 'producer',
   'confluent.value.schema.validation': false,
   'confluent.key.schema.validation': false,
+  'min.insync.replicas': 1,
+  'unclean.leader.election.enable': false,
+  'remote.storage.enable': false,
+  'local.retention.ms': -2,
+  'local.retention.bytes': -2,
 }
 
 /** Broker settings users expect from Kafka (server.properties), with Kafka's names. */
@@ -62,6 +80,10 @@ export interface LogSettings {
   'group.consumer.heartbeat.interval.ms': number
   /** How long an idle idempotent producer's state is kept per partition. */
   'producer.id.expiration.ms': number
+  /** Replication: a follower that has not caught up with its leader for this long leaves the ISR. */
+  'replica.lag.time.max.ms': number
+  /** Kafka's remote.log.storage.system.enable: a remote tier exists (at the edge: the R2 binding); without it no topic may set remote.storage.enable. */
+  'remote.log.storage.system.enable': boolean
 }
 
 export const LOG_SETTINGS_DEFAULTS: LogSettings = {
@@ -75,15 +97,18 @@ export const LOG_SETTINGS_DEFAULTS: LogSettings = {
   'group.consumer.session.timeout.ms': 45_000,
   'group.consumer.heartbeat.interval.ms': 5_000,
   'producer.id.expiration.ms': 24 * 3600 * 1000,
+  'replica.lag.time.max.ms': 30_000,
+  'remote.log.storage.system.enable': false,
 }
 
 const NUMERIC: Array<keyof TopicConfig> = [
   'retention.ms', 'retention.bytes', 'segment.bytes', 'segment.ms', 'max.message.bytes',
-  'min.compaction.lag.ms', 'delete.retention.ms',
+  'min.compaction.lag.ms', 'delete.retention.ms', 'min.insync.replicas', 'local.retention.ms', 'local.retention.bytes',
 ]
 const MINIMUM: Partial<Record<keyof TopicConfig, number>> = {
   'retention.ms': -1, 'retention.bytes': -1, 'segment.bytes': 14, 'segment.ms': 1,
-  'max.message.bytes': 0, 'min.compaction.lag.ms': 0, 'delete.retention.ms': 0,
+  'max.message.bytes': 0, 'min.compaction.lag.ms': 0, 'delete.retention.ms': 0, 'min.insync.replicas': 1,
+  'local.retention.ms': -2, 'local.retention.bytes': -2,
 }
 
 /** Applies `entries` (Kafka config names; null resets to default) over `base`. */
@@ -117,7 +142,7 @@ export function applyTopicConfig(
         throw new EdgelogError('INVALID_CONFIG', `Invalid value ${JSON.stringify(value)} for config 'message.timestamp.type'`)
       }
       next['message.timestamp.type'] = value
-    } else if (key === 'confluent.value.schema.validation' || key === 'confluent.key.schema.validation') {
+    } else if (key === 'confluent.value.schema.validation' || key === 'confluent.key.schema.validation' || key === 'unclean.leader.election.enable' || key === 'remote.storage.enable') {
       const text = String(value).trim().toLowerCase()
       if (text !== 'true' && text !== 'false') throw new EdgelogError('INVALID_CONFIG', `Invalid value ${JSON.stringify(value)} for config '${name}' (true or false)`)
       next[key] = text === 'true'
@@ -130,6 +155,36 @@ export function applyTopicConfig(
     }
   }
   return next
+}
+
+/**
+ * Checks across configs (Kafka's LogConfig validation of tiered storage): a topic with
+ * remote.storage.enable needs a remote tier in this place and cleanup.policy delete only, and
+ * its local retention may not exceed its total retention. Configs without it pass unchanged.
+ */
+export function validateTopicConfig(config: TopicConfig, settings: Pick<LogSettings, 'remote.log.storage.system.enable'>): TopicConfig {
+  if (!config['remote.storage.enable']) return config
+  if (!settings['remote.log.storage.system.enable']) {
+    throw new EdgelogError('INVALID_CONFIG', 'Tiered Storage functionality is disabled in the broker (at the edge: no R2 binding REMOTE_STORAGE). Topic cannot be configured with remote log storage.')
+  }
+  if (config['cleanup.policy'] !== 'delete') {
+    throw new EdgelogError('INVALID_CONFIG', `Remote log storage is only supported for topics with cleanup.policy=delete, not ${config['cleanup.policy']}`)
+  }
+  for (const [local, total] of [['local.retention.ms', 'retention.ms'], ['local.retention.bytes', 'retention.bytes']] as const) {
+    const l = config[local]
+    const t = config[total]
+    if (l === -2) continue
+    if (t !== -1 && l === -1) throw new EdgelogError('INVALID_CONFIG', `Invalid value -1 for config '${local}': it may not be -1 while ${total} is ${t}`)
+    if (t !== -1 && l > t) throw new EdgelogError('INVALID_CONFIG', `Invalid value ${l} for config '${local}': it may not be more than ${total} (${t})`)
+  }
+  return config
+}
+
+/** The local retention of a tiered topic: local.retention.* with -2 meaning the total retention. */
+export function localRetention(config: TopicConfig): { ms: number; bytes: number } {
+  const ms = config['local.retention.ms']
+  const bytes = config['local.retention.bytes']
+  return { ms: ms === -2 ? config['retention.ms'] : ms, bytes: bytes === -2 ? config['retention.bytes'] : bytes }
 }
 
 export function resolveLogSettings(overrides?: Partial<LogSettings>): LogSettings {

@@ -5,6 +5,7 @@ export { Producer, CompressionTypes, type ProducerConfig, type ProducerRecord, t
 export { Consumer, PartitionAssigners, type ConsumerConfig, type RunConfig, type EachMessagePayload, type EachBatchPayload, type Batch } from './client/consumer.ts'
 export { Admin, ConfigResourceTypes, type ITopicConfig } from './client/admin.ts'
 export { RecordBytes, type Message, type KafkaMessage, type IHeaders } from './client/messages.ts'
+export type { Serializer, Deserializer, Serializers, Deserializers, SerializerContext, DeserializerContext } from './client/serializers.ts'
 export { EdgelogError, isEdgelogError, errorFromJSON, ERROR_CODES, type ErrorCode } from './errors.ts'
 export { LocalBroker, type LocalBrokerOptions } from './log/local-broker.ts'
 export { PartitionLog } from './log/partition-log.ts'

@@ -10,11 +10,14 @@
  *
  * What is never served from the cache:
  *   - the active segment, or any read of a compacted topic (asked of the object every time);
- *   - an offset below the log start: the Worker serves a cached entry only when it knows the
- *     partition's log start from an answer of the object within the last
- *     `EDGELOG_CACHE_FRESH_MS` (default 1000 ms) and the offset is at or above it; otherwise
- *     it asks the object (which refreshes what it knows). Entries also expire when retention by
- *     time may delete their segment;
+ *   - an offset below the log start: the Worker serves a cached entry only under a lease of
+ *     the object on its log start (objects/log-start-lease.ts): `readCacheable` answers "my
+ *     log start stays at or below `floor` for `ms`" (EDGELOG_CACHE_FRESH_MS, default 1000),
+ *     the Worker serves hits at or above the floor until `ms` after it sent that request, and
+ *     the object makes retention, DeleteRecords and topic deletion wait until its leases have
+ *     run out. So once a call that moved the log start has answered, no cache serves below it.
+ *     Otherwise the read goes to the object (which grants a new lease). Entries also expire
+ *     when retention by time may delete their segment;
  *   - the high watermark: a cached answer reports the highest one this isolate has seen.
  * A topic deleted and created again has a new topic id, hence other keys.
  */
@@ -39,17 +42,22 @@ export interface CachedFetch extends FetchOutcome {
   maxAge?: number
 }
 
-interface Known { logStart: number; highWatermark: number; at: number }
+/** What this isolate knows of a partition: its log start, the highest high watermark seen, and the lease on the log start. */
+interface Known { logStart: number; highWatermark: number; leaseUntil: number }
 const known = new Map<string, Known>()
 
-function learn(stream: string, logStart: number, highWatermark: number): void {
+/** An answer without a lease: it can only raise what is known, never extend the lease. */
+function learn(stream: string, logStart: number, highWatermark: number, lease?: { ms: number; floor: number; sentAt: number }): void {
   const k = known.get(stream)
-  known.set(stream, { logStart, highWatermark: Math.max(highWatermark, k?.highWatermark ?? -1), at: Date.now() })
+  const leaseUntil = lease ? lease.sentAt + lease.ms : k?.leaseUntil ?? 0
+  const floor = Math.max(logStart, lease?.floor ?? -1, k?.logStart ?? -1)
+  known.set(stream, { logStart: floor, highWatermark: Math.max(highWatermark, k?.highWatermark ?? -1), leaseUntil })
 }
 
-function freshMs(env: EdgelogEnv): number {
-  const n = Number(env.EDGELOG_CACHE_FRESH_MS)
-  return Number.isFinite(n) && n >= 0 ? n : 1000
+/** A hit may be served: a live lease, and the offset at or above the floor it holds. */
+function leased(stream: string, offset: number): Known | undefined {
+  const k = known.get(stream)
+  return k && Date.now() < k.leaseUntil && offset >= k.logStart && offset < k.highWatermark ? k : undefined
 }
 
 function enabled(env: EdgelogEnv): boolean {
@@ -79,11 +87,14 @@ export async function fetchThroughCache(broker: EdgeBroker, req: FetchRequest, o
     learn(target.stream, waited.logStartOffset, waited.highWatermark)
     return { ...waited, cache: 'bypass' }
   }
-  if (k && Date.now() - k.at <= freshMs(env) && req.offset >= k.logStart && req.offset < k.highWatermark) {
+  if (leased(target.stream, req.offset)) {
     const hit = await cache.match(key)
-    if (hit) {
+    // Checked again after the lookup: the clock moves at I/O, and the lease may have run out meanwhile.
+    const still = hit && leased(target.stream, req.offset)
+    if (hit && still) {
       const bytes = new Uint8Array(await hit.arrayBuffer())
       if (bytes.byteLength >= minBytes) {
+        const k = still
         const hw = Math.max(Number(hit.headers.get('Edgelog-High-Watermark')), k.highWatermark)
         const maxAge = Math.min(HTTP_MAX_AGE_S, Number(hit.headers.get('Edgelog-Max-Age')) || 0)
         return { bytes, batchCount: Number(hit.headers.get('Edgelog-Batch-Count')), highWatermark: hw, logStartOffset: k.logStart, topicId, cache: 'hit', maxAge }
@@ -92,8 +103,10 @@ export async function fetchThroughCache(broker: EdgeBroker, req: FetchRequest, o
   }
 
   // Asked of the object: a read that says whether it is sealed.
+  // The lease counts from before the request left: never later than the object's own reckoning.
+  const sentAt = Date.now()
   const read = await broker.cluster.onPartition(target, (stub) => unwrap(stub.readCacheable(target, { offset: req.offset, maxBytes: req.maxBytes })))
-  learn(target.stream, read.logStartOffset, read.highWatermark)
+  learn(target.stream, read.logStartOffset, read.highWatermark, read.lease ? { ...read.lease, sentAt } : undefined)
   if (read.batchCount === 0 || read.bytes.byteLength < minBytes) {
     // Nothing (or not enough) at the offset yet: a long poll waits for it in the Worker.
     if (Number(req.maxWaitMs) > 0) {

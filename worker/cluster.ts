@@ -11,6 +11,7 @@ import type { EdgelogEnv } from './env.ts'
 import { targetOf, type TopicView } from './objects/controller.ts'
 import type { PartitionTarget } from './objects/partition.ts'
 import { unwrap } from './rpc.ts'
+import { replicatedFace } from './replication/face.ts'
 
 export const METADATA_TTL_MS = 2_000
 
@@ -20,7 +21,8 @@ const caches = new WeakMap<object, Cache>()
 export class Cluster {
   private readonly cache: Cache
 
-  constructor(readonly env: EdgelogEnv) {
+  /** `rack`: the reader's region for nearest-replica reads of replicated topics (worker/replication/rack.ts). */
+  constructor(readonly env: EdgelogEnv, readonly rack?: string) {
     let cache = caches.get(env.CONTROLLER)
     if (!cache) caches.set(env.CONTROLLER, (cache = new Map()))
     this.cache = cache
@@ -79,6 +81,8 @@ export class Cluster {
   /** Calls a partition object; a deleted partition invalidates the cached topic. */
   async onPartition<T>(target: PartitionTarget, call: (stub: ReturnType<Cluster['partitionStub']>) => Promise<T>): Promise<T> {
     try {
+      // A replicated partition lives in replica objects: its face routes to the leader (worker/replication/face.ts).
+      if (target.replication) return await call(replicatedFace(this, target.replication, this.rack) as ReturnType<Cluster['partitionStub']>)
       return await call(this.partitionStub(target))
     } catch (error) {
       if (isEdgelogError(error, 'UNKNOWN_TOPIC_OR_PARTITION')) this.invalidate(target.topic)

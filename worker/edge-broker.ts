@@ -8,13 +8,15 @@ import { EdgelogError, isEdgelogError } from '../core/errors.ts'
 import type { TopicConfig } from '../core/config.ts'
 import type {
   Broker, ClusterInfo, DeleteRecordsResult, FetchRequest, FetchResult, GroupDescription, GroupHeartbeatRequest, GroupHeartbeatResponse,
-  InitProducerIdResult, ListOffsetsResult, OffsetSpec, PartitionState, ProduceRequest, ProduceResult, TopicMetadata, TopicSpec,
+  InitProducerIdRequest, InitProducerIdResult, ListOffsetsResult, OffsetCommit, OffsetSpec, PartitionState, ProduceRequest, ProduceResult,
+  TopicMetadata, TopicPartitions, TopicSpec, TxnProducer,
 } from '../core/broker.ts'
 import { splitBatches } from '../core/codec/record-batch.ts'
 import { groupEntriesByPartition } from '../core/log/produce-groups.ts'
 import { validateMaxBytes, validateOffset } from '../core/log/validate.ts'
 import { Cluster } from './cluster.ts'
 import { EdgeReplicas } from './edge-replicas.ts'
+import { EdgeTransactions } from './transactions.ts'
 import { SchemaValidator, validatesSchemas } from '../core/schemas/validation.ts'
 import type { EdgelogEnv } from './env.ts'
 import { targetOf, type TopicView } from './objects/controller.ts'
@@ -24,16 +26,21 @@ import { settingsOf, unwrap } from './rpc.ts'
 export interface EdgeBrokerOptions {
   /** The caller's address, shown as a group member's clientHost. */
   clientHost?: string
+  /** The reader's rack (KIP-392) for replicated topics: worker/replication/rack.ts. */
+  clientRack?: string
 }
 
 export class EdgeBroker implements Broker {
   readonly cluster: Cluster
   /** Replica topics, written by a follower in another deployment's MirrorMaker. */
   readonly replicas: EdgeReplicas
+  /** Transaction coordinators, one object per transactional id. */
+  readonly transactions: EdgeTransactions
 
   constructor(readonly env: EdgelogEnv, private readonly options: EdgeBrokerOptions = {}) {
-    this.cluster = new Cluster(env)
+    this.cluster = new Cluster(env, options.clientRack)
     this.replicas = new EdgeReplicas(this.cluster)
+    this.transactions = new EdgeTransactions(env)
   }
 
   async describeCluster(): Promise<ClusterInfo> {
@@ -121,7 +128,7 @@ export class EdgeBroker implements Broker {
       for (const i of indexes) results[i] = failed(req.entries[i], error)
     }
     const autoCreate = settingsOf(this.env)['auto.create.topics.enable']
-    const groups = await Promise.all(groupEntriesByPartition(req.entries).map(async (indexes): Promise<{ indexes: number[]; target?: PartitionTarget; error?: EdgelogError }> => {
+    const groups = await Promise.all(groupEntriesByPartition(req.entries).map(async (indexes): Promise<{ indexes: number[]; target?: PartitionTarget; error?: EdgelogError; release?: () => Promise<void> }> => {
       try {
         for (const i of indexes) {
           if (!(req.entries[i]?.batch instanceof Uint8Array)) throw new EdgelogError('CORRUPT_MESSAGE', 'batch must be a Uint8Array of Kafka record batch bytes')
@@ -132,7 +139,9 @@ export class EdgeBroker implements Broker {
           // Checked here, in the Worker, before the partition object stores anything.
           await validatorFor(this.env, this).check(target.topic, target.config, indexes.map((i) => req.entries[i].batch))
         }
-        return { indexes, target }
+        // Transactional batches: checked with their coordinator first (worker/transactions.ts).
+        const release = await this.transactions.verify(req.transactionalId, indexes.map((i) => req.entries[i].batch), target.topic, target.partition)
+        return { indexes, target, release }
       } catch (error) {
         if (!isEdgelogError(error)) throw error
         return { indexes, error }
@@ -140,10 +149,11 @@ export class EdgeBroker implements Broker {
     }))
     const refused = groups.find((g) => g.error)?.error
     if (refused && options.allOrNothing) {
+      await Promise.all(groups.map((g) => g.release?.()))
       fail(req.entries.map((_, i) => i), refused)
       return results
     }
-    await Promise.all(groups.map(async ({ indexes, target, error }) => {
+    await Promise.all(groups.map(async ({ indexes, target, error, release }) => {
       if (!target) return fail(indexes, error!)
       try {
         const answer = await this.cluster.onPartition(target, (stub) => unwrap(stub.produce(target, indexes.map((i) => req.entries[i].batch), req.acks)))
@@ -156,6 +166,8 @@ export class EdgeBroker implements Broker {
       } catch (error) {
         if (!isEdgelogError(error)) throw error
         fail(indexes, error)
+      } finally {
+        await release?.()
       }
     }))
     return results
@@ -166,6 +178,7 @@ export class EdgeBroker implements Broker {
     return {
       topic: req.topic, topicId: raw.topicId, partition: req.partition, highWatermark: raw.highWatermark, logStartOffset: raw.logStartOffset,
       batches: raw.batchCount === 0 ? [] : splitBatches(raw.bytes),
+      ...(raw.lastStableOffset === undefined ? {} : { lastStableOffset: raw.lastStableOffset, abortedTransactions: raw.abortedTransactions ?? [] }),
     }
   }
 
@@ -174,14 +187,17 @@ export class EdgeBroker implements Broker {
     const target = await this.cluster.target(req?.topic, req?.partition)
     validateOffset(req.offset)
     validateMaxBytes(req.maxBytes)
+    if (req.isolationLevel !== undefined && req.isolationLevel !== 0 && req.isolationLevel !== 1) {
+      throw new EdgelogError('INVALID_REQUEST', `isolationLevel must be 0 (read_uncommitted) or 1 (read_committed), got ${JSON.stringify(req.isolationLevel)}`)
+    }
     const outcome = await this.cluster.onPartition(target, (stub) => unwrap(stub.fetchBatches(target, {
-      offset: req.offset, maxBytes: req.maxBytes, maxWaitMs: req.maxWaitMs, minBytes: req.minBytes,
+      offset: req.offset, maxBytes: req.maxBytes, maxWaitMs: req.maxWaitMs, minBytes: req.minBytes, isolationLevel: req.isolationLevel,
     })))
     // The stream is `<topicId>/<partition>`: followers check the id (a topic created again has another).
     return { ...outcome, topicId: target.stream.slice(0, target.stream.indexOf('/')) }
   }
 
-  async listOffsets(req: { topic: string; partitions: number[]; spec: OffsetSpec }): Promise<ListOffsetsResult[]> {
+  async listOffsets(req: { topic: string; partitions: number[]; spec: OffsetSpec; isolationLevel?: 0 | 1 }): Promise<ListOffsetsResult[]> {
     const view = await this.cluster.topic(req?.topic)
     const spec = req.spec
     if (spec !== 'earliest' && spec !== 'latest' && !(typeof spec === 'object' && spec !== null && Number.isFinite(spec.timestamp))) {
@@ -191,7 +207,7 @@ export class EdgeBroker implements Broker {
     if (!Array.isArray(partitions)) throw new EdgelogError('INVALID_REQUEST', 'partitions must be an array')
     return Promise.all(partitions.map(async (partition) => {
       const target = await this.cluster.target(req.topic, partition)
-      const found = await this.cluster.onPartition(target, (stub) => unwrap(stub.listOffsets(target, spec)))
+      const found = await this.cluster.onPartition(target, (stub) => unwrap(stub.listOffsets(target, spec, req.isolationLevel === 1 ? 1 : 0)))
       return { topic: req.topic, partition, ...found }
     }))
   }
@@ -217,9 +233,17 @@ export class EdgeBroker implements Broker {
     }))
   }
 
-  async initProducerId(): Promise<InitProducerIdResult> {
+  async initProducerId(req: InitProducerIdRequest = {}): Promise<InitProducerIdResult> {
+    if (req?.transactionalId !== undefined && req.transactionalId !== null) return this.transactions.initProducerId({ ...req, transactionalId: req.transactionalId })
     return unwrap(this.cluster.controller().initProducerId())
   }
+
+  // ------------------------------------------------------------------ transactions (worker/transactions.ts)
+
+  addPartitionsToTxn(req: TxnProducer & { topics: TopicPartitions[] }): Promise<void> { return this.transactions.addPartitionsToTxn(req) }
+  addOffsetsToTxn(req: TxnProducer & { groupId: string }): Promise<void> { return this.transactions.addOffsetsToTxn(req) }
+  txnOffsetCommit(req: TxnProducer & { groupId: string; offsets: OffsetCommit[] }): Promise<void> { return this.transactions.txnOffsetCommit(req) }
+  endTxn(req: TxnProducer & { committed: boolean }): Promise<void> { return this.transactions.endTxn(req) }
 
   async runMaintenance(req: { topic?: string } = {}): Promise<void> {
     const views = req?.topic !== undefined ? [await this.cluster.topic(req.topic, { fresh: true })] : await this.cluster.topics()
@@ -288,9 +312,12 @@ export function toMetadata(view: TopicView): TopicMetadata {
     name: view.name,
     topicId: view.topicId,
     config: view.config,
-    partitions: Array.from({ length: view.partitions }, (_, partitionId) => ({
-      partitionId, leader: 0, replicas: [0], isr: [0], offlineReplicas: [], partitionErrorCode: 0,
-    })),
+    partitions: Array.from({ length: view.partitions }, (_, partitionId) => {
+      // A replicated topic (worker/replication/): the controller's Leader, Replicas, Isr; broker ids are regions.
+      const a = view.assignments?.[partitionId]
+      if (a) return { partitionId, leader: a.leader, replicas: a.replicas, isr: a.isr, offlineReplicas: [], partitionErrorCode: a.leader < 0 ? 5 : 0 }
+      return { partitionId, leader: 0, replicas: [0], isr: [0], offlineReplicas: [], partitionErrorCode: 0 }
+    }),
   }
 }
 

@@ -5,6 +5,7 @@
 import type { ControllerObject } from './objects/controller.ts'
 import type { GroupObject } from './objects/group.ts'
 import type { PartitionObject } from './objects/partition.ts'
+import type { TransactionObject } from './objects/transaction.ts'
 
 export interface EdgelogEnv {
   /** One object per topic partition, named `${topicId}/${partition}`. */
@@ -13,6 +14,11 @@ export interface EdgelogEnv {
   CONTROLLER: DurableObjectNamespace<ControllerObject>
   /** One object per consumer group, named by the group id. */
   GROUP: DurableObjectNamespace<GroupObject>
+  /**
+   * One object per transactional id: its transaction coordinator (docs/transactions.md).
+   * Optional for embedders: without it, transactions are refused with UNSUPPORTED_VERSION.
+   */
+  TRANSACTION?: DurableObjectNamespace<TransactionObject>
   /**
    * Bearer tokens and their permissions, as JSON (a secret: `wrangler secret put EDGELOG_TOKENS`):
    * `{ "<token>": { "topics": { "<name or prefix*>": ["read","write","admin"] }, "groups": {…}, "cluster": ["admin"] } }`.
@@ -37,6 +43,21 @@ export interface EdgelogEnv {
   EDGELOG_WAIT?: string
   /** "off" turns off the Workers Cache API for sealed segments (worker/cache.ts). */
   EDGELOG_CACHE?: string
+  /**
+   * Kafka's tiered storage (KIP-405, docs/tiered-storage.md): the R2 bucket that sealed segments of
+   * topics with remote.storage.enable move to. Optional: without it such topics are refused.
+   */
+  REMOTE_STORAGE?: R2Bucket
+  /** Tests only: a fault to inject in the move of a segment to R2 ("tier-pause-after-put", "tier-fail-after-put"). */
+  EDGELOG_TEST_FAULTS?: string
+  /**
+   * Replication (docs/replication.md, worker/replication/): the location hints replicas of a
+   * replicated topic are placed at, comma-separated, one "broker" each (default
+   * enam,weur,apac,wnam,eeur); the replication factor is at most their number.
+   */
+  EDGELOG_REPLICA_LOCATIONS?: string
+  /** Tests only: "true" lets a replica be made unreachable (worker/replication/host.ts); refused otherwise. */
+  EDGELOG_TEST_REPLICA_FAULTS?: string
   /** How old (ms) the Worker's knowledge of a partition's log start may be for a cached read (default 1000). */
   EDGELOG_CACHE_FRESH_MS?: string
 }

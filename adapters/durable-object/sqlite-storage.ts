@@ -27,6 +27,13 @@ import type {
   StreamId,
 } from '../../core/storage.ts'
 import { expectationHolds, storageConflict } from '../../core/storage.ts'
+import { RemoteTier, REMOTE_TIER_SCHEMA } from './remote-tier.ts'
+import { RowMeter } from './row-meter.ts'
+import {
+  checkOffset, checkStream, clampOffset, encodeJson, guard, guardAsync, invalid, prefixEnd, safeJson, toArrayBuffer, translateStorageError, utf8Length,
+} from './sql-helpers.ts'
+
+export { translateStorageError }
 
 /** A Durable Object row (and a SQLite BLOB or string in one) holds at most 2 MB. */
 export const DO_MAX_VALUE_BYTES = 2_000_000
@@ -64,6 +71,8 @@ const MIGRATIONS: ReadonlyArray<readonly string[] | ((sql: SqlStorage) => void)>
     }
     sql.exec('DROP TABLE batches')
   },
+  // 3: tiered storage (remote-tier.ts): remote segment files, their batch index, orphan files.
+  REMOTE_TIER_SCHEMA,
 ]
 
 /** The table of a stream's batches (`id` from the `streams` table). */
@@ -86,14 +95,20 @@ function createStreamTable(sql: SqlStorage, stream: string): string {
 
 export const SCHEMA_VERSION = MIGRATIONS.length
 
-/** Bytes >= 0xF5 never occur in UTF-8: prefix bytes + 0xFF is above every key that starts with prefix. */
-const PREFIX_END = 0xff
 
 export interface SqliteStorageOptions {
   /** Largest batch accepted; defaults to (and may not exceed) the Durable Object row limit. */
   maxValueBytes?: number
   /** Advertised to producers as the batch size to aim for. */
   preferredBatchBytes?: number
+  /** Tiered storage (remote-tier.ts): the R2 bucket segments move to; without it nothing moves. */
+  remote?: R2Bucket
+  /** R2 key prefix of this store's segment files (default `segments/`). */
+  remotePrefix?: string
+  /** Largest R2 file a move writes (default 16 MiB): a bigger segment becomes consecutive files. */
+  remoteObjectBytes?: number
+  /** Told the rows SQLite read and wrote for this store's statements (billed rows; row-meter.ts). */
+  onRows?: (read: number, written: number) => void
 }
 
 export class SqliteStorage implements StorageAdapter {
@@ -104,11 +119,16 @@ export class SqliteStorage implements StorageAdapter {
   /** Stream → its table, for the streams seen (filled after a commit that created one succeeded). */
   readonly #tables = new Map<StreamId, string>()
   #closed = false
+  /** The remote tier: always present (its tables are), moving and reading only with a bucket. */
+  readonly remote: RemoteTier
+  /** Rows read and written so far, as SQLite counts them. */
+  readonly #rows: RowMeter
 
   /** `storage` is the Durable Object's `ctx.storage`; the schema is created or migrated here, synchronously. */
   constructor(storage: DoStorage, options: SqliteStorageOptions = {}) {
     this.#storage = storage
-    this.#sql = storage.sql
+    this.#rows = new RowMeter(options.onRows)
+    this.#sql = this.#rows.wrap(storage.sql)
     this.#maxValueBytes = Math.min(options.maxValueBytes ?? DO_MAX_VALUE_BYTES, DO_MAX_VALUE_BYTES)
     this.capabilities = {
       shared: false,
@@ -116,6 +136,23 @@ export class SqliteStorage implements StorageAdapter {
       preferredBatchBytes: options.preferredBatchBytes ?? 256 * 1024,
     }
     guard(() => migrate(storage))
+    this.remote = new RemoteTier(storage, this.#sql, options.remote, {
+      prefix: options.remotePrefix ?? 'segments/', objectBytes: options.remoteObjectBytes ?? 16 * 1024 * 1024, now: Date.now,
+    })
+  }
+
+  /** Rows SQLite read and wrote for this store so far (billed rows). */
+  rows(): { read: number; written: number } {
+    this.#rows.settle()
+    return { read: this.#rows.read, written: this.#rows.written }
+  }
+
+  /** Moves the local batches of a sealed range [from, to) of `stream` to R2 (remote-tier.ts); how many moved. */
+  async moveToRemote(stream: StreamId, from: number, to: number, hooks?: import('./remote-tier.ts').MoveHooks): Promise<number> {
+    this.#open()
+    const table = this.#table(stream)
+    if (table === undefined) return 0
+    return this.remote.move(stream, table, Math.max(from, this.remote.end(stream)), to, hooks)
   }
 
   async commit(write: StorageWrite): Promise<void> {
@@ -150,6 +187,7 @@ export class SqliteStorage implements StorageAdapter {
     const sql = this.#sql
     const maxValueBytes = this.#maxValueBytes
     const created = new Map<StreamId, string>()
+    let orphaned = 0
     const tableFor = (stream: StreamId): string => {
       const known = created.get(stream) ?? this.#table(stream)
       if (known !== undefined) return known
@@ -168,6 +206,7 @@ export class SqliteStorage implements StorageAdapter {
         }
         for (const r of ranges) {
           if (!(r.toOffset > r.fromOffset)) continue
+          orphaned += this.remote.deleteRange(r.stream, clampOffset(r.fromOffset), clampOffset(r.toOffset))
           const table = created.get(r.stream) ?? this.#table(r.stream)
           if (table === undefined) continue // nothing stored for that stream
           if (r.toOffset > Number.MAX_SAFE_INTEGER) {
@@ -205,25 +244,44 @@ export class SqliteStorage implements StorageAdapter {
       }),
     )
     for (const [stream, table] of created) this.#tables.set(stream, table)
+    // Files whose last batch this commit deleted: out of R2 now (a failure leaves them to the next sweep).
+    if (orphaned > 0) await this.remote.sweep().catch(() => 0)
     // SQLite in a Durable Object is durable once the output gate opens; `sync()` waits for that.
     if (write.durability === 'strict') await guardAsync(() => this.#storage.sync())
   }
 
   async readBatches(stream: StreamId, fromOffset: number, options: ReadBatchesOptions): Promise<StoredBatch[]> {
     this.#open()
-    const { maxBytes, toOffset, maxBatches } = options
+    const { maxBatches } = options
     if (maxBatches !== undefined && maxBatches <= 0) return []
     return guard(() => {
       if (typeof stream !== 'string') return []
+      // The oldest batches may be in R2 (remote-tier.ts): those first, then the local rows.
+      if (this.remote.end(stream) > fromOffset) return this.#readBoth(stream, fromOffset, options)
+      return this.#readLocal(stream, fromOffset, options, [], 0)
+    })
+  }
+
+  async #readBoth(stream: StreamId, fromOffset: number, options: ReadBatchesOptions): Promise<StoredBatch[]> {
+    const remote = await this.remote.read(stream, clampOffset(fromOffset), options)
+    if (!remote.more) return remote.batches
+    // The remote part ended within the limits: go on locally from where it ends (rows may
+    // have been moved meanwhile; the remote end is read again).
+    const from = Math.max(fromOffset, remote.batches.length ? remote.batches[remote.batches.length - 1].lastOffset + 1 : this.remote.end(stream))
+    return guard(() => this.#readLocal(stream, from, options, remote.batches, remote.bytes))
+  }
+
+  #readLocal(stream: StreamId, fromOffset: number, options: ReadBatchesOptions, out: StoredBatch[], bytes: number): StoredBatch[] {
+    const { maxBytes, toOffset, maxBatches } = options
+    if (maxBatches !== undefined && out.length >= maxBatches) return out
+    {
       const table = this.#table(stream)
-      if (table === undefined) return []
+      if (table === undefined) return out
       const cursor = this.#sql.exec<BatchRow>(
         `SELECT base_offset, last_offset, max_ts, data FROM ${table} WHERE last_offset >= ? ORDER BY last_offset LIMIT ?`,
         clampOffset(fromOffset),
-        maxBatches === undefined ? -1 : Math.floor(maxBatches),
+        maxBatches === undefined ? -1 : Math.floor(maxBatches) - out.length,
       )
-      const out: StoredBatch[] = []
-      let bytes = 0
       // Step the cursor lazily: rows not stepped over are neither read nor billed.
       for (let step = cursor.next(); !step.done; step = cursor.next()) {
         const row = step.value
@@ -237,7 +295,7 @@ export class SqliteStorage implements StorageAdapter {
         if (bytes >= maxBytes) break
       }
       return out
-    })
+    }
   }
 
   async getMeta<T = unknown>(key: string): Promise<T | undefined> {
@@ -273,6 +331,8 @@ export class SqliteStorage implements StorageAdapter {
 
   #open(): void {
     if (this.#closed) throw new EdgelogError('CLOSED', 'storage is closed')
+    // Every call starts here: the statements of earlier calls are done, count them.
+    this.#rows.settle()
   }
 
   /** The stream's table, or undefined when nothing was ever stored for it. */
@@ -320,97 +380,3 @@ function migrate(storage: DoStorage): void {
   })
 }
 
-/** Runs `fn`, translating SQLite and runtime errors into EdgelogError at the boundary. */
-function guard<T>(fn: () => T): T {
-  try {
-    return fn()
-  } catch (e) {
-    throw translateStorageError(e)
-  }
-}
-
-async function guardAsync<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn()
-  } catch (e) {
-    throw translateStorageError(e)
-  }
-}
-
-export function translateStorageError(e: unknown): EdgelogError {
-  if (e instanceof EdgelogError) return e
-  const message = e instanceof Error ? e.message : String(e)
-  if (/SQLITE_FULL|database or disk is full|exceeded.*(storage|database|size|quota)|storage.*(limit|quota)|quota/i.test(message)) {
-    return new EdgelogError('STORAGE_QUOTA_EXCEEDED', `Durable Object storage is full: ${message}`, { cause: e })
-  }
-  if (/SQLITE_TOOBIG|too big/i.test(message)) {
-    return new EdgelogError('MESSAGE_TOO_LARGE', `value too large for Durable Object storage: ${message}`, { cause: e })
-  }
-  return new EdgelogError('STORAGE_ERROR', `Durable Object storage failed: ${message}`, { cause: e })
-}
-
-function safeJson(value: unknown): string | undefined {
-  try {
-    return JSON.stringify(value)
-  } catch {
-    return undefined
-  }
-}
-
-function encodeJson(key: string, value: unknown): string {
-  let json: string | undefined
-  try {
-    json = JSON.stringify(value)
-  } catch (e) {
-    throw invalid(`metadata value for ${key} cannot be encoded as JSON: ${e instanceof Error ? e.message : String(e)}`, e)
-  }
-  // JSON.stringify returns undefined for functions and symbols.
-  if (json === undefined) throw invalid(`metadata value for ${key} cannot be encoded as JSON`)
-  return json
-}
-
-function invalid(message: string, cause?: unknown): EdgelogError {
-  return new EdgelogError('INVALID_REQUEST', message, cause === undefined ? undefined : { cause })
-}
-
-function checkStream(stream: unknown): void {
-  if (typeof stream !== 'string') throw invalid('stream id must be a string')
-}
-
-function checkOffset(offset: number, what: string): void {
-  if (!Number.isSafeInteger(offset) || offset < 0) throw invalid(`${what} must be a non-negative safe integer, got ${offset}`)
-}
-
-/** Range bounds may be ±Infinity ("everything"); SQLite binds a JS number as a double, so clamp to safe integers. */
-function clampOffset(offset: number): number {
-  if (offset >= Number.MAX_SAFE_INTEGER) return Number.MAX_SAFE_INTEGER
-  if (offset <= -Number.MAX_SAFE_INTEGER) return -Number.MAX_SAFE_INTEGER
-  return Math.ceil(offset)
-}
-
-const encoder = new TextEncoder()
-
-function utf8Length(s: string): number {
-  return encoder.encode(s).byteLength
-}
-
-/**
- * The exclusive upper bound of the keys starting with `prefix`, as bytes (bound as a BLOB and
- * cast to TEXT in SQL). `prefix + '\uffff'` would miss keys whose next character is above
- * U+FFFF, because SQLite compares the UTF-8 bytes.
- */
-function prefixEnd(prefix: string): ArrayBuffer {
-  const bytes = encoder.encode(prefix)
-  const end = new Uint8Array(bytes.byteLength + 1)
-  end.set(bytes)
-  end[bytes.byteLength] = PREFIX_END
-  return end.buffer
-}
-
-function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
-  // A view of a whole ArrayBuffer is bound as is; otherwise copy just the viewed bytes.
-  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer) {
-    return bytes.buffer
-  }
-  return bytes.slice().buffer as ArrayBuffer
-}

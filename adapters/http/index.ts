@@ -10,8 +10,8 @@ import { ERROR_CODES, EdgelogError, errorFromJSON, isEdgelogError, type ErrorCod
 import type { TopicConfig } from '../../core/config.ts'
 import type {
   Broker, ClusterInfo, CommittedOffset, DeleteRecordsResult, FetchRequest, FetchResult, GroupDescription, GroupHeartbeatRequest,
-  GroupHeartbeatResponse, GroupOffsetsWithLag, InitProducerIdResult, ListOffsetsResult, OffsetCommit, OffsetSpec,
-  PartitionState, ProduceRequest, ProduceResult, TopicMetadata, TopicSpec,
+  GroupHeartbeatResponse, GroupOffsetsWithLag, InitProducerIdRequest, InitProducerIdResult, ListOffsetsResult, OffsetCommit, OffsetSpec,
+  PartitionState, ProduceRequest, ProduceResult, TopicMetadata, TopicPartitions, TopicSpec, TxnProducer,
 } from '../../core/broker.ts'
 import { concatBytes } from '../../core/codec/bytes.ts'
 import type { ReplicaPartitionStatus, ReplicaTarget } from '../../core/log/replicas.ts'
@@ -192,7 +192,8 @@ export class HttpBroker implements Broker {
       }
       const bytes = concatBytes(indexes.map((i) => req.entries[i].batch))
       type Answer = { batches?: Array<{ baseOffset?: number; logAppendTime?: number; logStartOffset?: number; error?: { code: ErrorCode; message: string } }>; error?: { code: ErrorCode; message: string } }
-      const path = `/v1/topics/${enc(topic)}/partitions/${partition}/records?acks=${req.acks}`
+      const txn = typeof req.transactionalId === 'string' ? `&transactionalId=${enc(req.transactionalId)}` : ''
+      const path = `/v1/topics/${enc(topic)}/partitions/${partition}/records?acks=${req.acks}${txn}`
       let answer: Answer
       try {
         answer = await this.request('POST', path, { bytes }, (response) => readJson<Answer>(response, `POST ${path}`))
@@ -225,6 +226,9 @@ export class HttpBroker implements Broker {
     const waitMs = req.maxWaitMs ? Math.min(Math.max(0, req.maxWaitMs), MAX_FETCH_WAIT_MS) : 0
     if (waitMs > 0) q.set('maxWaitMs', String(waitMs))
     if (req.minBytes) q.set('minBytes', String(req.minBytes))
+    if (req.isolationLevel === 1) q.set('isolation', 'read_committed')
+    // KIP-392: the consumer's client.rack; a replicated topic's in-sync follower in that region may answer.
+    if (req.rackId) q.set('rackId', req.rackId)
     const path = `/v1/topics/${enc(req.topic)}/partitions/${req.partition}/records?${q}`
     return this.request('GET', path, { accept: RECORD_BATCH_TYPE, waitMs, signal: options?.signal }, async (response) => {
       const bytes = new Uint8Array(await response.arrayBuffer())
@@ -245,13 +249,15 @@ export class HttpBroker implements Broker {
         topicId: response.headers.get('edgelog-topic-id') ?? undefined,
         logStartOffset: Number(response.headers.get('edgelog-log-start-offset') ?? -1),
         batches,
+        ...(req.isolationLevel === 1 ? committedOf(response.headers, Number(response.headers.get('edgelog-high-watermark') ?? -1)) : {}),
       }
     })
   }
 
-  async listOffsets(req: { topic: string; partitions: number[]; spec: OffsetSpec }): Promise<ListOffsetsResult[]> {
+  async listOffsets(req: { topic: string; partitions: number[]; spec: OffsetSpec; isolationLevel?: 0 | 1 }): Promise<ListOffsetsResult[]> {
     const at = typeof req.spec === 'object' ? String(req.spec.timestamp) : req.spec
     const q = new URLSearchParams({ at })
+    if (req.isolationLevel === 1) q.set('isolation', 'read_committed')
     if (req.partitions) q.set('partitions', req.partitions.join(','))
     const { offsets } = await this.json<{ offsets: Array<{ partition: number; offset: number; timestamp: number }> }>('GET', `/v1/topics/${enc(req.topic)}/offsets?${q}`)
     return offsets.map((o) => ({ topic: req.topic, ...o }))
@@ -268,8 +274,27 @@ export class HttpBroker implements Broker {
     }))
   }
 
-  async initProducerId(): Promise<InitProducerIdResult> {
-    return this.json('POST', '/v1/producers', {})
+  async initProducerId(req: InitProducerIdRequest = {}): Promise<InitProducerIdResult> {
+    if (typeof req?.transactionalId !== 'string') return this.json('POST', '/v1/producers', {})
+    const { transactionalId, ...body } = req
+    return this.json('POST', `/v1/transactions/${enc(transactionalId)}/producer`, body)
+  }
+
+  // Transactions (KIP-98): worker/http/transactions.ts.
+  async addPartitionsToTxn(req: TxnProducer & { topics: TopicPartitions[] }): Promise<void> {
+    await this.json('POST', `/v1/transactions/${enc(req.transactionalId)}/partitions`, { producerId: req.producerId, producerEpoch: req.producerEpoch, topics: req.topics })
+  }
+
+  async addOffsetsToTxn(req: TxnProducer & { groupId: string }): Promise<void> {
+    await this.json('POST', `/v1/transactions/${enc(req.transactionalId)}/groups`, { producerId: req.producerId, producerEpoch: req.producerEpoch, groupId: req.groupId })
+  }
+
+  async txnOffsetCommit(req: TxnProducer & { groupId: string; offsets: OffsetCommit[] }): Promise<void> {
+    await this.json('POST', `/v1/transactions/${enc(req.transactionalId)}/offsets`, { producerId: req.producerId, producerEpoch: req.producerEpoch, groupId: req.groupId, offsets: req.offsets })
+  }
+
+  async endTxn(req: TxnProducer & { committed: boolean }): Promise<void> {
+    await this.json('POST', `/v1/transactions/${enc(req.transactionalId)}/end`, { producerId: req.producerId, producerEpoch: req.producerEpoch, committed: req.committed })
   }
 
   async runMaintenance(req: { topic?: string } = {}): Promise<void> {
@@ -284,8 +309,11 @@ export class HttpBroker implements Broker {
     await this.json('POST', `/v1/groups/${enc(req.groupId)}/offsets`, { memberId: req.memberId, memberEpoch: req.memberEpoch, offsets: req.offsets })
   }
 
-  async fetchOffsets(req: { groupId: string; topics?: string[] }): Promise<CommittedOffset[]> {
-    const q = req.topics ? `?topics=${enc(req.topics.join(','))}` : ''
+  async fetchOffsets(req: { groupId: string; topics?: string[]; requireStable?: boolean }): Promise<CommittedOffset[]> {
+    const params = new URLSearchParams()
+    if (req.topics) params.set('topics', req.topics.join(','))
+    if (req.requireStable) params.set('requireStable', 'true')
+    const q = params.size > 0 ? `?${params}` : ''
     return (await this.json<{ offsets: CommittedOffset[] }>('GET', `/v1/groups/${enc(req.groupId)}/offsets${q}`)).offsets
   }
 
@@ -421,3 +449,24 @@ function messageOf(error: unknown): string {
 }
 
 export { EdgelogError } from '../../core/errors.ts'
+
+/**
+ * A read_committed answer's last stable offset and aborted transactions (worker/http/app.ts
+ * headers). A server that sends neither has no transactions (an older Worker, a test server):
+ * nothing there can be aborted, and the end is the high watermark.
+ */
+function committedOf(headers: Headers, highWatermark: number): { lastStableOffset: number; abortedTransactions: Array<{ producerId: number; firstOffset: number }> } {
+  const raw = headers.get('edgelog-last-stable-offset')
+  if (raw === null) return { lastStableOffset: highWatermark, abortedTransactions: [] }
+  let aborted: unknown
+  try {
+    aborted = JSON.parse(headers.get('edgelog-aborted-transactions') ?? '')
+  } catch {
+    aborted = undefined
+  }
+  // Without them a reader could hand out aborted records: refuse the answer rather than guess.
+  if (!Number.isSafeInteger(Number(raw)) || !Array.isArray(aborted)) {
+    throw new EdgelogError('NETWORK_EXCEPTION', 'A read_committed answer with an unreadable last stable offset or aborted transactions', { retriable: true })
+  }
+  return { lastStableOffset: Number(raw), abortedTransactions: aborted as Array<{ producerId: number; firstOffset: number }> }
+}

@@ -169,6 +169,10 @@ export class WorkerBroker implements Broker {
   listOffsets(req: Parameters<Broker['listOffsets']>[0]) { return this.#call('listOffsets', () => this.#remote.listOffsets(req)) }
   deleteRecords(req: Parameters<NonNullable<Broker['deleteRecords']>>[0]) { return this.#call('deleteRecords', () => this.#remote.deleteRecords(req)) }
   initProducerId(req: Parameters<Broker['initProducerId']>[0]) { return this.#call('initProducerId', () => this.#remote.initProducerId(req)) }
+  addPartitionsToTxn(req: Parameters<NonNullable<Broker['addPartitionsToTxn']>>[0]) { return this.#call('addPartitionsToTxn', () => this.#remote.addPartitionsToTxn(req)) }
+  addOffsetsToTxn(req: Parameters<NonNullable<Broker['addOffsetsToTxn']>>[0]) { return this.#call('addOffsetsToTxn', () => this.#remote.addOffsetsToTxn(req)) }
+  txnOffsetCommit(req: Parameters<NonNullable<Broker['txnOffsetCommit']>>[0]) { return this.#call('txnOffsetCommit', () => this.#remote.txnOffsetCommit(req)) }
+  endTxn(req: Parameters<NonNullable<Broker['endTxn']>>[0]) { return this.#call('endTxn', () => this.#remote.endTxn(req)) }
   runMaintenance(req: Parameters<Broker['runMaintenance']>[0]) { return this.#call('runMaintenance', () => this.#remote.runMaintenance(req)) }
   groupHeartbeat(req: Parameters<Broker['groupHeartbeat']>[0]) { return this.#call('groupHeartbeat', () => this.#remote.groupHeartbeat(req)) }
   commitOffsets(req: Parameters<Broker['commitOffsets']>[0]) { return this.#call('commitOffsets', () => this.#remote.commitOffsets(req)) }

@@ -96,7 +96,12 @@ export class BrokerHost {
   }
   listOffsets(...a: BrokerArg<'listOffsets'>) { return this.#b().listOffsets(...a) }
   deleteRecords(req: Parameters<NonNullable<Broker['deleteRecords']>>[0]) { return this.#b().deleteRecords(req) }
-  initProducerId(..._a: BrokerArg<'initProducerId'>) { return this.#b().initProducerId() }
+  initProducerId(...a: BrokerArg<'initProducerId'>) { return this.#b().initProducerId(...a) }
+  // Transactions (core/txn): the coordinator runs here, in the worker, beside the partitions.
+  addPartitionsToTxn(req: Parameters<LocalBroker['addPartitionsToTxn']>[0]) { return this.#b().addPartitionsToTxn(req) }
+  addOffsetsToTxn(req: Parameters<LocalBroker['addOffsetsToTxn']>[0]) { return this.#b().addOffsetsToTxn(req) }
+  txnOffsetCommit(req: Parameters<LocalBroker['txnOffsetCommit']>[0]) { return this.#b().txnOffsetCommit(req) }
+  endTxn(req: Parameters<LocalBroker['endTxn']>[0]) { return this.#b().endTxn(req) }
   runMaintenance(...a: BrokerArg<'runMaintenance'>) { return this.#b().runMaintenance(...a) }
   groupHeartbeat(...a: BrokerArg<'groupHeartbeat'>) { return this.#b().groupHeartbeat(...a) }
   commitOffsets(...a: BrokerArg<'commitOffsets'>) { return this.#b().commitOffsets(...a) }

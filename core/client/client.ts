@@ -2,7 +2,10 @@
  * The KafkaJS-shaped client over any Broker: `producer()`, `consumer()`, `admin()`.
  * The same object comes from openLog (in process), openBrowserLog (Web Worker) and connect (HTTP).
  */
+import { createLogger, type Logger } from './consumer/logger.ts'
 import type { Broker } from '../broker.ts'
+import type { Bytes, RecordBytes } from './messages.ts'
+import type { Deserializers, Serializers } from './serializers.ts'
 import { Admin } from './admin.ts'
 import { Consumer, type ConsumerConfig } from './consumer.ts'
 import { Producer, type ProducerConfig } from './producer.ts'
@@ -23,19 +26,30 @@ export class EdgelogClient {
   readonly clientId: string
   private readonly clients = new Set<{ disconnect(): Promise<void> }>()
   #sync: SyncClient | undefined
+  #logger: Logger | undefined
 
   constructor(readonly broker: Broker, private readonly options: ClientOptions = {}) {
     this.clientId = options.clientId ?? 'edgelog'
   }
 
-  producer(config: ProducerConfig = {}): Producer {
-    const producer = new Producer(this.broker, config, this.options.preferredBatchBytes)
+  /**
+   * With `serializers`, sends take what they serialize (`V`, `K`), else strings or bytes. (The
+   * plain form is last, so `ReturnType<typeof log.producer>` is the plain Producer.)
+   */
+  producer<V = Bytes, K = Bytes>(config: ProducerConfig<V, K> & { serializers: Serializers<V, K> }): Producer<V, K>
+  producer(config?: ProducerConfig): Producer
+  producer<V = Bytes, K = Bytes>(config: ProducerConfig<V, K> = {}): Producer<V, K> {
+    const producer = new Producer<V, K>(this.broker, config, this.options.preferredBatchBytes)
+    producer.clientId = this.clientId
     this.clients.add(producer)
     return producer
   }
 
-  consumer(config: ConsumerConfig = {}): Consumer {
-    const consumer = new Consumer(this.broker, config, this.clientId)
+  /** With `deserializers`, messages carry what they return (`V`, `K`), else RecordBytes. */
+  consumer<V = RecordBytes, K = RecordBytes>(config: ConsumerConfig<V, K> & { deserializers: Deserializers<V, K> }): Consumer<V, K>
+  consumer(config?: ConsumerConfig): Consumer
+  consumer<V = RecordBytes, K = RecordBytes>(config: ConsumerConfig<V, K> = {}): Consumer<V, K> {
+    const consumer = new Consumer<V, K>(this.broker, config, this.clientId)
     this.clients.add(consumer)
     return consumer
   }
@@ -43,6 +57,11 @@ export class EdgelogClient {
   /** The sync of a log that follows a leader (a browser log opened with `remote`). */
   get sync(): SyncClient {
     return (this.#sync ??= new SyncClient(this.broker))
+  }
+
+  /** KafkaJS's kafka.logger(): the client's root Logger. */
+  logger(): Logger {
+    return (this.#logger ??= createLogger())
   }
 
   admin(): Admin {

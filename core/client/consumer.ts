@@ -12,7 +12,7 @@ import { EdgelogError, isEdgelogError } from '../errors.ts'
 import type { Broker, TopicPartitions } from '../broker.ts'
 import { Emitter } from './events.ts'
 import { GroupMember, assertGroupId, newMemberId, tpKey } from './group-member.ts'
-import { describe, parseOffset } from './messages.ts'
+import { describe, parseOffset, type RecordBytes } from './messages.ts'
 import { OffsetTracker } from './offset-tracker.ts'
 import { Semaphore } from './semaphore.ts'
 import { CONSUMER_EVENTS as EVENTS, RUN_DEFAULTS, type ConsumerConfig, type RunConfig } from './consumer/api.ts'
@@ -28,7 +28,7 @@ export { PartitionAssigners } from './consumer/api.ts'
 export type { Batch, ConsumerConfig, EachBatchPayload, EachMessagePayload, Offsets, OffsetsByTopicPartition, RunConfig } from './consumer/api.ts'
 export { logLevel, type Logger } from './consumer/logger.ts'
 
-export class Consumer {
+export class Consumer<V = RecordBytes, K = RecordBytes> {
   readonly events = EVENTS
   private readonly emitter = new Emitter()
   private readonly topics = new Set<string>()
@@ -46,7 +46,7 @@ export class Consumer {
   private lifecycle = 0
   private log: Logger | undefined
 
-  constructor(private readonly broker: Broker, private readonly config: ConsumerConfig, private readonly clientId: string) {
+  constructor(private readonly broker: Broker, private readonly config: ConsumerConfig<V, K>, private readonly clientId: string) {
     if (config.groupId !== undefined) assertGroupId(config.groupId)
     this.rt = {
       broker, config, emitter: this.emitter, offsets: new OffsetTracker(), paused: new PausedPartitions(), wakeups: new Wakeups(),
@@ -89,9 +89,10 @@ export class Consumer {
     }
   }
 
-  async run(config: RunConfig = {}): Promise<void> {
+  async run(config: RunConfig<V, K> = {}): Promise<void> {
     this.cancelRestart()
-    return this.startRun(config)
+    // The handlers take what the deserializers make; inside, messages are handled untyped.
+    return this.startRun(config as unknown as RunConfig)
   }
 
   private async startRun(config: RunConfig): Promise<void> {
@@ -279,7 +280,7 @@ export class Consumer {
     let known = this.config.groupId === undefined
     if (this.config.groupId !== undefined && tps.length > 0) {
       try {
-        committed = await this.broker.fetchOffsets({ groupId: this.config.groupId, topics: tps.map((t) => t.topic) })
+        committed = await this.broker.fetchOffsets({ groupId: this.config.groupId, topics: tps.map((t) => t.topic), requireStable: !this.config.readUncommitted })
         known = true
       } catch (error) {
         // The partitions are ours: their loops find their start on their own (and fail there, typed).

@@ -12,6 +12,11 @@ export class Emitter {
     return () => { set!.delete(listener) }
   }
 
+  /** Whether anyone listens (so a payload is built only when it will be seen). */
+  has(type: string): boolean {
+    return (this.listeners.get(type)?.size ?? 0) > 0
+  }
+
   emit(type: string, payload: unknown): void {
     const set = this.listeners.get(type)
     if (!set || set.size === 0) return

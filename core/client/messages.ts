@@ -9,18 +9,20 @@ import type { DecodedRecord, RecordHeaderEntry, RecordInput } from '../codec/rec
 export type Bytes = Uint8Array | string
 export type IHeaders = Record<string, Bytes | Bytes[] | undefined>
 
-export interface Message {
-  key?: Bytes | null
-  value: Bytes | null
+/** `V`/`K`: what the producer's serializers take (bytes or strings without serializers). */
+export interface Message<V = Bytes, K = Bytes> {
+  key?: K | null
+  value: V | null
   partition?: number
   headers?: IHeaders
   /** Milliseconds since the epoch, as a string or number (KafkaJS: string). */
   timestamp?: string | number
 }
 
-export interface KafkaMessage {
-  key: RecordBytes | null
-  value: RecordBytes | null
+/** `V`/`K`: what the consumer's deserializers return (RecordBytes without deserializers). */
+export interface KafkaMessage<V = RecordBytes, K = RecordBytes> {
+  key: K | null
+  value: V | null
   timestamp: string
   attributes: number
   offset: string

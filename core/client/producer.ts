@@ -6,19 +6,28 @@
  * retried batch is stored once; batches of one partition go one at a time, in order.
  */
 import { EdgelogError, isEdgelogError } from '../errors.ts'
-import type { Broker, ProduceEntry, TopicMetadata } from '../broker.ts'
+import type { Broker, ProduceEntry, ProduceRequest, ProduceResult, TopicMetadata } from '../broker.ts'
 import { encodeBatch, encodeBatchAsync, type Compression, type RecordInput } from '../codec/record-batch.ts'
 import { markEncodedInProcess } from '../codec/trusted.ts'
 import { Partitioners, type Partitioner, type PartitionerArgs } from '../partitioner.ts'
-import { toRecordInput, describe, utf8InScratch, type Message } from './messages.ts'
+import { toRecordInput, describe, utf8InScratch, type Bytes, type Message } from './messages.ts'
+import { SendSerializer, type Serializers } from './serializers.ts'
 import { Emitter } from './events.ts'
+import { createLogger, type Logger } from './consumer/logger.ts'
 import { retry, type RetryOptions } from './retry.ts'
+import { supportsTransactions, Transaction } from './transaction.ts'
 
-export interface ProducerConfig {
+export interface ProducerConfig<V = Bytes, K = Bytes> {
+  /** Turn each message's value (key) into bytes as it is sent: Kafka's value.serializer (edgelog/schemas makes Confluent's). */
+  serializers?: Serializers<V, K>
   createPartitioner?: () => Partitioner
   idempotent?: boolean
   allowAutoTopicCreation?: boolean
   transactionalId?: string
+  /** KafkaJS's transactionTimeout (Kafka's transaction.timeout.ms): the coordinator aborts a transaction open longer. Default 60000. */
+  transactionTimeout?: number
+  /** KafkaJS's maxInFlightRequests: edgelog's producer sends one request per partition at a time anyway. */
+  maxInFlightRequests?: number
   retry?: RetryOptions
   /** Wait this long for more messages to the same partition before sending (Kafka's linger.ms). 0: send at once. */
   lingerMs?: number
@@ -28,9 +37,9 @@ export interface ProducerConfig {
   acks?: -1 | 0 | 1
 }
 
-export interface ProducerRecord {
+export interface ProducerRecord<V = Bytes, K = Bytes> {
   topic: string
-  messages: Message[]
+  messages: Array<Message<V, K>>
   acks?: -1 | 0 | 1
   timeout?: number
   compression?: Compression | CompressionType
@@ -52,8 +61,8 @@ export interface RecordMetadata {
   outboxOffset?: string
 }
 
-export interface ProducerBatch {
-  topicMessages: Array<{ topic: string; messages: Message[] }>
+export interface ProducerBatch<V = Bytes, K = Bytes> {
+  topicMessages: Array<{ topic: string; messages: Array<Message<V, K>> }>
   acks?: -1 | 0 | 1
   timeout?: number
   compression?: Compression | CompressionType
@@ -83,9 +92,18 @@ const MAX_EPOCH = 0x7fff
 /** A partition that used every epoch of its producer id: the next send takes a new id. */
 const EPOCH_EXHAUSTED = -1
 
-export class Producer {
-  readonly events = { CONNECT: 'producer.connect', DISCONNECT: 'producer.disconnect', REQUEST: 'producer.network.request' } as const
+export class Producer<V = Bytes, K = Bytes> {
+  readonly events = {
+    CONNECT: 'producer.connect', DISCONNECT: 'producer.disconnect', REQUEST: 'producer.network.request',
+    REQUEST_TIMEOUT: 'producer.network.request_timeout', REQUEST_QUEUE_SIZE: 'producer.network.request_queue_size',
+  } as const
   private readonly emitter = new Emitter()
+  private log: Logger | undefined
+  /** Produce requests sent and not yet answered (REQUEST_QUEUE_SIZE). */
+  private requestsInFlight = 0
+  private correlationId = 0
+  /** The client's id (KafkaJS's clientId), in instrumentation events. */
+  clientId = 'edgelog'
   private readonly partitioner: Partitioner
   /** A built-in partitioner: it only hashes a key, so a string key is handed as scratch bytes. */
   private readonly hashesKeys: boolean
@@ -108,19 +126,28 @@ export class Producer {
   /** Aborted by disconnect(): ends retry backoffs at once. */
   private stopping = new AbortController()
   private renewing: Promise<void> | null = null
+  private serializing: SendSerializer<V, K> | undefined
 
-  constructor(private readonly broker: Broker, private readonly config: ProducerConfig = {}, preferredBatchBytes?: number) {
-    if (config.transactionalId) {
-      throw new EdgelogError('UNSUPPORTED_VERSION', 'Transactions are not supported by edgelog (idempotent producers are)')
+  /** A transactionalId was given: sends go through `transaction()` only (core/client/transaction.ts). */
+  private readonly transactional: boolean
+  private currentTransaction: Transaction<V, K> | undefined
+
+  constructor(private readonly broker: Broker, private readonly config: ProducerConfig<V, K> = {}, preferredBatchBytes?: number) {
+    if (config.transactionalId !== undefined && config.transactionalId !== null && (typeof config.transactionalId !== 'string' || config.transactionalId === '')) {
+      throw new EdgelogError('INVALID_REQUEST', `transactionalId must be a non-empty string, got ${describe(config.transactionalId)}`)
     }
+    this.transactional = typeof config.transactionalId === 'string'
     this.partitioner = (config.createPartitioner ?? Partitioners.DefaultPartitioner)()
     this.hashesKeys = config.createPartitioner === undefined || Object.values(Partitioners).includes(config.createPartitioner)
     this.lingerMs = Math.max(0, config.lingerMs ?? 0)
     this.maxBatchBytes = config.maxBatchBytes ?? preferredBatchBytes ?? 1024 * 1024
-    this.idempotent = config.idempotent ?? false
+    // A transactional producer is idempotent (KafkaJS's transaction() sends idempotently).
+    this.idempotent = (config.idempotent ?? false) || this.transactional
   }
 
   on(event: string, listener: (e: unknown) => void): () => void { return this.emitter.on(event, listener) }
+  /** KafkaJS's producer.logger(): a Logger namespaced 'Producer'. */
+  logger(): Logger { return (this.log ??= createLogger('Producer')) }
   isIdempotent(): boolean { return this.idempotent }
 
   connect(): Promise<void> {
@@ -131,7 +158,9 @@ export class Producer {
 
   private async open(): Promise<void> {
     if (this.idempotent && this.producerId < 0) {
-      const { producerId, producerEpoch } = await this.broker.initProducerId({})
+      const { producerId, producerEpoch } = await this.broker.initProducerId(this.transactional
+        ? { transactionalId: this.config.transactionalId, transactionTimeoutMs: this.config.transactionTimeout }
+        : {})
       this.producerId = producerId
       this.producerEpoch = producerEpoch
     }
@@ -151,16 +180,55 @@ export class Producer {
     this.emitter.emit(this.events.DISCONNECT, {})
   }
 
-  transaction(): never {
-    throw new EdgelogError('UNSUPPORTED_VERSION', 'Transactions are not supported by edgelog (idempotent producers are)')
+  /**
+   * KafkaJS's `producer.transaction()`: one transaction at a time; its `send`, `sendBatch`,
+   * `sendOffsets`, then `commit()` or `abort()`. The first call registers the transactional id
+   * with the coordinator (a new epoch: an older producer with the same id is fenced).
+   */
+  async transaction(): Promise<Transaction<V, K>> {
+    if (!this.transactional) throw new EdgelogError('INVALID_REQUEST', 'Must provide transactional id for transactional producer')
+    if (!supportsTransactions(this.broker)) throw new EdgelogError('UNSUPPORTED_VERSION', 'This broker has no transactions (edgelog/http does not carry them yet)')
+    if (this.currentTransaction?.isActive()) {
+      throw new EdgelogError('INVALID_TXN_STATE', 'There is already an ongoing transaction for this producer. Please end the transaction before beginning another.')
+    }
+    await this.connect()
+    const transaction = new Transaction<V, K>({
+      broker: this.broker,
+      transactionalId: this.config.transactionalId!,
+      identity: () => ({ producerId: this.producerId, producerEpoch: this.producerEpoch }),
+      send: (batch, join) => this.produceBatch(batch, join),
+      settle: async () => {
+        await this.flush()
+        await Promise.allSettled([...this.inFlight.values()])
+      },
+      bumpEpoch: async () => {
+        const { producerId, producerEpoch } = await this.broker.initProducerId({
+          transactionalId: this.config.transactionalId, transactionTimeoutMs: this.config.transactionTimeout,
+          producerId: this.producerId, producerEpoch: this.producerEpoch,
+        })
+        this.producerId = producerId
+        this.producerEpoch = producerEpoch
+        this.sequences.clear()
+      },
+    })
+    this.currentTransaction = transaction
+    return transaction
   }
 
-  async send(record: ProducerRecord): Promise<RecordMetadata[]> {
+  async send(record: ProducerRecord<V, K>): Promise<RecordMetadata[]> {
     if (typeof record !== 'object' || record === null) throw new EdgelogError('INVALID_REQUEST', 'send() takes { topic, messages }')
     return this.sendBatch({ topicMessages: [{ topic: record.topic, messages: record.messages }], acks: record.acks, compression: record.compression })
   }
 
-  async sendBatch(batch: ProducerBatch): Promise<RecordMetadata[]> {
+  async sendBatch(batch: ProducerBatch<V, K>): Promise<RecordMetadata[]> {
+    if (this.transactional) {
+      throw new EdgelogError('INVALID_TXN_STATE', 'A transactional producer sends inside a transaction: const txn = await producer.transaction(); await txn.send(…)')
+    }
+    return this.produceBatch(batch)
+  }
+
+  /** Sends; inside a transaction `join` adds the partitions to it before anything is queued. */
+  private async produceBatch(batch: ProducerBatch<V, K>, join?: (placed: Array<{ topic: string; partition: number }>) => Promise<void>): Promise<RecordMetadata[]> {
     // Every send awaits the same promise, so sends reach their partitions' queues in call order.
     await this.connect()
     if (!Array.isArray(batch?.topicMessages)) throw new EdgelogError('INVALID_REQUEST', 'sendBatch() takes { topicMessages: [{ topic, messages }] }')
@@ -170,7 +238,9 @@ export class Producer {
     const now = Date.now()
     // Validate and place every message before queueing any: a bad message sends nothing.
     const placed: Array<{ topic: string; partition: number; records: RecordInput[] }> = []
-    for (const { topic, messages } of batch.topicMessages) {
+    const serializers = this.config.serializers
+    const topicMessages = serializers ? await (this.serializing ??= new SendSerializer(serializers)).run(batch.topicMessages) : batch.topicMessages as ProducerBatch['topicMessages']
+    for (const { topic, messages } of topicMessages) {
       if (!Array.isArray(messages)) throw new EdgelogError('INVALID_REQUEST', `messages for '${topic}' must be an array`)
       const meta = await this.topicMetadata(topic)
       const byPartition = new Map<number, RecordInput[]>()
@@ -184,6 +254,7 @@ export class Producer {
       for (const [partition, records] of byPartition) placed.push({ topic, partition, records })
       this.partitioner.onNewBatch?.(topic)
     }
+    if (join) await join(placed)
     const results = await Promise.all(placed.map(({ topic, partition, records }) =>
       this.enqueue(topic, partition, records, acks, compression).then((r) => ({ topic, partition, ...r }))))
     if (acks === 0) return []
@@ -269,7 +340,9 @@ export class Producer {
     const previous = this.inFlight.get(key) ?? Promise.resolve()
     const sending = previous.catch(() => {}).then(() => this.sendPartition(topic, partition, key, pending.records, acks, pending.compression, pending.bytes))
       .catch((error: unknown) => {
-        if (this.idempotent) this.abandonSequences(key)
+        // A transactional producer never bumps its own epoch (the coordinator's markers must
+        // outrank it): the transaction is aborted, then the coordinator gives the next epoch.
+        if (this.idempotent && !this.transactional) this.abandonSequences(key)
         throw error
       })
     this.inFlight.set(key, sending)
@@ -285,6 +358,33 @@ export class Producer {
   }
 
   /** Encodes and sends one partition's records; answers the offset of each record. */
+  /**
+   * One produce request, with KafkaJS's network instrumentation events (REQUEST, REQUEST_TIMEOUT,
+   * REQUEST_QUEUE_SIZE); their payloads are built only when someone listens.
+   */
+  private async produceRequest(req: ProduceRequest): Promise<ProduceResult[]> {
+    const watched = this.emitter.has(this.events.REQUEST) || this.emitter.has(this.events.REQUEST_TIMEOUT) || this.emitter.has(this.events.REQUEST_QUEUE_SIZE)
+    if (!watched) return this.broker.produce(req)
+    const correlationId = this.correlationId++
+    const sentAt = Date.now()
+    let size = 0
+    for (const e of req.entries) size += e.batch.byteLength
+    const common = { broker: 'edgelog', clientId: this.clientId, correlationId, apiName: 'Produce', apiKey: 0, apiVersion: 9 }
+    this.emitter.emit(this.events.REQUEST_QUEUE_SIZE, { broker: common.broker, clientId: common.clientId, queueSize: ++this.requestsInFlight })
+    try {
+      const results = await this.broker.produce(req)
+      this.emitter.emit(this.events.REQUEST, { ...common, size, createdAt: sentAt, sentAt, pendingDuration: 0, duration: Date.now() - sentAt })
+      return results
+    } catch (error) {
+      if (isEdgelogError(error, 'REQUEST_TIMED_OUT')) {
+        this.emitter.emit(this.events.REQUEST_TIMEOUT, { ...common, size, createdAt: sentAt, sentAt, pendingDuration: 0 })
+      }
+      throw error
+    } finally {
+      this.emitter.emit(this.events.REQUEST_QUEUE_SIZE, { broker: common.broker, clientId: common.clientId, queueSize: --this.requestsInFlight })
+    }
+  }
+
   /**
    * Encodes one partition's records as batches (split at maxBatchBytes) and sends them in ONE
    * produce request, so that the log commits them together (one storage write, one HTTP
@@ -304,9 +404,10 @@ export class Producer {
       // max.in.flight.requests.per.connection limit): never more than that in one request.
       const remaining = encoded.slice(stored, this.idempotent ? stored + MAX_IDEMPOTENT_BATCHES : undefined)
       const entries: ProduceEntry[] = remaining.map((c) => ({ topic, partition, batch: c.bytes }))
-      const results = await this.broker.produce({ acks, entries })
+      // Kafka's produce request names a transactional producer: a broker checks its batches with the coordinator.
+      const results = await this.produceRequest(this.transactional ? { acks, entries, transactionalId: this.config.transactionalId } : { acks, entries })
       for (const [i, r] of results.entries()) {
-        if (r.error?.code === 'UNKNOWN_PRODUCER_ID' && this.idempotent && renewals < 2) {
+        if (r.error?.code === 'UNKNOWN_PRODUCER_ID' && this.idempotent && !this.transactional && renewals < 2) {
           // The log no longer knows this producer (its state expired after producer.id.expiration.ms
           // of silence): take a new producer id — unless another partition already did since this
           // batch was encoded — and send what is left again, from that id's sequence 0.
@@ -353,7 +454,7 @@ export class Producer {
     for (let c = 0; c < chunks.length; c++) {
       const chunk = chunks[c]
       const options = this.idempotent
-        ? { producerId: this.producerId, producerEpoch, baseSequence: sequence }
+        ? { producerId: this.producerId, producerEpoch, baseSequence: sequence, isTransactional: this.transactional }
         : {}
       const bytes = compression === 'none'
         ? encodeBatch(chunk.records, options)

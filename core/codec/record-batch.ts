@@ -56,6 +56,8 @@ export interface EncodeOptions {
   /** Default: the largest offsetDelta (0 for an empty batch). */
   lastOffsetDelta?: number
   isTransactional?: boolean
+  /** A control batch (transaction markers: core/codec/control-batch.ts). */
+  isControl?: boolean
   timestampType?: 'CreateTime' | 'LogAppendTime'
   /** Default: the first record's timestamp (as Kafka's producer), -1 for an empty batch. */
   baseTimestamp?: number
@@ -355,7 +357,8 @@ function writeHeader(out: Uint8Array, recordCount: number, p: Plan, options: Enc
   const attributes =
     COMPRESSION_IDS[compression] |
     (options.timestampType === 'LogAppendTime' ? ATTR_LOG_APPEND_TIME : 0) |
-    (options.isTransactional ? ATTR_TRANSACTIONAL : 0)
+    (options.isTransactional ? ATTR_TRANSACTIONAL : 0) |
+    (options.isControl ? ATTR_CONTROL : 0)
   putInt64(view, 0, checkInt('baseOffset', options.baseOffset ?? 0, -Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER))
   view.setInt32(8, out.length - LOG_OVERHEAD)
   view.setInt32(12, checkInt('partitionLeaderEpoch', options.partitionLeaderEpoch ?? -1, -0x80000000, 0x7fffffff))

@@ -32,6 +32,7 @@ import { GroupStore, type OffsetRecord } from './group-store.ts'
 import { heartbeat } from './heartbeat.ts'
 import { commitOffsets, committedOffset, fetchOffsets, groupLag } from './offsets.ts'
 import { TopicSubscriptions } from './subscriptions.ts'
+import { assertStableOffsets, completeTxnOffsets, txnOffsetCommit } from './txn-offsets.ts'
 
 export { OFFSET_METADATA_MAX_BYTES } from './requests.ts'
 export { DEFAULT_REBALANCE_TIMEOUT_MS } from './membership.ts'
@@ -57,8 +58,10 @@ export interface GroupCoordinatorOptions {
 
 export class GroupCoordinator {
   private readonly context: CoordinatorContext
+  private readonly storage: StorageAdapter
 
   constructor(options: GroupCoordinatorOptions) {
+    this.storage = options.storage
     const now = options.now ?? Date.now
     const store = new GroupStore(options.storage, now)
     const subscriptions = new TopicSubscriptions(store, {
@@ -80,7 +83,18 @@ export class GroupCoordinator {
     return commitOffsets(this.context, req)
   }
 
-  fetchOffsets(req: { groupId: string; topics?: string[] }): Promise<CommittedOffset[]> {
+  /** Kafka's TxnOffsetCommit: offsets pending until the transaction's marker (txn-offsets.ts). */
+  txnOffsetCommit(req: { groupId: string; producerId: number; producerEpoch: number; offsets: OffsetCommit[] }): Promise<void> {
+    return txnOffsetCommit(this.context, this.storage, req)
+  }
+
+  /** The group's transaction marker: the producer's pending offsets committed, or dropped. */
+  completeTxnOffsets(req: { groupId: string; producerId: number; commit: boolean }): Promise<void> {
+    return completeTxnOffsets(this.context, this.storage, req)
+  }
+
+  async fetchOffsets(req: { groupId: string; topics?: string[]; requireStable?: boolean }): Promise<CommittedOffset[]> {
+    if (req?.requireStable === true) await assertStableOffsets(this.storage, req)
     return fetchOffsets(this.context, req)
   }
 

@@ -152,8 +152,10 @@ export class GroupStore {
     offsetPuts: Array<{ topic: string; partition: number; record: OffsetRecord }> = [],
     offsetDeletes: Array<{ topic: string; partition: number }> = [],
     deleteAllOffsets = false,
+    /** Other keys committed in the same write (a transaction's pending offsets it replaces: txn-offsets.ts). */
+    extraMeta: Array<{ key: string; value: unknown }> = [],
   ): Promise<void> {
-    const meta: Array<{ key: string; value: unknown }> = []
+    const meta: Array<{ key: string; value: unknown }> = [...extraMeta]
     const form = group ? persistedForm(group) : undefined
     const groupChanged = form !== this.stored.get(groupId) || (group !== undefined && this.shared)
     if (groupChanged) meta.push({ key: groupKey(groupId), value: group ? JSON.parse(JSON.stringify(group)) : undefined })

@@ -8,10 +8,12 @@ import { EdgelogError, isEdgelogError } from '../errors.ts'
 import type { TopicConfig } from '../config.ts'
 import type { SegmentInfo } from '../broker.ts'
 import type { StoredBatch, StreamId } from '../storage.ts'
-import { setBaseOffset, type BatchHeader } from '../codec/record-batch.ts'
+import { decodeRecords, setBaseOffset, type BatchHeader } from '../codec/record-batch.ts'
+import { readControlRecord } from '../codec/control-batch.ts'
 import { crc32c } from '../codec/crc32c.ts'
 import { keys } from './keys.ts'
 import { checkSequence, lastSequence, recordBatch, type ProducerEntry } from './producer-state.ts'
+import { txnKeys, type AbortedTxn, type OngoingTxn, type PartitionTxnRecord } from './txn-index.ts'
 
 export interface PartitionHead {
   logStartOffset: number
@@ -33,6 +35,8 @@ export interface AppendPlan {
   segments: SegmentInfo[]
   producers: Map<number, ProducerEntry>
   bytes: number
+  /** Set when the plan starts or ends transactions here: the new `txnp` record and the aborted ones it adds. */
+  txn?: { record: PartitionTxnRecord; aborted: AbortedTxn[] }
 }
 
 export interface PlanContext {
@@ -42,6 +46,10 @@ export interface PlanContext {
   head: PartitionHead
   segments: SegmentInfo[]
   producerEntry: (producerId: number) => Promise<ProducerEntry | undefined>
+  /** The partition's ongoing transactions and its last abort marker's offset (txn-index.ts). */
+  txns?: { ongoing: ReadonlyMap<number, OngoingTxn>; lastAborted: number }
+  /** Which items are transaction markers the coordinator wrote (control batches come from nowhere else). */
+  isMarker?: (index: number) => boolean
 }
 
 export async function planAppends(items: Array<{ bytes: Uint8Array; header: BatchHeader }>, ctx: PlanContext): Promise<AppendPlan> {
@@ -54,8 +62,44 @@ export async function planAppends(items: Array<{ bytes: Uint8Array; header: Batc
   const touchedSegments = new Set<number>()
   let bytesAppended = 0
   const claimed = new ClaimedRegions()
-  for (const item of items) {
+  let ongoing: Map<number, OngoingTxn> | undefined
+  const aborted: AbortedTxn[] = []
+  let lastAborted = ctx.txns?.lastAborted ?? -1
+  const openTxn = (producerId: number) => (ongoing ?? ctx.txns?.ongoing)?.get(producerId)
+  for (const [index, item] of items.entries()) {
     const { header } = item
+    if (header.isControl && ctx.isMarker?.(index)) {
+      // A transaction marker: ends the producer's transaction here. One for a transaction that
+      // already ended (a coordinator finishing it again after a crash) stores nothing.
+      const producer = producers.get(header.producerId) ?? await ctx.producerEntry(header.producerId)
+      const open = openTxn(header.producerId)
+      if ((producer && header.producerEpoch < producer.epoch) || !open) {
+        // A higher epoch fences the producer's older epochs here even without a transaction.
+        if (!producer || header.producerEpoch > producer.epoch) {
+          producers.set(header.producerId, { producerId: header.producerId, epoch: header.producerEpoch, batches: [], lastTimestamp: now })
+        }
+        results.push({ baseOffset: -1, logAppendTime: -1, duplicate: true })
+        continue
+      }
+      const bytes = item.bytes
+      const baseOffset = head.nextOffset
+      setBaseOffset(bytes, baseOffset)
+      touchedSegments.add(addToActiveSegment(segments, { baseOffset, lastOffset: baseOffset, maxTimestamp: header.maxTimestamp, size: bytes.byteLength }, config, now))
+      head = { ...head, activeSegment: segments[segments.length - 1].baseOffset, nextOffset: baseOffset + 1 }
+      ongoing ??= new Map(ctx.txns?.ongoing)
+      ongoing.delete(header.producerId)
+      if (isAbortMarker(bytes)) {
+        aborted.push({ producerId: header.producerId, firstOffset: open.firstOffset, lastOffset: baseOffset })
+        lastAborted = baseOffset
+      }
+      producers.set(header.producerId, producer && producer.epoch === header.producerEpoch
+        ? { ...producer, lastTimestamp: now }
+        : { producerId: header.producerId, epoch: header.producerEpoch, batches: [], lastTimestamp: now })
+      batches.push({ baseOffset, lastOffset: baseOffset, maxTimestamp: header.maxTimestamp, bytes })
+      bytesAppended += bytes.byteLength
+      results.push({ baseOffset, logAppendTime: -1, duplicate: false })
+      continue
+    }
     // The log writes offsets into the bytes in place and the store copies them only at commit:
     // bytes seen twice in one group (the same array appended twice) must not share one region.
     const bytes = claimed.claim(item.bytes) ? item.bytes : item.bytes.slice()
@@ -83,6 +127,11 @@ export async function planAppends(items: Array<{ bytes: Uint8Array; header: Batc
 
     touchedSegments.add(addToActiveSegment(segments, { baseOffset, lastOffset, maxTimestamp, size: bytes.byteLength }, config, now))
     head = { ...head, activeSegment: segments[segments.length - 1].baseOffset, nextOffset: lastOffset + 1 }
+    if (header.isTransactional && !openTxn(header.producerId)) {
+      // The producer's first batch of a transaction here: the LSO cannot pass it until its marker.
+      ongoing ??= new Map(ctx.txns?.ongoing)
+      ongoing.set(header.producerId, { producerId: header.producerId, producerEpoch: header.producerEpoch, firstOffset: baseOffset })
+    }
     if (header.producerId >= 0) {
       const lastSeq = lastSequence(header.baseSequence, header.recordCount)
       producers.set(header.producerId, recordBatch(producer, header.producerId, header.producerEpoch, { firstSeq: header.baseSequence, lastSeq, baseOffset, crc: header.crc }, now))
@@ -94,7 +143,18 @@ export async function planAppends(items: Array<{ bytes: Uint8Array; header: Batc
   const meta: AppendPlan['meta'] = [{ key: keys.head(stream), value: head }]
   for (const i of touchedSegments) meta.push({ key: keys.segment(stream, segments[i].baseOffset), value: segments[i] })
   for (const [producerId, entry] of producers) meta.push({ key: keys.producer(stream, producerId), value: entry })
-  return { results, batches, meta, head, segments, producers, bytes: bytesAppended }
+  let txn: AppendPlan['txn']
+  if (ongoing) {
+    txn = { record: { ongoing: [...ongoing.values()], lastAborted }, aborted }
+    meta.push({ key: txnKeys.partition(stream), value: txn.record })
+    for (const t of aborted) meta.push({ key: txnKeys.aborted(stream, t.lastOffset), value: t })
+  }
+  return { results, batches, meta, head, segments, producers, bytes: bytesAppended, txn }
+}
+
+/** The control record's type (key bytes 2..3: 0 abort) of a marker batch this log built (uncompressed). */
+function isAbortMarker(bytes: Uint8Array): boolean {
+  return readControlRecord(decodeRecords(bytes)[0])?.type === 'abort'
 }
 
 /** Byte regions already taken by batches of this plan, per underlying buffer. */

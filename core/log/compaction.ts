@@ -7,7 +7,7 @@
 import type { TopicConfig } from '../config.ts'
 import type { SegmentInfo } from '../broker.ts'
 import type { StorageAdapter, StorageWrite, StoredBatch, StreamId } from '../storage.ts'
-import { decodeBatch, encodeBatchAsync, type DecodedRecord } from '../codec/record-batch.ts'
+import { decodeBatch, encodeBatchAsync, type BatchHeader, type DecodedRecord } from '../codec/record-batch.ts'
 import { keys } from './keys.ts'
 import type { PartitionHead } from './partition-log.ts'
 
@@ -23,6 +23,10 @@ export interface CompactionInput {
   config: TopicConfig
   now: number
   force: boolean
+  /** The last stable offset: segments reaching past it hold an ongoing transaction and stay as they are. */
+  stableOffset?: number
+  /** Whether a transactional record belongs to an aborted transaction: such records are dropped. */
+  isAborted?: (producerId: number, offset: number) => boolean
 }
 
 export interface CompactionResult { segments: SegmentInfo[]; head: PartitionHead; compacted: number }
@@ -32,8 +36,9 @@ export async function compactSegments(input: CompactionInput): Promise<Compactio
   const lagLimit = now - config['min.compaction.lag.ms']
   // Cleanable: closed segments, oldest first, up to the first one still inside the lag.
   const cleanable: SegmentInfo[] = []
+  const stable = input.stableOffset ?? Number.MAX_SAFE_INTEGER
   for (const segment of input.segments.slice(0, -1)) {
-    if (segment.maxTimestamp > lagLimit) break
+    if (segment.maxTimestamp > lagLimit || segment.endOffset > stable) break
     cleanable.push(segment)
   }
   const dirty = cleanable.filter((s) => s.endOffset > head.cleanedTo && s.batches > 0)
@@ -43,10 +48,15 @@ export async function compactSegments(input: CompactionInput): Promise<Compactio
   if (!input.force && dirtyBytes / Math.max(totalBytes, 1) < MIN_CLEANABLE_DIRTY_RATIO) return null
 
   const latest = new Map<string, number>()
+  const aborted = (header: BatchHeader, record: DecodedRecord) =>
+    header.isTransactional && input.isAborted !== undefined && input.isAborted(header.producerId, record.offset)
   for (const segment of dirty) {
     await forEachBatch(storage, stream, segment, async (batch) => {
-      for (const record of (await decodeBatch(batch.bytes)).records) {
-        if (record.key) latest.set(keyString(record.key), record.offset)
+      const { header, records } = await decodeBatch(batch.bytes)
+      // Markers have no user key; an aborted record never was a key's latest value.
+      if (header.isControl) return
+      for (const record of records) {
+        if (record.key && !aborted(header, record)) latest.set(keyString(record.key), record.offset)
       }
     })
   }
@@ -75,7 +85,12 @@ export async function compactSegments(input: CompactionInput): Promise<Compactio
       const rewritten: StoredBatch[] = []
       for (const batch of chunk) {
         const { header, records } = await decodeBatch(batch.bytes)
-        const kept = records.filter(keep)
+        // Markers stay: readers need them to end aborted transactions (the index keeps those until the log start passes).
+        if (header.isControl) {
+          rewritten.push(batch)
+          continue
+        }
+        const kept = records.filter((r) => keep(r) && !aborted(header, r))
         if (kept.length === records.length) {
           rewritten.push(batch)
           continue
@@ -88,6 +103,7 @@ export async function compactSegments(input: CompactionInput): Promise<Compactio
             baseOffset: header.baseOffset, lastOffsetDelta: header.lastOffsetDelta, baseTimestamp: header.baseTimestamp,
             producerId: header.producerId, producerEpoch: header.producerEpoch, baseSequence: header.baseSequence,
             partitionLeaderEpoch: header.partitionLeaderEpoch, compression: header.compression, timestampType: header.timestampType,
+            isTransactional: header.isTransactional,
           },
         )
         rewritten.push({ baseOffset: batch.baseOffset, lastOffset: batch.lastOffset, maxTimestamp: Math.max(...kept.map((r) => r.timestamp)), bytes })

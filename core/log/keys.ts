@@ -14,5 +14,5 @@ export const keys = {
   producerIds: 'producer-ids',
   clusterId: 'cluster-id',
   /** Everything a topic's partitions keep in metadata, for topic deletion. */
-  topicDataPrefixes: (topicId: string) => [`head/${topicId}/`, `seg/${topicId}/`, `pid/${topicId}/`, `replica/${topicId}/`, `fwd/${topicId}/`],
+  topicDataPrefixes: (topicId: string) => [`head/${topicId}/`, `seg/${topicId}/`, `pid/${topicId}/`, `replica/${topicId}/`, `fwd/${topicId}/`, `replication/${topicId}/`, `txnp/${topicId}/`, `abrt/${topicId}/`],
 }

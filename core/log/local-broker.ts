@@ -6,8 +6,8 @@
 import { EdgelogError, isEdgelogError } from '../errors.ts'
 import { hasDeletion, resolveLogSettings, type LogSettings, type TopicConfig } from '../config.ts'
 import type {
-  Broker, ClusterInfo, DeleteRecordsResult, FetchOptions, FetchRequest, FetchResult, GroupHeartbeatRequest, InitProducerIdResult,
-  ListOffsetsResult, OffsetSpec, PartitionState, ProduceRequest, ProduceResult, TopicMetadata, TopicSpec,
+  Broker, ClusterInfo, DeleteRecordsResult, FetchOptions, FetchRequest, FetchResult, GroupHeartbeatRequest, InitProducerIdRequest, InitProducerIdResult,
+  ListOffsetsResult, OffsetCommit, OffsetSpec, PartitionState, ProduceRequest, ProduceResult, TopicMetadata, TopicPartitions, TopicSpec, TxnProducer,
 } from '../broker.ts'
 import type { StorageAdapter, StorageChange } from '../storage.ts'
 import { GroupCoordinator } from '../groups/coordinator.ts'
@@ -21,6 +21,8 @@ import { randomId, TopicRegistry, validatePartitionCount, validateTopicName, typ
 import { groupEntriesByPartition } from './produce-groups.ts'
 import { concatBytes } from '../codec/bytes.ts'
 import { validatePartitionIndex, validateOffset, validateMaxBytes } from './validate.ts'
+import type { TransactionCoordinator } from '../txn/coordinator.ts'
+import { localTransactionCoordinator, verifyTransactional } from '../txn/local.ts'
 
 export interface LocalBrokerOptions {
   storage: StorageAdapter
@@ -34,6 +36,8 @@ export interface LocalBrokerOptions {
   replicaProduce?: 'refuse' | 'outbox'
   /** Topics this log follows from a leader: never auto-created here. */
   isFollowed?: (topic: string) => boolean
+  /** Kafka's transaction.abort.timed.out.transaction.cleanup.interval.ms (default 10 s; 0: only on maintenance and access). */
+  transactionCleanupIntervalMs?: number
 }
 
 /** Kafka's default fetch.max.wait.ms is 500; a parked fetch never waits longer than this. */
@@ -44,6 +48,8 @@ export class LocalBroker implements Broker {
   readonly settings: LogSettings
   readonly topics: TopicRegistry
   readonly groups: GroupCoordinator
+  /** The transaction coordinator (core/txn): its markers go into this broker's partition logs and groups. */
+  readonly transactions: TransactionCoordinator
   /** Local replicas of remote topics, written by a follower (core/sync). */
   readonly replicas: Replicas = new Replicas(this)
   /** Local writes to replica topics, waiting for the leader (replicaProduce: 'outbox'). */
@@ -87,6 +93,11 @@ export class LocalBroker implements Broker {
         return (await this.partition(record, partition)).highWatermark
       },
     })
+    this.transactions = localTransactionCoordinator({
+      storage: this.storage, now: this.now, topics: this.topics, groups: this.groups,
+      partition: (record, partition) => this.partition(record, partition),
+      allocateProducerId: async () => (await this.allocateProducerId()).producerId,
+    })
     if (options.replicaProduce === 'outbox') {
       this.outbox = new Outbox({ storage: this.storage, topics: this.topics, now: this.now })
       this.syncView = new SyncView({ storage: this.storage, topics: this.topics, replicas: this.replicas, outbox: this.outbox })
@@ -94,6 +105,11 @@ export class LocalBroker implements Broker {
     this.unwatch = this.storage.watch?.((change) => this.onStorageChange(change))
     const interval = this.settings['log.retention.check.interval.ms']
     if (interval > 0) this.timers.push(unref(setInterval(() => { void this.runMaintenance({}).catch(() => {}) }, interval)))
+    // Abandoned transactions hold back read_committed readers (the LSO): abort them when due.
+    const txnInterval = options.transactionCleanupIntervalMs ?? 10_000
+    if (txnInterval > 0) {
+      this.timers.push(unref(setInterval(() => { if (this.transactions.hasWork) void this.transactions.expire().catch(() => {}) }, txnInterval)))
+    }
   }
 
   async describeCluster(): Promise<ClusterInfo> {
@@ -183,8 +199,9 @@ export class LocalBroker implements Broker {
     await Promise.all(groupEntriesByPartition(req.entries).map(async (indexes) => {
       const first = req.entries[indexes[0]]
       let log: PartitionLog
+      let record: TopicRecord
       try {
-        const record = await this.lookupForWrite(first?.topic, true)
+        record = await this.lookupForWrite(first?.topic, true)
         validatePartitionIndex(first.partition, record)
         if (record.replica) {
           if (!this.outbox) throw new EdgelogError('NOT_LEADER_OR_FOLLOWER', `Topic '${record.name}' is a replica of ${record.replica.source}: produce there`)
@@ -200,13 +217,23 @@ export class LocalBroker implements Broker {
         for (const i of indexes) results[i] = this.produceError(req.entries[i], error)
         return
       }
-      const appends = indexes.map((i) => {
+      // Transactional batches are checked against their transaction first (all of them, so the
+      // appends below still reach the log together and in request order).
+      const refused: unknown[] = []
+      const releases: Array<() => void> = []
+      for (const [n, i] of indexes.entries()) {
+        const verifying = verifyTransactional(this.transactions, req.entries[i].batch, record.name, first.partition)
+        if (verifying) await verifying.then((release) => { releases.push(release) }, (error) => { refused[n] = error })
+      }
+      const appends = indexes.map((i, n) => {
         const batch = req.entries[i].batch
+        if (refused[n] !== undefined) return Promise.reject(refused[n])
         return batch instanceof Uint8Array
           ? log.append(batch, { durability })
           : Promise.reject(new EdgelogError('CORRUPT_MESSAGE', 'batch must be a Uint8Array of Kafka record batch bytes'))
       })
       const settled = await Promise.allSettled(appends)
+      for (const release of releases) release()
       settled.forEach((s, n) => {
         const entry = req.entries[indexes[n]]
         results[indexes[n]] = s.status === 'fulfilled'
@@ -265,21 +292,28 @@ export class LocalBroker implements Broker {
     validatePartitionIndex(req.partition, record)
     validateOffset(req.offset)
     validateMaxBytes(req.maxBytes)
+    if (req.isolationLevel !== undefined && req.isolationLevel !== 0 && req.isolationLevel !== 1) {
+      throw new EdgelogError('INVALID_REQUEST', `isolationLevel must be 0 (read_uncommitted) or 1 (read_committed), got ${JSON.stringify(req.isolationLevel)}`)
+    }
+    const isolation = req.isolationLevel === 1 ? 'read_committed' : 'read_uncommitted'
     const log = await this.partition(record, req.partition)
-    let result = await log.read(req.offset, req.maxBytes)
+    let result = await log.read(req.offset, req.maxBytes, undefined, isolation)
     const maxWait = Math.min(Math.max(0, Number(req.maxWaitMs) || 0), MAX_FETCH_WAIT_MS)
     const minBytes = Math.max(1, Number(req.minBytes) || 1)
     if (maxWait > 0 && byteSize(result.batches) < minBytes) {
-      await log.waitForData(req.offset, maxWait, minBytes, options?.signal)
-      result = await log.read(req.offset, req.maxBytes)
+      await log.waitForData(req.offset, maxWait, minBytes, options?.signal, isolation)
+      result = await log.read(req.offset, req.maxBytes, undefined, isolation)
     }
-    return {
+    const out: FetchResult = {
       topic: req.topic, topicId: record.topicId, partition: req.partition, highWatermark: result.highWatermark,
       logStartOffset: result.logStartOffset, batches: handOver(result.batches.map((b) => b.bytes), this.storage.capabilities.zeroCopyReads),
+      lastStableOffset: result.lastStableOffset,
     }
+    if (result.abortedTransactions) out.abortedTransactions = result.abortedTransactions.map((t) => ({ producerId: t.producerId, firstOffset: t.firstOffset }))
+    return out
   }
 
-  async listOffsets(req: { topic: string; partitions: number[]; spec: OffsetSpec }): Promise<ListOffsetsResult[]> {
+  async listOffsets(req: { topic: string; partitions: number[]; spec: OffsetSpec; isolationLevel?: 0 | 1 }): Promise<ListOffsetsResult[]> {
     this.assertOpen()
     const record = await this.topics.lookup(req?.topic)
     const spec = req.spec
@@ -291,13 +325,29 @@ export class LocalBroker implements Broker {
     for (const partition of partitions) validatePartitionIndex(partition, record)
     return Promise.all(partitions.map(async (partition) => {
       validatePartitionIndex(partition, record)
-      const found = await (await this.partition(record, partition)).offsetForTime(spec)
+      const log = await this.partition(record, partition)
+      // A read_committed reader starting at the end starts at the LSO: records of open transactions may still commit.
+      if (spec === 'latest' && req.isolationLevel === 1) return { topic: req.topic, partition, offset: log.lastStableOffset, timestamp: -1 }
+      const found = await log.offsetForTime(spec)
       return { topic: req.topic, partition, ...found }
     }))
   }
 
-  async initProducerId(): Promise<InitProducerIdResult> {
+  async initProducerId(req: InitProducerIdRequest = {}): Promise<InitProducerIdResult> {
     this.assertOpen()
+    if (req?.transactionalId !== undefined && req.transactionalId !== null) {
+      return this.transactions.initProducerId({ ...req, transactionalId: req.transactionalId })
+    }
+    return this.allocateProducerId()
+  }
+
+  // transactions: the coordinator checks and answers (core/txn).
+  async addPartitionsToTxn(req: TxnProducer & { topics: TopicPartitions[] }): Promise<void> { this.assertOpen(); return this.transactions.addPartitionsToTxn(req) }
+  async addOffsetsToTxn(req: TxnProducer & { groupId: string }): Promise<void> { this.assertOpen(); return this.transactions.addOffsetsToTxn(req) }
+  async txnOffsetCommit(req: TxnProducer & { groupId: string; offsets: OffsetCommit[] }): Promise<void> { this.assertOpen(); return this.transactions.txnOffsetCommit(req) }
+  async endTxn(req: TxnProducer & { committed: boolean }): Promise<void> { this.assertOpen(); return this.transactions.endTxn(req) }
+
+  private async allocateProducerId(): Promise<InitProducerIdResult> {
     const allocate = async () => {
       const next = (await this.storage.getMeta<number>(keys.producerIds)) ?? 0
       await this.storage.commit({ meta: [{ key: keys.producerIds, value: next + 1 }], durability: 'strict' })
@@ -315,6 +365,7 @@ export class LocalBroker implements Broker {
       }
     }
     await this.groups.expire()
+    await this.transactions.expire()
   }
 
   // groups: the coordinator validates and answers; the broker schedules its session checks.

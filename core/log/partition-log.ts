@@ -24,14 +24,24 @@ import { keys } from './keys.ts'
 import type { ProducerEntry } from './producer-state.ts'
 import { planReplicaAppend, replicaKey, type ReplicaPosition } from './replica-plan.ts'
 import { planDeleteRecords } from './delete-records.ts'
+import { planTruncate } from './truncate.ts'
 import { selectExpiredSegments } from './retention.ts'
 import { compactSegments } from './compaction.ts'
 import { OffsetWaiters } from './waiters.ts'
 import { newSegment, planAppends, type AppendResult, type PartitionHead } from './append-plan.ts'
+import { PartitionTxns, type AbortedTxn } from './txn-index.ts'
+import { encodeMarkerBatch } from '../codec/control-batch.ts'
 
 export type { PartitionHead, AppendResult } from './append-plan.ts'
 
-export interface ReadResult { batches: StoredBatch[]; highWatermark: number; logStartOffset: number }
+export interface ReadResult {
+  batches: StoredBatch[]
+  highWatermark: number
+  logStartOffset: number
+  lastStableOffset: number
+  /** read_committed: the aborted transactions overlapping what was read (Kafka's FetchResponse). */
+  abortedTransactions?: AbortedTxn[]
+}
 
 export interface PartitionLogOptions {
   storage: StorageAdapter
@@ -78,6 +88,10 @@ export class PartitionLog {
   private readonly pendingAppends: PendingAppend[] = []
   private flushQueued = false
   private readonly waiters = new OffsetWaiters()
+  /** read_committed long polls: woken when the last stable offset passes them. */
+  private readonly stableWaiters = new OffsetWaiters()
+  /** Ongoing and aborted transactions (txn-index.ts). */
+  private readonly txns: PartitionTxns
   private closed = false
 
   private constructor(private readonly options: PartitionLogOptions) {
@@ -87,6 +101,7 @@ export class PartitionLog {
     this.now = options.now ?? Date.now
     this.topicKey = options.topicKey
     this.producerIdExpirationMs = options.producerIdExpirationMs ?? DEFAULT_PRODUCER_ID_EXPIRATION_MS
+    this.txns = new PartitionTxns(options.stream)
   }
 
   static async open(options: PartitionLogOptions): Promise<PartitionLog> {
@@ -108,13 +123,15 @@ export class PartitionLog {
 
   get highWatermark(): number { return this.head.nextOffset }
   get logStartOffset(): number { return this.head.logStartOffset }
+  /** Kafka's LSO: the first offset of the oldest ongoing transaction, else the high watermark. */
+  get lastStableOffset(): number { return this.txns.lastStableOffset(this.head.nextOffset, this.head.logStartOffset) }
 
   /**
    * Appends one producer batch; resolves once it is committed to storage. Batches that arrive
    * while a commit is in flight are committed together in the next one (group commit): one
    * storage write for all of them, each answered with its own offsets or its own error.
    */
-  append(bytes: Uint8Array, options: { durability?: 'strict' | 'relaxed'; meta?: Array<{ key: string; value: unknown }> } = {}): Promise<AppendResult> {
+  append(bytes: Uint8Array, options: { durability?: 'strict' | 'relaxed'; meta?: Array<{ key: string; value: unknown }>; marker?: boolean } = {}): Promise<AppendResult> {
     const config = this.config()
     if (bytes.byteLength > config['max.message.bytes']) {
       return Promise.reject(new EdgelogError('MESSAGE_TOO_LARGE', `Batch of ${bytes.byteLength} bytes is over max.message.bytes (${config['max.message.bytes']})`))
@@ -125,7 +142,7 @@ export class PartitionLog {
     }
     if (this.closed) return Promise.reject(closedError(this.label))
     return new Promise<AppendResult>((resolve, reject) => {
-      this.pendingAppends.push({ bytes, durability: options.durability ?? 'relaxed', meta: options.meta, resolve, reject })
+      this.pendingAppends.push({ bytes, durability: options.durability ?? 'relaxed', meta: options.meta, marker: options.marker === true, resolve, reject })
       if (!this.flushQueued) {
         this.flushQueued = true
         // If the flush cannot run (the log closed meanwhile), nothing waiting may hang.
@@ -142,7 +159,8 @@ export class PartitionLog {
     const valid: Array<{ bytes: Uint8Array; header: BatchHeader; entry: PendingAppend }> = []
     for (const entry of waiting) {
       try {
-        const checked = await checkProducedBatch(entry.bytes, config)
+        // A marker is built by writeMarker itself; anything else comes from a producer.
+        const checked = entry.marker ? { bytes: entry.bytes, header: readBatchHeader(entry.bytes) } : await checkProducedBatch(entry.bytes, config)
         valid.push({ bytes: checked.bytes, header: checked.header, entry })
       } catch (error) {
         entry.reject(error)
@@ -151,7 +169,7 @@ export class PartitionLog {
     if (valid.length === 0) return
     const durability = valid.some((v) => v.entry.durability === 'strict') ? 'strict' : 'relaxed'
     try {
-      const results = await this.commitWithRetry(valid.map((v) => ({ bytes: v.bytes, header: v.header, meta: v.entry.meta })), config, durability)
+      const results = await this.commitWithRetry(valid.map((v) => ({ bytes: v.bytes, header: v.header, meta: v.entry.meta, marker: v.entry.marker })), config, durability)
       results.forEach((result, i) => (result instanceof EdgelogError ? valid[i].entry.reject(result) : valid[i].entry.resolve(result)))
     } catch (error) {
       for (const v of valid) v.entry.reject(error)
@@ -159,7 +177,7 @@ export class PartitionLog {
   }
 
   private async commitWithRetry(
-    items: Array<{ bytes: Uint8Array; header: BatchHeader; meta?: Array<{ key: string; value: unknown }> }>, config: TopicConfig, durability: 'strict' | 'relaxed',
+    items: Array<{ bytes: Uint8Array; header: BatchHeader; meta?: Array<{ key: string; value: unknown }>; marker?: boolean }>, config: TopicConfig, durability: 'strict' | 'relaxed',
   ): Promise<Array<AppendResult | EdgelogError>> {
     for (let attempt = 1; ; attempt++) {
       if (this.stale) await this.reload(false)
@@ -179,13 +197,16 @@ export class PartitionLog {
   }
 
   private async commitPlan(
-    items: Array<{ bytes: Uint8Array; header: BatchHeader; meta?: Array<{ key: string; value: unknown }> }>, config: TopicConfig, durability: 'strict' | 'relaxed',
+    items: Array<{ bytes: Uint8Array; header: BatchHeader; meta?: Array<{ key: string; value: unknown }>; marker?: boolean }>, config: TopicConfig, durability: 'strict' | 'relaxed',
   ): Promise<Array<AppendResult | EdgelogError>> {
     const plan = await planAppends(items, {
       stream: this.stream, config, now: this.now(), head: this.head, segments: this.segments,
       producerEntry: (producerId) => this.producerEntry(producerId),
+      txns: { ongoing: this.txns.ongoing, lastAborted: this.txns.lastAborted },
+      isMarker: (i) => items[i].marker === true,
     })
-    if (plan.batches.length === 0) return plan.results
+    // A marker for an ended transaction may still move the producer's epoch (fencing): commit that alone.
+    if (plan.batches.length === 0 && plan.producers.size === 0) return plan.results
     // Nothing of this log's state changes until the commit succeeded.
     try {
       this.assertOpen()
@@ -206,7 +227,9 @@ export class PartitionLog {
     this.storedHead = plan.head
     this.segments = plan.segments
     for (const [producerId, entry] of plan.producers) this.producers.set(producerId, entry)
+    if (plan.txn) this.txns.adopt(plan.txn.record, plan.txn.aborted)
     this.waiters.notify(plan.head.nextOffset, plan.bytes)
+    this.stableWaiters.notify(this.lastStableOffset, plan.bytes)
     return plan.results
   }
 
@@ -223,11 +246,12 @@ export class PartitionLog {
    * way records get into one. Resolves once the batches, head, segments and the leader's
    * position are committed together.
    */
-  replicate(batches: Uint8Array[], leader: { logStartOffset: number; highWatermark: number }, options: { durability?: 'strict' | 'relaxed' } = {}): Promise<{ highWatermark: number; appended: number }> {
+  replicate(batches: Uint8Array[], leader: { logStartOffset: number; highWatermark: number }, options: { durability?: 'strict' | 'relaxed'; meta?: Array<{ key: string; value: unknown }> } = {}): Promise<{ highWatermark: number; appended: number }> {
     return this.exclusive(() => this.retrying(async () => {
       const position: ReplicaPosition = { leaderLogStartOffset: leader.logStartOffset, leaderHighWatermark: leader.highWatermark, syncedAt: this.now() }
       const plan = await planReplicaAppend(batches, { stream: this.stream, config: this.config(), now: this.now(), head: this.head, segments: this.segments, position })
-      await this.commitReplica({ batches: plan.batches.map((batch) => ({ stream: this.stream, batch })), meta: plan.meta, durability: options.durability ?? 'relaxed' })
+      // `options.meta` commits with the batches (replication: the follower's leader-epoch cache).
+      await this.commitReplica({ batches: plan.batches.map((batch) => ({ stream: this.stream, batch })), meta: options.meta ? [...plan.meta, ...options.meta] : plan.meta, durability: options.durability ?? 'relaxed' })
       this.head = this.storedHead = plan.head
       this.segments = plan.segments
       if (plan.batches.length > 0) this.waiters.notify(plan.head.nextOffset, plan.bytes)
@@ -276,11 +300,29 @@ export class PartitionLog {
         ? known
         : await this.storage.readBatches(this.stream, this.head.logStartOffset, { maxBytes: Number.MAX_SAFE_INTEGER, toOffset: offset })
       const plan = planDeleteRecords(this.stream, this.head, this.segments, below, offset)
+      const pruned = this.txns.prune(offset)
       // `alsoMeta` commits with it, atomically (the outbox records where the leader stored what it deletes).
-      await this.commitReplica({ ...plan.write, meta: [...(plan.write.meta ?? []), ...alsoMeta], durability: 'strict' })
+      await this.commitReplica({ ...plan.write, meta: [...(plan.write.meta ?? []), ...pruned.meta, ...alsoMeta], durability: 'strict' })
+      pruned.apply()
       this.head = this.storedHead = plan.head
       this.segments = plan.segments
       return { logStartOffset: offset }
+    }))
+  }
+
+  /**
+   * Replication (KIP-101): drops every batch at or past `offset` (truncate.ts; a batch holding it
+   * goes whole), with `alsoMeta` in the same commit. Producer state is re-read afterwards.
+   */
+  truncateTo(offset: number, alsoMeta: Array<{ key: string; value: unknown }> = []): Promise<{ nextOffset: number; removedOffsets: number }> {
+    return this.exclusive(() => this.retrying(async () => {
+      const plan = await planTruncate(this.storage, this.stream, this.head, this.segments, offset)
+      // Transactions whose markers or first batches go with the truncated batches go too.
+      const cut = this.txns.truncate(offset)
+      await this.commitReplica({ ...plan.write, meta: [...(plan.write.meta ?? []), ...cut.meta, ...alsoMeta], durability: 'strict' })
+      cut.apply()
+      await this.reload(true)
+      return { nextOffset: this.head.nextOffset, removedOffsets: plan.removedOffsets }
     }))
   }
 
@@ -306,23 +348,54 @@ export class PartitionLog {
     }
   }
 
-  /** Batches from `offset` up to about `maxBytes` (the first batch always), below the high watermark. */
-  async read(offset: number, maxBytes: number, maxBatches?: number): Promise<ReadResult> {
+  /**
+   * Batches from `offset` up to about `maxBytes` (the first batch always), below the high
+   * watermark — or, read_committed, below the last stable offset, with the aborted
+   * transactions overlapping what is returned (the reader drops their records).
+   */
+  async read(offset: number, maxBytes: number, maxBatches?: number, isolation: 'read_uncommitted' | 'read_committed' = 'read_uncommitted'): Promise<ReadResult> {
     this.assertOpen()
+    // Another context may have written markers (shared stores): its view of transactions first.
+    if (isolation === 'read_committed' && this.stale) await this.txns.load(this.storage)
     const { logStartOffset, nextOffset } = this.head
     if (offset < logStartOffset || offset > nextOffset) {
       throw new EdgelogError('OFFSET_OUT_OF_RANGE', `Offset ${offset} is outside [${logStartOffset}, ${nextOffset}] of ${this.label}`)
     }
-    const batches = offset === nextOffset
+    const lastStableOffset = this.lastStableOffset
+    const end = isolation === 'read_committed' ? lastStableOffset : nextOffset
+    const batches = offset >= end
       ? []
-      : await this.storage.readBatches(this.stream, offset, { maxBytes, toOffset: nextOffset, maxBatches })
-    return { batches, highWatermark: nextOffset, logStartOffset }
+      : await this.storage.readBatches(this.stream, offset, { maxBytes, toOffset: end, maxBatches })
+    if (isolation === 'read_uncommitted') return { batches, highWatermark: nextOffset, logStartOffset, lastStableOffset }
+    const to = batches.length === 0 ? offset : batches[batches.length - 1].lastOffset + 1
+    const abortedTransactions = batches.length === 0 ? [] : this.txns.abortedIn(offset, to)
+    return { batches, highWatermark: nextOffset, logStartOffset, lastStableOffset, abortedTransactions }
   }
 
-  /** Resolves when records past `offset` exist (about `minBytes` of them) or after `maxWaitMs`. */
-  waitForData(offset: number, maxWaitMs: number, minBytes = 1, signal?: AbortSignal): Promise<void> {
+  /**
+   * Resolves when records past `offset` exist (about `minBytes` of them) or after `maxWaitMs`;
+   * read_committed, when the last stable offset passed `offset`.
+   */
+  waitForData(offset: number, maxWaitMs: number, minBytes = 1, signal?: AbortSignal, isolation: 'read_uncommitted' | 'read_committed' = 'read_uncommitted'): Promise<void> {
+    if (isolation === 'read_committed') {
+      if (offset < this.lastStableOffset && minBytes <= 1) return Promise.resolve()
+      return this.stableWaiters.wait(offset, maxWaitMs, minBytes, signal)
+    }
     if (offset < this.head.nextOffset && minBytes <= 1) return Promise.resolve()
     return this.waiters.wait(offset, maxWaitMs, minBytes, signal)
+  }
+
+  /**
+   * Writes a transaction marker (the coordinator's WriteTxnMarkers): ends `producerId`'s
+   * transaction here, committed or aborted; the producer's older epochs are fenced here from
+   * then on. A marker for a transaction that already ended (or an older epoch) stores nothing.
+   */
+  writeMarker(marker: { producerId: number; producerEpoch: number; commit: boolean; coordinatorEpoch?: number }): Promise<AppendResult> {
+    const bytes = encodeMarkerBatch({
+      producerId: marker.producerId, producerEpoch: marker.producerEpoch, type: marker.commit ? 'commit' : 'abort',
+      coordinatorEpoch: marker.coordinatorEpoch ?? 0, timestamp: this.now(),
+    })
+    return this.append(bytes, { durability: 'strict', marker: true })
   }
 
   /** Kafka's ListOffsets: earliest, latest, or the first offset whose timestamp is at or after `timestamp`. */
@@ -423,10 +496,12 @@ export class PartitionLog {
     if (expired.length === 0) return 0
     const remaining = segments.slice(expired.length)
     const logStartOffset = Math.max(this.head.logStartOffset, remaining[0]?.baseOffset ?? this.head.nextOffset)
+    const pruned = this.txns.prune(logStartOffset)
     await this.commitHead({
       deleteRanges: [{ stream: this.stream, fromOffset: expired[0].baseOffset, toOffset: expired[expired.length - 1].endOffset }],
-      meta: expired.map((s) => ({ key: keys.segment(this.stream, s.baseOffset), value: undefined })),
+      meta: [...expired.map((s) => ({ key: keys.segment(this.stream, s.baseOffset), value: undefined })), ...pruned.meta],
     }, { ...this.head, logStartOffset, cleanedTo: Math.max(this.head.cleanedTo, logStartOffset) })
+    pruned.apply()
     this.segments = remaining
     return expired.length
   }
@@ -469,6 +544,8 @@ export class PartitionLog {
     }
     const result = await compactSegments({
       storage: guarded, stream: this.stream, segments: this.segments, head: this.head, config, now, force,
+      // Never past an ongoing transaction; records of aborted ones go, markers stay.
+      stableOffset: this.lastStableOffset, isAborted: (producerId, offset) => this.txns.isAborted(producerId, offset),
     })
     if (!result) return 0
     if (rebased) {
@@ -498,6 +575,8 @@ export class PartitionLog {
       this.head = { ...this.head, nextOffset }
       this.stale = true
       this.waiters.notify(nextOffset, 0)
+      // Perhaps a marker moved the LSO: read_committed polls re-read (loading the transactions again).
+      this.stableWaiters.notify(nextOffset, 0)
     }
   }
 
@@ -507,6 +586,7 @@ export class PartitionLog {
   close(): void {
     this.closed = true
     this.waiters.cancelAll()
+    this.stableWaiters.cancelAll()
     this.rejectPending(closedError(this.label))
   }
 
@@ -566,6 +646,7 @@ export class PartitionLog {
       segments = this.segments.slice()
       if (active) segments[segments.length - 1] = active
     }
+    await this.txns.load(this.storage)
     if (topic) this.topicRecord = topic
     this.storedHead = head
     this.head = fresh
@@ -574,6 +655,7 @@ export class PartitionLog {
     this.producers.clear()
     this.stale = false
     if (this.head.nextOffset > previous.nextOffset) this.waiters.notify(this.head.nextOffset, 0)
+    this.stableWaiters.notify(this.lastStableOffset, 0)
   }
 
   private async producerEntry(producerId: number): Promise<ProducerEntry | undefined> {
@@ -606,6 +688,8 @@ interface PendingAppend {
   durability: 'strict' | 'relaxed'
   /** Metadata committed atomically with this batch (and only if it is stored). */
   meta?: Array<{ key: string; value: unknown }>
+  /** A transaction marker built by writeMarker (never a producer's batch). */
+  marker: boolean
   resolve: (result: AppendResult) => void
   reject: (error: unknown) => void
 }
@@ -619,8 +703,10 @@ async function checkProducedBatch(given: Uint8Array, config: TopicConfig): Promi
   if (recompressed && bytes.byteLength > config['max.message.bytes']) {
     throw new EdgelogError('MESSAGE_TOO_LARGE', `Batch of ${bytes.byteLength} bytes (re-encoded for compression.type ${config['compression.type']}) is over max.message.bytes (${config['max.message.bytes']})`)
   }
-  if (header.isControl || header.isTransactional) {
-    throw new EdgelogError('INVALID_RECORD', 'Transactional and control batches are not supported')
+  // Control batches are the coordinator's alone (writeMarker), as in Kafka.
+  if (header.isControl) throw new EdgelogError('INVALID_RECORD', 'A producer cannot write control batches (transaction markers)')
+  if (header.isTransactional && (header.producerId < 0 || header.producerEpoch < 0)) {
+    throw new EdgelogError('INVALID_RECORD', 'A transactional batch needs a producer id and epoch')
   }
   if (header.lastOffsetDelta !== header.recordCount - 1) {
     throw new EdgelogError('INVALID_RECORD', `A produced batch must have contiguous offset deltas 0..${header.recordCount - 1}`)

@@ -10,7 +10,7 @@
  * record never leads to a write into a deleted topic's stream.
  */
 import { EdgelogError, isEdgelogError } from '../errors.ts'
-import { applyTopicConfig, TOPIC_CONFIG_DEFAULTS, type LogSettings, type TopicConfig } from '../config.ts'
+import { applyTopicConfig, TOPIC_CONFIG_DEFAULTS, validateTopicConfig, type LogSettings, type TopicConfig } from '../config.ts'
 import type { TopicSpec } from '../broker.ts'
 import type { StorageAdapter } from '../storage.ts'
 import { keys, streamId } from './keys.ts'
@@ -26,6 +26,8 @@ export interface TopicRecord {
    * writes into it (local producers get NOT_LEADER_OR_FOLLOWER).
    */
   replica?: { source: string; topic: string }
+  /** Replicas per partition (core/replication); absent: 1, the broker that holds this log. */
+  replicationFactor?: number
 }
 
 const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/
@@ -51,6 +53,8 @@ export class TopicRegistry {
     private readonly storage: StorageAdapter,
     private readonly settings: LogSettings,
     private readonly now: () => number = Date.now,
+    /** Brokers that can hold a replica: a replication factor above it is INVALID_REPLICATION_FACTOR. */
+    private readonly brokers = 1,
   ) {}
 
   async get(name: string): Promise<TopicRecord | undefined> {
@@ -168,6 +172,7 @@ export class TopicRegistry {
     return this.conflictRetry([name], async () => {
       const record = await this.lookup(name)
       const next = { ...record, config: applyTopicConfig(record.config, entries) }
+      validateTopicConfig(next.config, this.settings)
       await this.storage.commit({ meta: [{ key: keys.topic(name), value: next }], expect: [{ key: keys.topic(name), value: record }] })
       this.cache.set(name, next)
       return next
@@ -218,15 +223,18 @@ export class TopicRegistry {
     validateTopicName(spec.topic)
     const partitions = spec.numPartitions === undefined || spec.numPartitions === -1 ? this.settings['num.partitions'] : spec.numPartitions
     validatePartitionCount(partitions)
-    const rf = spec.replicationFactor
-    if (rf !== undefined && rf !== -1 && rf !== 1) {
-      throw new EdgelogError('INVALID_REPLICATION_FACTOR', `Replication factor ${rf} is larger than the 1 broker that holds this log`)
+    const rf = spec.replicationFactor === undefined || spec.replicationFactor === -1 ? this.settings['default.replication.factor'] : spec.replicationFactor
+    if (!Number.isInteger(rf) || rf < 1 || rf > this.brokers) {
+      throw new EdgelogError('INVALID_REPLICATION_FACTOR', rf > this.brokers
+        ? `Replication factor ${rf} is larger than the ${this.brokers} broker${this.brokers === 1 ? '' : 's'} that ${this.brokers === 1 ? 'holds' : 'hold'} this log`
+        : `Replication factor must be a positive integer, got ${JSON.stringify(spec.replicationFactor)}`)
     }
     return {
+      ...(rf > 1 ? { replicationFactor: rf } : {}),
       name: spec.topic,
       topicId: randomId(),
       partitions,
-      config: applyTopicConfig(TOPIC_CONFIG_DEFAULTS, spec.configEntries),
+      config: validateTopicConfig(applyTopicConfig(TOPIC_CONFIG_DEFAULTS, spec.configEntries), this.settings),
       createdAt: this.now(),
     }
   }

@@ -5,77 +5,8 @@
  * encoded here decodes with avsc and the Confluent client, and the other way round. Decoding
  * with a reader schema other than the writer's follows Avro's resolution rules.
  */
-import { SchemaRegistryError } from './errors.ts'
+import { badValue, decoder, encoder, Reader, Writer } from './avro-io.ts'
 import { avroReadable, describe, type AvroType } from './avro.ts'
-
-const encoder = new TextEncoder()
-const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false })
-
-function badValue(message: string): never {
-  throw new SchemaRegistryError('INVALID_VALUE', message)
-}
-
-class Writer {
-  buf = new Uint8Array(256)
-  pos = 0
-  private view = new DataView(this.buf.buffer)
-  ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return
-    let size = this.buf.length * 2
-    while (size < this.pos + n) size *= 2
-    const next = new Uint8Array(size)
-    next.set(this.buf.subarray(0, this.pos))
-    this.buf = next
-    this.view = new DataView(next.buffer)
-  }
-  byte(b: number): void { this.ensure(1); this.buf[this.pos++] = b }
-  long(n: number): void {
-    // zig-zag varint over a JS number (exact to 2^53)
-    let z = n >= 0 ? n * 2 : -n * 2 - 1
-    this.ensure(10)
-    while (z >= 0x80) {
-      this.buf[this.pos++] = (z % 0x80) | 0x80
-      z = Math.floor(z / 0x80)
-    }
-    this.buf[this.pos++] = z
-  }
-  float(n: number): void { this.ensure(4); this.view.setFloat32(this.pos, n, true); this.pos += 4 }
-  double(n: number): void { this.ensure(8); this.view.setFloat64(this.pos, n, true); this.pos += 8 }
-  bytes(b: Uint8Array): void { this.long(b.length); this.raw(b) }
-  raw(b: Uint8Array): void { this.ensure(b.length); this.buf.set(b, this.pos); this.pos += b.length }
-  string(s: string): void { this.bytes(encoder.encode(s)) }
-}
-
-class Reader {
-  pos = 0
-  private readonly view: DataView
-  constructor(readonly buf: Uint8Array) { this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength) }
-  need(n: number): void { if (this.pos + n > this.buf.length) badValue('Avro payload is truncated') }
-  byte(): number { this.need(1); return this.buf[this.pos++] }
-  long(): number {
-    let result = 0
-    let scale = 1
-    for (let i = 0; ; i++) {
-      if (i > 9) badValue('Avro varint is too long')
-      const b = this.byte()
-      result += (b & 0x7f) * scale
-      scale *= 0x80
-      if ((b & 0x80) === 0) break
-    }
-    return result % 2 === 0 ? result / 2 : -(result + 1) / 2
-  }
-  float(): number { this.need(4); const v = this.view.getFloat32(this.pos, true); this.pos += 4; return v }
-  double(): number { this.need(8); const v = this.view.getFloat64(this.pos, true); this.pos += 8; return v }
-  fixed(n: number): Uint8Array { this.need(n); const v = this.buf.slice(this.pos, this.pos + n); this.pos += n; return v }
-  bytes(): Uint8Array {
-    const n = this.long()
-    if (n < 0) badValue('Avro payload has a negative length')
-    return this.fixed(n)
-  }
-  string(): string {
-    try { return decoder.decode(this.bytes()) } catch (e) { if (e instanceof SchemaRegistryError) throw e; return badValue('Avro string is not UTF-8') }
-  }
-}
 
 const isRecordObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array)
 
@@ -101,15 +32,45 @@ export function avroIsValid(type: AvroType, value: unknown): boolean {
   }
 }
 
-/** Encodes `value` with `type`; INVALID_VALUE naming the path when it does not match. */
-export function avroEncode(type: AvroType, value: unknown): Uint8Array {
-  const w = new Writer()
-  write(w, type, value, '$')
-  return w.buf.slice(0, w.pos)
+/**
+ * A value that does not match, on its way up: each enclosing record, array or map prepends its
+ * part of the path as it passes (so no path is built unless something fails).
+ */
+class BadValue {
+  readonly path: string[] = []
+  constructor(readonly detail: string) {}
 }
 
-function write(w: Writer, type: AvroType, value: unknown, path: string): void {
-  const bad = () => badValue(`${path}: ${JSON.stringify(value, (_k, v) => (v instanceof Uint8Array ? `<${v.length} bytes>` : v)) ?? String(value)} is not a valid ${describe(type)}`)
+function within(e: unknown, part: string): unknown {
+  if (e instanceof BadValue) e.path.push(part)
+  return e
+}
+
+/** One writer for every encoding: encoding is synchronous, and the result is copied out. */
+const shared = new Writer()
+
+/**
+ * Encodes `value` with `type`; INVALID_VALUE naming the path when it does not match. `prefix`
+ * (Confluent's 5-byte header) is written first, so the wire format costs no second copy.
+ */
+export function avroEncode(type: AvroType, value: unknown, prefix?: Uint8Array): Uint8Array {
+  const w = shared
+  w.pos = 0
+  try {
+    if (prefix) w.raw(prefix)
+    write(w, type, value)
+  } catch (e) {
+    if (e instanceof BadValue) badValue(`$${e.path.reverse().join('')}${e.detail}`)
+    throw e
+  }
+  const out = w.buf.slice(0, w.pos)
+  // After a very large value, the next ones start from a small buffer again.
+  if (w.buf.length > 1 << 20) w.reset()
+  return out
+}
+
+function write(w: Writer, type: AvroType, value: unknown): void {
+  const bad = (): never => { throw new BadValue(`: ${JSON.stringify(value, (_k, v) => (v instanceof Uint8Array ? `<${v.length} bytes>` : v)) ?? String(value)} is not a valid ${describe(type)}`) }
   switch (type.type) {
     case 'null': if (value !== null) bad(); return
     case 'boolean': if (typeof value !== 'boolean') bad(); w.byte(value ? 1 : 0); return
@@ -130,7 +91,9 @@ function write(w: Writer, type: AvroType, value: unknown, path: string): void {
       const items = value as unknown[]
       if (items.length > 0) {
         w.long(items.length)
-        items.forEach((v, i) => write(w, type.items, v, `${path}[${i}]`))
+        for (let i = 0; i < items.length; i++) {
+          try { write(w, type.items, items[i]) } catch (e) { throw within(e, `[${i}]`) }
+        }
       }
       w.long(0)
       return
@@ -140,7 +103,10 @@ function write(w: Writer, type: AvroType, value: unknown, path: string): void {
       const entries = Object.entries(value as Record<string, unknown>)
       if (entries.length > 0) {
         w.long(entries.length)
-        for (const [k, v] of entries) { w.string(k); write(w, type.values, v, `${path}.${k}`) }
+        for (const [k, v] of entries) {
+          w.string(k)
+          try { write(w, type.values, v) } catch (e) { throw within(e, `.${k}`) }
+        }
       }
       w.long(0)
       return
@@ -149,18 +115,22 @@ function write(w: Writer, type: AvroType, value: unknown, path: string): void {
       const i = type.types.findIndex((t) => avroIsValid(t, value))
       if (i < 0) bad()
       w.long(i)
-      write(w, type.types[i], value, path)
+      write(w, type.types[i], value)
       return
     }
     case 'record': {
       if (!isRecordObject(value)) bad()
       for (const f of type.fields) {
         let v = (value as Record<string, unknown>)[f.name]
-        if (v === undefined) {
-          if (!f.hasDefault) badValue(`${path}.${f.name}: missing, and the field has no default`)
-          v = defaultValue(f.type, f.default)
+        try {
+          if (v === undefined) {
+            if (!f.hasDefault) throw new BadValue(': missing, and the field has no default')
+            v = defaultValue(f.type, f.default)
+          }
+          write(w, f.type, v)
+        } catch (e) {
+          throw within(e, `.${f.name}`)
         }
-        write(w, f.type, v, `${path}.${f.name}`)
       }
       return
     }
@@ -186,16 +156,33 @@ export function defaultValue(type: AvroType, json: unknown): unknown {
  * Decodes bytes written with `writer`, as `reader` (default: the writer) sees them. An
  * unreadable combination is refused before reading (INVALID_VALUE listing why).
  */
-export function avroDecode(writer: AvroType, bytes: Uint8Array, reader: AvroType = writer): unknown {
+export function avroDecode(writer: AvroType, bytes: Uint8Array, reader: AvroType = writer, start = 0): unknown {
   if (reader !== writer) {
-    const problems = avroReadable(reader, writer)
+    const problems = readability(reader, writer)
     if (problems.length > 0) badValue(`the reader's schema cannot read this record: ${problems.map((p) => p.message).join('; ')}`)
   }
-  const r = new Reader(bytes)
-  const value = read(r, writer, reader)
-  if (r.pos !== bytes.length) badValue(`Avro payload has ${bytes.length - r.pos} bytes after the value`)
-  return value
+  const r = sharedReader.reset(bytes, start)
+  try {
+    const value = reader === writer ? decoderOf(writer)(r) : read(r, writer, reader)
+    if (r.pos !== bytes.length) badValue(`Avro payload has ${bytes.length - r.pos} bytes after the value`)
+    return value
+  } finally {
+    r.reset(EMPTY, 0) // keep no reference to the caller's bytes
+  }
 }
+
+/** Whether a reader can read a writer, worked out once per pair of parsed schemas (not per record). */
+const readabilityCache = new WeakMap<AvroType, WeakMap<AvroType, ReturnType<typeof avroReadable>>>()
+function readability(reader: AvroType, writer: AvroType): ReturnType<typeof avroReadable> {
+  let byReader = readabilityCache.get(writer)
+  if (!byReader) readabilityCache.set(writer, (byReader = new WeakMap()))
+  let found = byReader.get(reader)
+  if (!found) byReader.set(reader, (found = avroReadable(reader, writer)))
+  return found
+}
+
+const EMPTY = new Uint8Array(0)
+const sharedReader = new Reader()
 
 function read(r: Reader, writer: AvroType, reader: AvroType): unknown {
   if (writer.type === 'union') {
@@ -241,21 +228,25 @@ function read(r: Reader, writer: AvroType, reader: AvroType): unknown {
         let n = r.long()
         if (n === 0) break
         if (n < 0) { n = -n; r.long() }
-        for (let i = 0; i < n; i++) { const k = r.string(); out[k] = read(r, writer.values, values) }
+        for (let i = 0; i < n; i++) { const k = r.string(); setOwn(out, k, read(r, writer.values, values)) }
       }
       return out
     }
     case 'record': {
       const target = reader as Extract<AvroType, { type: 'record' }>
       const out: Record<string, unknown> = {}
+      if (target === writer) {
+        for (const wf of writer.fields) out[wf.name] = read(r, wf.type, wf.type)
+        return out
+      }
       for (const wf of writer.fields) {
         const rf = target.fields.find((f) => f.name === wf.name) ?? target.fields.find((f) => f.aliases.includes(wf.name))
-        if (rf) out[rf.name] = read(r, wf.type, rf.type)
+        if (rf) setOwn(out, rf.name, read(r, wf.type, rf.type))
         else skip(r, wf.type)
       }
       if (target === writer) return out
       const ordered: Record<string, unknown> = {}
-      for (const rf of target.fields) ordered[rf.name] = rf.name in out ? out[rf.name] : defaultValue(rf.type, rf.default)
+      for (const rf of target.fields) setOwn(ordered, rf.name, Object.hasOwn(out, rf.name) ? out[rf.name] : defaultValue(rf.type, rf.default))
       return ordered
     }
   }
@@ -274,4 +265,83 @@ function pickBranch(reader: Extract<AvroType, { type: 'union' }>, writer: AvroTy
 
 function skip(r: Reader, type: AvroType): void {
   read(r, type, type)
+}
+
+/** A map key or field name from the data: `__proto__` becomes an own property, as in JSON.parse, not the prototype. */
+function setOwn(o: Record<string, unknown>, k: string, v: unknown): void {
+  if (k === '__proto__') Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true })
+  else o[k] = v
+}
+
+type Decode = (r: Reader) => unknown
+const decoders = new WeakMap<AvroType, Decode>()
+
+/**
+ * Reading with the writer's own schema (the common case) through closures made once per
+ * schema: no switch on the type and no reader-field lookup per value, as avsc compiles its
+ * readers (without generating code, which workerd refuses).
+ */
+function decoderOf(type: AvroType): Decode {
+  const known = decoders.get(type)
+  if (known) return known
+  let made: Decode | undefined
+  // A recursive record meets itself while being made: it gets this forward reference.
+  decoders.set(type, (r) => made!(r))
+  made = makeDecoder(type)
+  decoders.set(type, made)
+  return made
+}
+
+function makeDecoder(type: AvroType): Decode {
+  switch (type.type) {
+    case 'null': return () => null
+    case 'boolean': return (r) => r.byte() !== 0
+    case 'int': case 'long': return (r) => r.long()
+    case 'float': return (r) => r.float()
+    case 'double': return (r) => r.double()
+    case 'bytes': return (r) => r.bytes()
+    case 'string': return (r) => r.string()
+    case 'fixed': { const size = type.size; return (r) => r.fixed(size) }
+    case 'enum': {
+      const { symbols, name } = type
+      return (r) => {
+        const i = r.long()
+        return i >= 0 && i < symbols.length ? symbols[i] : badValue(`enum index ${i} does not exist in ${name}`)
+      }
+    }
+    case 'union': {
+      const branches = type.types.map(decoderOf)
+      return (r) => {
+        const i = r.long()
+        return i >= 0 && i < branches.length ? branches[i](r) : badValue(`union branch ${i} does not exist in ${describe(type)}`)
+      }
+    }
+    case 'array': case 'map': {
+      const item = decoderOf(type.type === 'array' ? type.items : type.values)
+      const isArray = type.type === 'array'
+      return (r) => {
+        const out: unknown[] | Record<string, unknown> = isArray ? [] : {}
+        for (;;) {
+          let n = r.long()
+          if (n === 0) return out
+          if (n < 0) { n = -n; r.long() }
+          for (let i = 0; i < n; i++) {
+            if (isArray) (out as unknown[]).push(item(r))
+            else setOwn(out as Record<string, unknown>, r.string(), item(r))
+          }
+        }
+      }
+    }
+    case 'record': {
+      const names = type.fields.map((f) => f.name)
+      const fields = type.fields.map((f) => decoderOf(f.type))
+      // Every record starts as a copy of one with all the fields: one shape, made at once.
+      const template: Record<string, unknown> = Object.fromEntries(names.map((n) => [n, null]))
+      return (r) => {
+        const out = { ...template }
+        for (let i = 0; i < fields.length; i++) out[names[i]] = fields[i](r)
+        return out
+      }
+    }
+  }
 }

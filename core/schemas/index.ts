@@ -9,5 +9,6 @@ export {
 export { parseAvro, avroReadable, type AvroType, type Incompatibility } from './avro.ts'
 export { avroEncode, avroDecode, avroIsValid } from './avro-codec.ts'
 export { parseJsonSchema, jsonSchemaErrors, jsonSchemaReadable, type JsonSchema } from './json-schema.ts'
-export { SchemaSerde, encodeWireFormat, decodeWireFormat, encodeWith, decodeWith, MAGIC_BYTE, type SchemaSource, type SerdeOptions } from './serde.ts'
+export { SchemaSerde, encodeWireFormat, decodeWireFormat, encodeWith, decodeWith, topicNameStrategy, MAGIC_BYTE, type SchemaSource, type SerdeOptions, type SerializerOptions, type EncodeTarget } from './serde.ts'
+export type { Serializer, Deserializer, Serializers, Deserializers, SerializerContext, DeserializerContext } from '../client/serializers.ts'
 export { RegistryClient, REGISTRY_CONTENT_TYPE, type RegistryClientOptions } from './client.ts'

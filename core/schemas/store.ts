@@ -13,7 +13,9 @@
  * when that sequence is the next one; another writer's batch in between makes it refuse
  * (OUT_OF_ORDER_SEQUENCE_NUMBER), and the store reads again, checks again and retries. So a
  * version number or an id is never given twice, and a check (compatibility) always holds
- * against the state the write lands on. Batches from any other producer are ignored.
+ * against the state the write lands on. When the log forgot the producer, a new epoch is opened
+ * with a NOOP record first (a new epoch alone is not a compare-and-set). Batches from any other
+ * producer are ignored.
  */
 import type { Broker } from '../broker.ts'
 import { decodeBatch, encodeBatch, type RecordInput } from '../codec/record-batch.ts'
@@ -240,10 +242,19 @@ export class SchemaStore {
     let lastConflictAt = -1
     for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
       const state = await this.refresh()
+      if (bumpEpoch) {
+        // The log takes a new epoch at sequence 0 whatever was written before it: that is no
+        // compare-and-set (a tab whose view of the log is behind would land a plan made on old
+        // state). So the new epoch opens with a NOOP record, harmless wherever it lands; the
+        // real write follows at sequence 1, a compare-and-set again, after a read that includes it.
+        await this.openEpoch(state.epoch + 1)
+        bumpEpoch = false
+        continue
+      }
       const { records, result } = plan(state)
       if (records.length === 0) return result
-      const epoch = bumpEpoch ? state.epoch + 1 : state.epoch
-      const sequence = bumpEpoch ? 0 : state.nextSequence
+      const epoch = state.epoch
+      const sequence = state.nextSequence
       const timestamp = this.now()
       const batch = encodeBatch(records.map((r): RecordInput => {
         const value = valueOf(r)
@@ -272,7 +283,23 @@ export class SchemaStore {
     }
     throw new SchemaRegistryError('OPERATION_TIMEOUT', `Gave up writing to ${this.topic} after ${this.maxAttempts} conflicting attempts`, { retriable: true })
   }
+
+  /** Writes Confluent's NOOP record under `epoch`, sequence 0; losing to another writer's is fine. */
+  private async openEpoch(epoch: number): Promise<void> {
+    const batch = encodeBatch([{ key: encoder.encode(NOOP_KEY), value: null, timestamp: this.now() }], { producerId: REGISTRY_PRODUCER_ID, producerEpoch: epoch, baseSequence: 0 })
+    try {
+      const [answer] = await this.broker.produce({ acks: -1, entries: [{ topic: this.topic, partition: 0, batch }] })
+      const code = answer.error?.code
+      if (code && !CONFLICTS.has(code)) throw new SchemaRegistryError('STORE_ERROR', `Error in the backend data store: ${code}: ${answer.error!.message}`, { retriable: true })
+    } catch (error) {
+      if (error instanceof SchemaRegistryError) throw error
+      if (!(isEdgelogError(error) && CONFLICTS.has(error.code))) throw storeError(error)
+    }
+  }
 }
+
+/** Confluent's KafkaStore writes the same key to check it reads its own writes; readers ignore it. */
+const NOOP_KEY = '{"keytype":"NOOP","magic":0}'
 
 function storeError(error: unknown): SchemaRegistryError {
   if (error instanceof SchemaRegistryError) return error

@@ -3,16 +3,19 @@
  * `confluent.key.schema.validation`): before a batch is stored, each record's value (key) must
  * be in Confluent's wire format (magic byte 0, a 4-byte schema id) with the id of a live
  * version of subject `<topic>-value` (`<topic>-key`, TopicNameStrategy) in the log's own
- * registry (the `_schemas` topic). Otherwise the batch is refused with INVALID_RECORD and
- * nothing is stored. As Confluent's brokers do, the id is checked, not the payload against it.
- * The registry is read once and again only when an id is not known yet.
+ * registry (the `_schemas` topic), and the payload must be a valid value of that schema (Avro
+ * that decodes whole with it; JSON that its JSON Schema accepts) — a step past Confluent's
+ * brokers, which check the id only. Otherwise the batch is refused with INVALID_RECORD and
+ * nothing is stored. The registry is read once and again only when an id is not known yet;
+ * each id's schema is parsed once.
  */
 import { EdgelogError } from '../errors.ts'
 import type { Broker } from '../broker.ts'
 import type { TopicConfig } from '../config.ts'
 import { decodeBatch } from '../codec/record-batch.ts'
-import { MAGIC_BYTE } from './serde.ts'
-import { SchemaStore } from './store.ts'
+import { SchemaRegistry } from './registry.ts'
+import { decodeWith, MAGIC_BYTE, SchemaSerde } from './serde.ts'
+import type { SchemaStore } from './store.ts'
 
 export function validatesSchemas(config: TopicConfig): boolean {
   return config['confluent.value.schema.validation'] === true || config['confluent.key.schema.validation'] === true
@@ -20,9 +23,13 @@ export function validatesSchemas(config: TopicConfig): boolean {
 
 export class SchemaValidator {
   private readonly store: SchemaStore
+  /** Parsed schemas by id, with their references (an id never changes meaning). */
+  private readonly schemas: SchemaSerde
 
   constructor(broker: Broker) {
-    this.store = new SchemaStore(broker)
+    const registry = new SchemaRegistry(broker)
+    this.store = registry.store
+    this.schemas = new SchemaSerde(registry)
   }
 
   /** Throws INVALID_RECORD naming the first record that fails; resolves when every record passes. */
@@ -44,6 +51,12 @@ export class SchemaValidator {
           }
           if (!(await this.known(subject, id))) {
             throw new EdgelogError('INVALID_RECORD', `Topic '${topic}' validates ${field}s against subject '${subject}': schema id ${id} is not a live version of it`)
+          }
+          const schema = await this.schemas.schema(id)
+          try {
+            decodeWith(schema, bytes!.subarray(5))
+          } catch (e) {
+            throw new EdgelogError('INVALID_RECORD', `Topic '${topic}' validates ${field}s against subject '${subject}': record ${record.offset - batchBase} of a batch does not match schema id ${id}: ${(e as Error).message}`, { cause: e })
           }
         }
       }

@@ -56,6 +56,11 @@ describe('README snippets', () => {
     expect(stdout).toContain('partition: 1')
     expect(stdout.trim().split('\n').at(-1)).toBe('1 0 u1 hi')
   }, 60_000)
+
+  it('the schemas script runs: an Avro record through the producer\'s serializer and the consumer\'s deserializer', async () => {
+    const { stdout } = await exec(join(ROOT, 'node_modules/.bin/tsx'), ['examples/node/schemas.ts'], { cwd: ROOT, timeout: 60_000 })
+    expect(stdout.trim()).toBe('book')
+  }, 60_000)
 })
 
 describe('the Worker example (createEdgelogApp inside your own Worker)', () => {

@@ -171,7 +171,8 @@ async function route(broker: Broker, method: string, url: URL, body: Uint8Array,
     const at = q.get('at') ?? 'latest'
     const spec = at === 'earliest' || at === 'latest' ? at : { timestamp: Number(at) }
     const partitions = q.get('partitions')?.split(',').map(Number)
-    return json(200, { offsets: await broker.listOffsets({ topic: b, partitions: partitions as number[], spec }) })
+    const isolationLevel = q.get('isolation') === 'read_committed' ? 1 : 0
+    return json(200, { offsets: await broker.listOffsets({ topic: b, partitions: partitions as number[], spec, isolationLevel }) })
   }
   if (a === 'topics' && c === 'partitions' && e === 'records') {
     const partition = Number(d)
@@ -188,6 +189,7 @@ async function route(broker: Broker, method: string, url: URL, body: Uint8Array,
       const result = await broker.fetch({
         topic: b, partition, offset: Number(q.get('offset') ?? 0), maxBytes: Number(q.get('maxBytes') ?? 1 << 20),
         maxWaitMs: Number(q.get('maxWaitMs') ?? 0), minBytes: Number(q.get('minBytes') ?? 1),
+        isolationLevel: q.get('isolation') === 'read_committed' ? 1 : 0,
       }, { signal })
       return {
         status: 200,
@@ -196,6 +198,11 @@ async function route(broker: Broker, method: string, url: URL, body: Uint8Array,
           'edgelog-high-watermark': String(result.highWatermark),
           'edgelog-log-start-offset': String(result.logStartOffset),
           'edgelog-batch-count': String(result.batches.length),
+          // read_committed (the Worker's answer too): where the reader stops, and what it drops.
+          ...(result.abortedTransactions ? {
+            'edgelog-last-stable-offset': String(result.lastStableOffset),
+            'edgelog-aborted-transactions': JSON.stringify(result.abortedTransactions),
+          } : {}),
         },
         body: concatBytes(result.batches),
       }

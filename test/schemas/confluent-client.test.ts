@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { SchemaRegistry as ConfluentRegistry, SchemaType, COMPATIBILITY } from '@kafkajs/confluent-schema-registry'
 import { connect } from '../../adapters/http/index.ts'
-import { RegistryClient, SchemaSerde, decodeWireFormat } from '../../core/schemas/index.ts'
+import { RegistryClient, SchemaSerde, decodeWireFormat, type Deserializer } from '../../core/schemas/index.ts'
 import { startWranglerDev, type WranglerDev } from '../http/wrangler-dev.ts'
 import { run } from '../../cli/main.ts'
 
@@ -162,12 +162,50 @@ describe('the Confluent client against the Worker (wrangler dev)', () => {
     expect(await cli('register', '--subject', 'x')).toMatchObject({ code: 1, err: [expect.stringContaining('--schema')] })
   }, 60_000)
 
+  it("edgelog's producer and consumer take the Confluent client's encode/decode, or edgelog's serde over HTTP, as their serializers", async () => {
+    const registry = new ConfluentRegistry({ host: dev.url })
+    const id = await registry.getLatestSchemaId('orders-value')
+    const log = connect({ url: dev.url })
+    await log.admin().createTopics({ topics: [{ topic: 'orders-typed', numPartitions: 2 }] })
+    const lookups: string[] = []
+    const counted: typeof fetch = (input, init) => { lookups.push(String(input)); return fetch(input, init) }
+    const serde = new SchemaSerde(new RegistryClient({ url: dev.url, fetch: counted }))
+    const orders = Array.from({ length: 30 }, (_, i) => ({ id: 2_000_000_000_000 + i, item: `typed-${i}`, qty: i, note: null, status: 'NEW' }))
+    // The Confluent client as the serializer: what a KafkaJS user already has.
+    const confluentProducer = log.producer({ serializers: { value: (order: (typeof orders)[number]) => registry.encode(id, order) } })
+    await confluentProducer.send({ topic: 'orders-typed', messages: orders.slice(0, 15).map((o) => ({ key: String(o.id), value: o })) })
+    const mine = log.producer({ serializers: { value: serde.serializer<(typeof orders)[number]>({ subject: 'orders-value' }) } })
+    for (const o of orders.slice(15)) await mine.send({ topic: 'orders-typed', messages: [{ key: String(o.id), value: o }] })
+    await Promise.all([confluentProducer.disconnect(), mine.disconnect()])
+    expect(lookups).toHaveLength(2) // the subject's latest version once, the schema by id once: not per record
+
+    const read = async (deserializer: Deserializer<unknown>) => {
+      const consumer = log.consumer({ groupId: `typed-${Math.random()}`, deserializers: { value: deserializer } })
+      await consumer.subscribe({ topics: ['orders-typed'], fromBeginning: true })
+      const values: any[] = []
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`only ${values.length} of ${orders.length}`)), 30_000)
+        consumer.run({ eachMessage: async ({ message }) => {
+          values.push({ ...(message.value as object) })
+          if (values.length === orders.length) { clearTimeout(timer); resolve() }
+        } }).catch(reject)
+      })
+      await consumer.disconnect()
+      return values.sort((a, b) => a.qty - b.qty)
+    }
+    expect(await read((bytes) => registry.decode(Buffer.from(bytes)))).toEqual(orders)
+    expect(await read(serde.deserializer())).toEqual(orders)
+    await log.close()
+  }, 60_000)
+
   it('keeps the same ids through a SIGKILL of wrangler dev', async () => {
     await dev.kill()
     dev = await startWranglerDev(dir)
     const registry = new ConfluentRegistry({ host: dev.url })
     expect(await registry.getLatestSchemaId('orders-value')).toBe(avroId)
     expect(await registry.getLatestSchemaId('clicks-value')).toBe(jsonId)
+    expect(await (await fetch(`${dev.url}/subjects/orders-value/versions`)).json()).toEqual([1])
+    expect(await (await fetch(`${dev.url}/schemas/ids/${avroId}`)).json()).toEqual({ schema: JSON.stringify(avroSchema) })
     const next = await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify({ ...avroSchema, fields: [...avroSchema.fields, { name: 'coupon', type: ['null', 'string'], default: null }] }) }, { subject: 'orders-value' })
     expect(next.id).toBeGreaterThan(Math.max(avroId, jsonId))
   }, 90_000)

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest'
 import { LocalBroker } from '../../core/log/local-broker.ts'
 import { MemoryStorage } from '../../adapters/memory/index.ts'
 import { SchemaRegistry, SCHEMAS_TOPIC, type SchemaErrorCode } from '../../core/schemas/index.ts'
+import { EdgelogError } from '../../core/errors.ts'
 
 const user = (fields: unknown[] = []) => JSON.stringify({ type: 'record', name: 'User', fields: [{ name: 'name', type: 'string' }, ...fields] })
 const V1 = user()
@@ -215,6 +216,43 @@ describe('concurrent writers (isolates, tabs) over one log', () => {
     expect(await reader.versions('odd')).toEqual(Array.from({ length: 12 }, (_, i) => i + 1))
     expect(await reader.versions('even')).toEqual(Array.from({ length: 12 }, (_, i) => i + 1))
     for (let i = 0; i < schemas.length; i++) expect((await reader.schemaById(ids[i])).schema).toBe(schemas[i])
+  })
+
+  it('a writer whose view of the log is behind (a tab whose partition has not reloaded) and is told the producer is unknown gives no id twice', async () => {
+    const { broker } = setup()
+    const a = new SchemaRegistry(broker)
+    await a.register('x', { schema: V1 })
+    // B's log: its reads stop at what it saw first (as a tab not yet told of another's writes),
+    // and its first write is answered UNKNOWN_PRODUCER_ID (that tab's partition has no state for it).
+    let snapshot = -1
+    let staleReads = 4
+    let firstWrite = true
+    const behind: typeof broker = Object.create(broker)
+    behind.fetch = async (request) => {
+      const result = await broker.fetch(request)
+      if (snapshot < 0) snapshot = result.highWatermark
+      if (staleReads-- <= 0) return result
+      const { readBatchHeader } = await import('../../core/codec/record-batch.ts')
+      return { ...result, highWatermark: snapshot, batches: result.batches.filter((bytes) => readBatchHeader(bytes).baseOffset < snapshot) }
+    }
+    behind.produce = async (request) => {
+      if (firstWrite) {
+        firstWrite = false
+        // Meanwhile A writes: B has not read it.
+        await a.register('x', { schema: V2 })
+        throw new EdgelogError('UNKNOWN_PRODUCER_ID', 'No state for this producer here')
+      }
+      return broker.produce(request)
+    }
+    const b = new SchemaRegistry(behind)
+    await b.versions('x').catch(() => [])
+    const { id } = await b.register('y', { schema: V3 })
+    const reader = new SchemaRegistry(broker)
+    expect(await reader.versions('x')).toEqual([1, 2])
+    const ids = [(await reader.getVersion('x', 1)).id, (await reader.getVersion('x', 2)).id, id]
+    expect(new Set(ids).size).toBe(3)
+    expect((await reader.schemaById(id)).schema).toBe(V3)
+    expect((await reader.getVersion('y', 1)).id).toBe(id)
   })
 
   it('checks compatibility against the version the write lands on', async () => {

@@ -60,6 +60,35 @@ describe('Avro binary encoding', () => {
     expect({ ...viaAvsc.fromBuffer(Buffer.from(bytes), resolver) }).toEqual({ a: 5, fresh: 'y', added: null })
   })
 
+  it('reads recursive records and negative-count blocks as avsc writes them', () => {
+    const list = { type: 'record', name: 'Node', fields: [{ name: 'value', type: 'int' }, { name: 'next', type: ['null', 'Node'], default: null }, { name: 'tags', type: { type: 'map', values: { type: 'array', items: 'string' } } }] }
+    const value = { value: 1, next: { value: 2, next: { value: 3, next: null, tags: {} }, tags: { a: ['x', 'ü'] } }, tags: { b: [] } }
+    const buf = avro.Type.forSchema(list as avro.Schema).toBuffer(value)
+    const mine = parseAvro(JSON.stringify(list))
+    expect(avroDecode(mine, new Uint8Array(buf))).toEqual(value)
+    expect(Buffer.from(avroEncode(mine, value)).equals(buf)).toBe(true)
+    // A block written with a negative count (followed by its size in bytes), as Avro allows.
+    const ints = parseAvro('{"type":"array","items":"int"}')
+    expect(avroDecode(ints, Uint8Array.of(3, 2, 2, 4, 0))).toEqual([1, 2])
+    expect(() => avroDecode(mine, Uint8Array.of(2, 4))).toThrow(expect.objectContaining({ code: 'INVALID_VALUE' }))
+  })
+
+  it('a map key or field named __proto__ is an own property of the decoded object, as JSON.parse makes it', () => {
+    const map = parseAvro('{"type":"map","values":"int"}')
+    const decoded = avroDecode(map, avroEncode(map, JSON.parse('{"__proto__":1,"a":2}'))) as Record<string, unknown>
+    expect(Object.getPrototypeOf(decoded)).toBe(Object.prototype)
+    expect(Object.keys(decoded)).toEqual(['__proto__', 'a'])
+    const rec = parseAvro('{"type":"record","name":"P","fields":[{"name":"__proto__","type":{"type":"map","values":"int"}}]}')
+    const value = JSON.parse('{"__proto__":{"x":1}}')
+    const back = avroDecode(rec, avroEncode(rec, value)) as Record<string, unknown>
+    expect(Object.getPrototypeOf(back)).toBe(Object.prototype)
+    expect(Object.getOwnPropertyDescriptor(back, '__proto__')?.value).toEqual({ x: 1 })
+    const newer = parseAvro('{"type":"record","name":"P","fields":[{"name":"__proto__","type":{"type":"map","values":"long"}},{"name":"b","type":"int","default":0}]}')
+    const resolved = avroDecode(rec, avroEncode(rec, value), newer) as Record<string, unknown>
+    expect(Object.getPrototypeOf(resolved)).toBe(Object.prototype)
+    expect(Object.keys(resolved)).toEqual(['__proto__', 'b'])
+  })
+
   it('refuses values that do not match, naming the field', () => {
     expect(() => avroEncode(mine, { ...sample(1), kind: 'Z' })).toThrow(/\$\.kind/)
     expect(() => avroEncode(mine, { ...sample(1), id: 1.5 })).toThrow(expect.objectContaining({ code: 'INVALID_VALUE' }))

@@ -49,7 +49,8 @@ describe('meta routes', () => {
     expect(doc.openapi).toBe('3.1.0')
     for (const path of ['/v1/topics', '/v1/topics/{topic}', '/v1/topics/{topic}/records', '/v1/topics/{topic}/partitions/{p}/records',
       '/v1/topics/{topic}/partitions/{p}/tail', '/v1/topics/{topic}/offsets', '/v1/groups', '/v1/groups/{group}',
-      '/v1/groups/{group}/heartbeat', '/v1/groups/{group}/offsets', '/v1/producers', '/v1/metadata', '/v1/cluster']) {
+      '/v1/groups/{group}/heartbeat', '/v1/groups/{group}/offsets', '/v1/producers', '/v1/metadata', '/v1/cluster',
+      '/v1/transactions/{id}/producer', '/v1/transactions/{id}/partitions', '/v1/transactions/{id}/groups', '/v1/transactions/{id}/offsets', '/v1/transactions/{id}/end']) {
       expect(doc.paths[path], path).toBeDefined()
     }
   })
@@ -249,7 +250,11 @@ describe('records (binary Kafka record batches)', () => {
     const batch = (n: number, tag: string) => encodeBatch(Array.from({ length: n }, (_, i) => ({ key: null, value: enc.encode(`${tag}${i}`), timestamp: 1000 + i })))
     const body = new Uint8Array([...batch(3, 'a'), ...batch(2, 'b')])
     const r = await call('POST', `/v1/topics/${topic}/partitions/0/records`, body)
-    expect(r.data.batches).toEqual([{ partition: 0, baseOffset: 0, lastOffset: 2, records: 3 }, { partition: 0, baseOffset: 3, lastOffset: 4, records: 2 }])
+    // logAppendTime -1: a CreateTime topic (Kafka's ProduceResponse); the log start as of the append.
+    expect(r.data.batches).toEqual([
+      { partition: 0, baseOffset: 0, lastOffset: 2, records: 3, logAppendTime: -1, logStartOffset: 0 },
+      { partition: 0, baseOffset: 3, lastOffset: 4, records: 2, logAppendTime: -1, logStartOffset: 0 },
+    ])
     const f = await call('GET', `/v1/topics/${topic}/partitions/0/records?offset=0`, undefined, { accept: 'application/vnd.kafka.record-batch' })
     expect(f.headers.get('content-type')).toBe('application/vnd.kafka.record-batch')
     expect(f.headers.get('edgelog-high-watermark')).toBe('5')

@@ -2,7 +2,8 @@
  * Cached reads of sealed segments (issue 19, worker/cache.ts): a repeated read of a sealed
  * segment is answered from the Workers Cache API without reaching the partition object (its
  * own request count), with cache headers; the active segment and compacted topics are never
- * cached; offsets below the log start are never served from the cache.
+ * cached; offsets below the log start are never served from the cache once the call that
+ * moved it answered (the object's log-start leases, worker/objects/log-start-lease.ts).
  */
 import { SELF } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
@@ -81,12 +82,28 @@ describe('reads of sealed segments', () => {
     expect((await call('POST', `/v1/topics/${topic}/maintenance`)).status).toBe(200)
     const logStart = (await call('GET', `/v1/topics/${topic}`)).data.partitions[0].logStartOffset
     expect(logStart).toBeGreaterThan(0)
-    // Past the freshness window of what the Worker knows of the log start: asked of the object.
-    await new Promise((r) => setTimeout(r, 1_100))
+    // At once after retention answered: it waited out the Worker's lease on the old log start.
     const gone = await read(topic, 0)
     expect(gone.status).toBe(416)
     expect(gone.data.error.code).toBe('OFFSET_OUT_OF_RANGE')
     // And never afterwards, now that the Worker knows the new log start.
     expect((await read(topic, 0)).status).toBe(416)
+  })
+
+  it('nor after DeleteRecords: the read right after its answer goes to the object; reads above the new log start are cached again', async () => {
+    const topic = await topicWithSegments()
+    const segments = (await call('GET', `/v1/topics/${topic}`)).data.partitions[0].segments
+    expect((await read(topic, 0)).headers.get('Edgelog-Cache')).toBe('miss')
+    expect((await read(topic, 0)).headers.get('Edgelog-Cache')).toBe('hit')
+    const second = segments[1].baseOffset
+    expect((await read(topic, second)).headers.get('Edgelog-Cache')).toBe('miss')
+    const deleted = await call('POST', `/v1/topics/${topic}/delete-records`, { partitions: [{ partition: 0, offset: second }] })
+    expect(deleted.data).toEqual({ partitions: [{ partition: 0, lowWatermark: second }] })
+    const gone = await read(topic, 0)
+    expect(gone.status).toBe(416)
+    expect(gone.data.error.code).toBe('OFFSET_OUT_OF_RANGE')
+    // At the new log start the entry is served again once the object granted a new lease.
+    expect((await read(topic, second)).headers.get('Edgelog-Cache')).toBe('miss')
+    expect((await read(topic, second)).headers.get('Edgelog-Cache')).toBe('hit')
   })
 })

@@ -123,8 +123,10 @@ describe('schema registry tokens', () => {
     }
     const { body: { id } } = await call('POST', '/subjects/checked-value/versions', { schema: user() }, CT)
     expect((await call('POST', '/v1/topics', { name: 'checked', partitions: 1, config: { 'confluent.value.schema.validation': 'true' } })).status).toBe(201)
-    const wire = (schemaId: number) => btoa(String.fromCharCode(0, 0, 0, 0, schemaId, 1, 2, 3))
+    // A User in Avro: the name 'hi' (length 2 as a zig-zag varint, then its bytes).
+    const wire = (schemaId: number, payload = [4, 104, 105]) => btoa(String.fromCharCode(0, 0, 0, 0, schemaId, ...payload))
     expect(await call('POST', '/v1/topics/checked/records?encoding=base64', { records: [{ value: wire(id) }] })).toMatchObject({ status: 200 })
+    expect(await call('POST', '/v1/topics/checked/records?encoding=base64', { records: [{ value: wire(id, [1, 2, 3]) }] })).toMatchObject({ status: 400, body: { error: { code: 'INVALID_RECORD', message: expect.stringContaining(`does not match schema id ${id}`) } } })
     expect(await call('POST', '/v1/topics/checked/records', { records: [{ value: 'plain text' }] })).toMatchObject({ status: 400, body: { error: { code: 'INVALID_RECORD' } } })
     expect(await call('POST', '/v1/topics/checked/records?encoding=base64', { records: [{ value: wire(id + 100) }] })).toMatchObject({ status: 400, body: { error: { code: 'INVALID_RECORD' } } })
     const { body: described } = await call('GET', '/v1/topics/checked')
@@ -142,5 +144,30 @@ describe('schema registry tokens', () => {
     }
     expect(await produce('everything')).toMatchObject({ status: 403, body: { error: { code: 'CLUSTER_AUTHORIZATION_FAILED' } } })
     expect((await produce('admin')).status).toBeLessThan(300)
+  })
+})
+
+describe('CORS on the registry root paths', () => {
+  it('answers preflights (PUT /config included) and marks answers and errors for the configured origins only', async () => {
+    const list = { ...env, EDGELOG_CORS_ORIGINS: 'https://a.example' }
+    const fetchWith = (path: string, init: RequestInit, e = list) => app.fetch(new Request(`${BASE}${path}`, init), e, createExecutionContext())
+    for (const [path, method] of [['/subjects/cors-value/versions', 'POST'], ['/config/cors-value', 'PUT'], ['/schemas/ids/1', 'GET'], ['/compatibility/subjects/cors-value/versions/latest', 'POST'], ['/config', 'PUT'], ['/subjects', 'GET']]) {
+      const pre = await fetchWith(path, { method: 'OPTIONS', headers: { origin: 'https://a.example', 'access-control-request-method': method, 'access-control-request-headers': 'authorization,content-type' } })
+      expect(pre.status, `${method} ${path}`).toBe(204)
+      expect(pre.headers.get('access-control-allow-origin')).toBe('https://a.example')
+      expect(pre.headers.get('access-control-allow-methods')).toContain(method)
+    }
+    const ok = await fetchWith('/subjects/cors-value/versions', { method: 'POST', headers: { origin: 'https://a.example', 'content-type': CT }, body: JSON.stringify({ schema: user() }) })
+    expect(ok.status).toBe(200)
+    expect(ok.headers.get('access-control-allow-origin')).toBe('https://a.example')
+    const missing = await fetchWith('/subjects/no-such/versions', { headers: { origin: 'https://a.example' } })
+    expect(missing.status).toBe(404)
+    expect(missing.headers.get('access-control-allow-origin')).toBe('https://a.example')
+    const other = await fetchWith('/subjects', { headers: { origin: 'https://b.example' } })
+    expect(other.status).toBe(200)
+    expect(other.headers.get('access-control-allow-origin')).toBeNull()
+    // Without EDGELOG_CORS_ORIGINS: no CORS headers at all (the default of a deployment).
+    const none = await fetchWith('/subjects', { headers: { origin: 'https://a.example' } }, { ...env, EDGELOG_CORS_ORIGINS: '' })
+    expect(none.headers.get('access-control-allow-origin')).toBeNull()
   })
 })

@@ -107,6 +107,12 @@ export class DsPartition {
     return run
   }
 
+  /** Nothing more can come to a reader waiting at the tail: no stream, deleted, expired or closed (worker/ds/wait.ts). */
+  async settled(now: number): Promise<boolean> {
+    const meta = await this.load()
+    return !meta || meta.closed || meta.softDeleted === true || expired(meta, now)
+  }
+
   private async load(): Promise<DsStreamMeta | undefined> {
     if (!this.loaded) {
       this.meta = await this.storage.getMeta<DsStreamMeta>(DS_META_KEY)

@@ -3,7 +3,7 @@
  * (EdgeBroker) and nothing else; errors are `{ "error": { "code", "message" } }` with the
  * status of ERROR_CODES. See docs/http-api.md and /v1/openapi.json.
  */
-import { Hono, type Context } from 'hono'
+import { Hono, type Context, type MiddlewareHandler } from 'hono'
 import { cors } from 'hono/cors'
 import { DO_MAX_VALUE_BYTES } from '../../adapters/durable-object/index.ts'
 import { EdgelogError, isEdgelogError } from '../../core/errors.ts'
@@ -12,10 +12,13 @@ import { TOPIC_CONFIG_DEFAULTS } from '../../core/config.ts'
 import { lastOffsetOf, readBatchHeader, splitBatches } from '../../core/codec/record-batch.ts'
 import { validateTopicName } from '../../core/log/topic-registry.ts'
 import { EdgeBroker } from '../edge-broker.ts'
+import { clientRackOf } from '../replication/rack.ts'
+import { mountReplicaFaultRoute } from '../replication/test-route.ts'
 import { mountReplicaRoutes } from './replicas.ts'
 import { SCHEMAS_TOPIC } from '../../core/schemas/store.ts'
 import { mountDeleteRecords } from './delete-records.ts'
-import { mountSchemaRegistry } from './schema-registry.ts'
+import { mountTransactions } from './transactions.ts'
+import { mountSchemaRegistry, SCHEMA_REGISTRY_PREFIXES } from './schema-registry.ts'
 import { mountDurableStreams } from './durable-streams.ts'
 import type { EdgelogEnv } from '../env.ts'
 import type { TopicView } from '../objects/controller.ts'
@@ -29,6 +32,7 @@ import { tail } from './sse.ts'
 import { DEFAULT_TAIL_CREDIT, MAX_TAIL_CREDIT, webSocketTail } from './ws-tail.ts'
 import { fetchThroughCache } from '../cache.ts'
 import { mountActivityRoute } from '../wait/routes.ts'
+import { mountTiersRoute } from './tiers.ts'
 
 export type AppEnv = { Bindings: EdgelogEnv; Variables: { broker: EdgeBroker; principal: Principal } }
 
@@ -48,7 +52,7 @@ export function createApp(): Hono<AppEnv> {
 
   // One CORS middleware per EDGELOG_CORS_ORIGINS value, built once, not per request.
   let corsFor: { origins: string; handler: ReturnType<typeof cors> } | undefined
-  app.use('/v1/*', async (c, next) => {
+  const corsMiddleware: MiddlewareHandler<AppEnv> = async (c, next) => {
     const origins = c.env.EDGELOG_CORS_ORIGINS?.trim()
     if (!origins) return next()
     if (corsFor?.origins !== origins) {
@@ -57,7 +61,7 @@ export function createApp(): Hono<AppEnv> {
         origins,
         handler: cors({
           origin: list.includes('*') ? '*' : (origin) => (list.includes(origin) ? origin : null),
-          allowMethods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
+          allowMethods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
           allowHeaders: ['Authorization', 'Content-Type', 'Accept', 'Last-Event-ID'],
           exposeHeaders: EXPOSED,
           maxAge: 600,
@@ -65,7 +69,10 @@ export function createApp(): Hono<AppEnv> {
       }
     }
     return corsFor.handler(c, next)
-  })
+  }
+  app.use('/v1/*', corsMiddleware)
+  // The schema registry's root paths too: a page on another origin calls /subjects as it calls /v1.
+  for (const prefix of SCHEMA_REGISTRY_PREFIXES) app.use(prefix, corsMiddleware).use(`${prefix}/*`, corsMiddleware)
 
   mountDurableStreams(app)
   mountSchemaRegistry(app)
@@ -75,13 +82,16 @@ export function createApp(): Hono<AppEnv> {
   app.use('/v1/*', async (c, next) => {
     const principal = await authenticate(c.env, c.req.raw, c.req.query('access_token'))
     c.set('principal', principal)
-    c.set('broker', new EdgeBroker(c.env, { clientHost: c.req.header('cf-connecting-ip') ?? '' }))
+    c.set('broker', new EdgeBroker(c.env, { clientHost: c.req.header('cf-connecting-ip') ?? '', clientRack: clientRackOf(c.req.query('rackId'), c.req.raw) }))
     await next()
   })
 
   mountReplicaRoutes(app)
   mountDeleteRecords(app)
+  mountReplicaFaultRoute(app)
+  mountTransactions(app)
   mountActivityRoute(app)
+  mountTiersRoute(app)
 
   // ------------------------------------------------------------------ cluster
 
@@ -140,7 +150,10 @@ export function createApp(): Hono<AppEnv> {
     validateTopicName(name)
     requireTopic(c.var.principal, name, 'admin')
     if (body.partitions !== undefined && typeof body.partitions !== 'number') fail('INVALID_PARTITIONS', 'partitions must be an integer')
-    const spec: TopicSpec = { topic: name, numPartitions: body.partitions as number | undefined, configEntries: configEntries(body.config, false) as TopicSpec['configEntries'] }
+    const spec: TopicSpec = {
+      topic: name, numPartitions: body.partitions as number | undefined, configEntries: configEntries(body.config, false) as TopicSpec['configEntries'],
+      ...(body.replicationFactor !== undefined ? { replicationFactor: body.replicationFactor as number } : {}),
+    }
     const [result] = await c.var.broker.createTopics({ topics: [spec] })
     if (!result.created) fail('TOPIC_ALREADY_EXISTS', `Topic '${name}' already exists`)
     const [meta] = await c.var.broker.metadata({ topics: [name] })
@@ -178,14 +191,14 @@ export function createApp(): Hono<AppEnv> {
     const spec = specParam(c.req.query('at'))
     const raw = c.req.query('partitions')
     const partitions = raw === undefined ? undefined : raw.split(',').map((p) => intParam(p, 'partitions')!)
-    const offsets = await c.var.broker.listOffsets({ topic, partitions: partitions as number[], spec })
+    const offsets = await c.var.broker.listOffsets({ topic, partitions: partitions as number[], spec, isolationLevel: isolationParam(c.req.query('isolation')) })
     return c.json({ offsets: offsets.map(({ partition, offset, timestamp }) => ({ partition, offset, timestamp })) })
   })
 
   app.get('/v1/topics/:topic/partitions/:p/offsets', async (c) => {
     const topic = topicParam(c, 'read')
     const partition = partitionParam(c)
-    const [r] = await c.var.broker.listOffsets({ topic, partitions: [partition], spec: specParam(c.req.query('at')) })
+    const [r] = await c.var.broker.listOffsets({ topic, partitions: [partition], spec: specParam(c.req.query('at')), isolationLevel: isolationParam(c.req.query('isolation')) })
     return c.json({ partition, offset: r.offset, timestamp: r.timestamp })
   })
 
@@ -203,14 +216,18 @@ export function createApp(): Hono<AppEnv> {
     const maxWaitMs = intParam(c.req.query('maxWaitMs'), 'maxWaitMs', { max: MAX_FETCH_WAIT_MS }) ?? 0
     const minBytes = intParam(c.req.query('minBytes'), 'minBytes', { min: 1 }) ?? 1
     const encoding = encodingOf(c.req.query('encoding'))
+    const committed = isolationParam(c.req.query('isolation')) === 1
     // Sealed segments from the Workers Cache API (worker/cache.ts); a long poll waits here in the
-    // Worker, not inside the partition object (worker/wait/).
-    const raw = await fetchThroughCache(broker, { topic, partition, offset, maxBytes, maxWaitMs, minBytes }, {
-      origin: new URL(c.req.url).origin, signal: c.req.raw.signal, waitUntil: (p) => { try { c.executionCtx.waitUntil(p) } catch { /* no execution context (app.request): the put goes on alone */ } },
-    })
+    // Worker, not inside the partition object (worker/wait/). read_committed reads from the
+    // object, which alone knows the last stable offset and the aborted transactions.
+    const raw = committed
+      ? { ...await broker.fetchRaw({ topic, partition, offset, maxBytes, maxWaitMs, minBytes, isolationLevel: 1 }), maxAge: 0, cache: 'bypass' }
+      : await fetchThroughCache(broker, { topic, partition, offset, maxBytes, maxWaitMs, minBytes }, {
+        origin: new URL(c.req.url).origin, signal: c.req.raw.signal, waitUntil: (p) => { try { c.executionCtx.waitUntil(p) } catch { /* no execution context (app.request): the put goes on alone */ } },
+      })
     const batches = raw.batchCount === 0 ? [] : splitBatches(raw.bytes)
     const nextOffset = batches.length === 0 ? offset : lastOffsetOf(batches[batches.length - 1]) + 1
-    const headers = {
+    const headers: Record<string, string> = {
       'Edgelog-High-Watermark': String(raw.highWatermark),
       'Edgelog-Topic-Id': raw.topicId,
       'Edgelog-Log-Start-Offset': String(raw.logStartOffset),
@@ -220,10 +237,14 @@ export function createApp(): Hono<AppEnv> {
       'Cache-Control': raw.maxAge ? `public, max-age=${raw.maxAge}, immutable` : 'no-store',
       'Edgelog-Cache': raw.cache,
     }
+    if (committed) {
+      headers['Edgelog-Last-Stable-Offset'] = String(raw.lastStableOffset ?? raw.highWatermark)
+      headers['Edgelog-Aborted-Transactions'] = JSON.stringify(raw.abortedTransactions ?? [])
+    }
     if (wantsBinary(c.req.header('accept'))) {
       return new Response(raw.bytes, { headers: { ...headers, 'Content-Type': RECORD_BATCH_TYPE } })
     }
-    const records = await toJsonRecords(batches, offset, encoding)
+    const records = await toJsonRecords(batches, offset, encoding, committed ? raw.abortedTransactions ?? [] : undefined)
     return c.json({ records, highWatermark: raw.highWatermark, logStartOffset: raw.logStartOffset, nextOffset }, 200, headers)
   })
 
@@ -318,7 +339,7 @@ export function createApp(): Hono<AppEnv> {
     const raw = c.req.query('topics')
     const topics = raw === undefined ? undefined : raw.split(',').filter(Boolean)
     for (const t of topics ?? []) validateTopicName(t)
-    const offsets = await c.var.broker.fetchOffsets({ groupId: group, topics })
+    const offsets = await c.var.broker.fetchOffsets({ groupId: group, topics, requireStable: c.req.query('requireStable') === 'true' })
     return c.json({ offsets: offsets.filter((o) => c.var.principal.topic(o.topic, 'describe')) })
   })
 
@@ -396,7 +417,11 @@ async function describeTopic(broker: EdgeBroker, topic: string) {
   const states = await broker.describePartitions({ topic })
   return {
     name: meta.name, topicId: meta.topicId, config: meta.config,
-    partitions: states.map((s) => ({ partition: s.partition, logStartOffset: s.logStartOffset, highWatermark: s.highWatermark, sizeBytes: s.sizeBytes, segments: s.segments })),
+    partitions: states.map((s) => ({
+      partition: s.partition, logStartOffset: s.logStartOffset, highWatermark: s.highWatermark, sizeBytes: s.sizeBytes, segments: s.segments,
+      // A replicated topic (worker/replication/): Kafka's Leader, Replicas, Isr.
+      ...(s.replicas ? { leader: s.leader, leaderEpoch: s.leaderEpoch, replicas: s.replicas, isr: s.isr, offlineReplicas: s.offlineReplicas } : {}),
+    })),
   }
 }
 
@@ -439,7 +464,8 @@ async function produce(c: C, forcedPartition: number | undefined): Promise<Respo
     const body = await readBody(c, limit, 'RECORD_LIST_TOO_LARGE')
     if (body.byteLength === 0) fail('CORRUPT_MESSAGE', 'Empty body: expected Kafka record batches')
     const batches = splitBatches(body)
-    const results = await broker.produce({ acks, entries: batches.map((batch) => ({ topic, partition: forcedPartition, batch })) })
+    const transactionalId = c.req.query('transactionalId')
+    const results = await broker.produce({ acks, transactionalId, entries: batches.map((batch) => ({ topic, partition: forcedPartition, batch })) })
     const failure = results.find((r) => r.error)
     // A refused batch may not even have a readable header (bad magic, negative count): only the
     // stored ones, which the partition validated, are read again for their record count.
@@ -492,4 +518,11 @@ async function produce(c: C, forcedPartition: number | undefined): Promise<Respo
   }
   if (failure) return c.json({ error: failure, offsets }, statusOf(failure.code as never) as never)
   return c.json({ offsets })
+}
+
+/** Kafka's isolation.level: `read_committed` (1) or `read_uncommitted` (0, the default). */
+function isolationParam(value: string | undefined): 0 | 1 {
+  if (value === undefined || value === '' || value === 'read_uncommitted') return 0
+  if (value === 'read_committed') return 1
+  fail('INVALID_REQUEST', `isolation must be read_committed or read_uncommitted, got ${JSON.stringify(value)}`)
 }

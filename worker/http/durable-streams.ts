@@ -14,11 +14,13 @@ import {
   formatOffset, isJsonType, isTextType, parseExpiresAt, parseOffset, parseTtl, responseCursor, sseEvent, toBase64, topicOfPath,
 } from '../ds/protocol.ts'
 import { unwrap, type Result } from '../rpc.ts'
+import { waitsInObject } from '../wait/client.ts'
+import { DsWatch, longPollAtTail } from '../ds/wait.ts'
 import { authenticate, requireTopic, type Principal } from './auth.ts'
 import { DEFAULT_MAX_REQUEST_BYTES, intParam, statusOf } from './errors.ts'
 
 type DsEnv = EdgelogEnv & {
-  /** How long a long-poll (and each SSE wait) parks at the tail before answering, in ms (default 20000). */
+  /** How long a long-poll (and each SSE wait) waits at the tail before answering, in ms (default 20000). */
   EDGELOG_DS_LONG_POLL_MS?: string
   /** How long one SSE response lasts before the server closes it (the client reconnects), in ms (default 60000). */
   EDGELOG_DS_SSE_MS?: string
@@ -438,7 +440,13 @@ async function read(ctx: Ctx): Promise<Response> {
   if (live === 'sse') return sse(ctx, from, cursor)
 
   const waitMs = live === 'long-poll' ? longPollMs(ctx.env) : 0
-  const answer = await call(ctx, ctx.topic, { op: 'read', from, waitMs, maxBytes: READ_BYTES, touch: true, now: Date.now() })
+  // The wait happens here in the Worker (ds/wait.ts) unless EDGELOG_WAIT=object parks it in the object.
+  const inObject = waitsInObject(ctx.env)
+  let answer = await call(ctx, ctx.topic, { op: 'read', from, waitMs: inObject ? waitMs : 0, maxBytes: READ_BYTES, touch: true, now: Date.now() })
+  if (live === 'long-poll' && !inObject) {
+    answer = await longPollAtTail(new DsWatch(ctx.broker.cluster, ctx.topic, 'once'), answer, waitMs, ctx.request.signal,
+      (next) => call(ctx, ctx.topic, { op: 'read', from: next, waitMs: 0, maxBytes: READ_BYTES, touch: true, now: Date.now() }))
+  }
   await settle(ctx, answer)
   if (answer.status === 'bad-offset') throw new HttpError(400, 'Offset is beyond the end of the stream')
   if (answer.status === 'offset-gone') throw new HttpError(410, 'Offset is before the earliest retained data')
@@ -479,6 +487,10 @@ async function sse(ctx: Ctx, from: number | 'start' | 'now', cursor: string | un
   const waitMs = longPollMs(ctx.env)
   let cancelled = false
   const encoderStream = new TextEncoder()
+  const inObject = waitsInObject(ctx.env)
+  // One watch for the response's life (ds/wait.ts): the object sleeps while the reader is up to date.
+  const watch = new DsWatch(ctx.broker.cluster, ctx.topic, 'stream')
+  const aborted = new AbortController()
 
   const stream = new ReadableStream<Uint8Array>({
     start: async (controller) => {
@@ -490,7 +502,8 @@ async function sse(ctx: Ctx, from: number | 'start' | 'now', cursor: string | un
             if (answer.status === 'missing' || answer.status === 'gone' || answer.status === 'expired') send(sseEvent('control', JSON.stringify({ streamNextOffset: formatOffset(0), streamClosed: true })))
             break
           }
-          const { values, next, state, upToDate } = answer
+          const current: Extract<DsAnswer, { status: 'data' }> = answer
+          const { values, next, state, upToDate } = current
           // A data event and its control event leave together (one chunk).
           let out = ''
           if (values.length > 0) {
@@ -508,17 +521,22 @@ async function sse(ctx: Ctx, from: number | 'start' | 'now', cursor: string | un
           }
           send(out + sseEvent('control', JSON.stringify(control)))
           if (closedHere || cancelled || Date.now() >= deadline) break
-          const wait = upToDate ? Math.max(1, Math.min(waitMs, deadline - Date.now())) : 0
-          // A wait that ends with nothing new answers again with the same offset (a keep-alive control event).
-          answer = await call(ctx, ctx.topic, { op: 'read', from: next, waitMs: wait, maxBytes: READ_BYTES, touch: true, now: Date.now() })
+          const wait: number = upToDate ? Math.max(1, Math.min(waitMs, deadline - Date.now())) : 0
+          const read = (): Promise<DsAnswer> => call(ctx, ctx.topic, { op: 'read', from: next, waitMs: inObject ? wait : 0, maxBytes: READ_BYTES, touch: true, now: Date.now() })
+          if (wait === 0 || inObject) answer = await read()
+          else if ((await watch.wait(next, wait, aborted.signal)) === 'changed') answer = await read()
+          // Nothing new: a keep-alive control event at the same offset, read from the object only
+          // when the read slides the stream's TTL (so an idle reader keeps the stream alive, as a poll would).
+          else answer = state.ttlSeconds !== undefined ? await read() : { ...current, values: [], from: next }
           if (cancelled) break
         }
       } catch {
         // The connection ends; the client reconnects from the last control event's offset.
       }
+      watch.close()
       if (!cancelled) controller.close()
     },
-    cancel: () => { cancelled = true },
+    cancel: () => { cancelled = true; aborted.abort() },
   })
   const headers: Record<string, string> = { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', 'Edgelog-Topic': ctx.topic }
   if (base64) headers['Stream-SSE-Data-Encoding'] = 'base64'

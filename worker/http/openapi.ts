@@ -94,6 +94,7 @@ export const openapi = {
       delete: { summary: 'Delete a topic and all its records (503 NETWORK_EXCEPTION: marked for deletion, completes later or on retry)', responses: { ...ok('Deleted', { type: 'object', properties: { deleted: str } }), ...errors(400, 401, 403, 404, 503) } },
     },
     '/v1/topics/{topic}/maintenance': { parameters: [topic], post: { summary: "Run the topic's retention and compaction now", responses: { ...ok('Done', { type: 'object' }), ...errors(401, 403, 404) } } },
+    ...transactionPaths(),
     '/v1/topics/{topic}/delete-records': {
       parameters: [topic],
       post: {
@@ -149,16 +150,16 @@ export const openapi = {
       parameters: [topic, partition],
       post: {
         summary: 'Produce to one partition: JSON records, or Kafka record batches (binary)',
-        parameters: [acks, encoding],
+        parameters: [acks, encoding, query('transactionalId', str, 'Binary: the transactional producer of the batches (checked with its coordinator)')],
         requestBody: body({ type: 'object', required: ['records'], properties: { records: { type: 'array', items: ref('RecordIn') } } }, { [batchType]: rb, 'application/octet-stream': rb }),
         responses: { ...ok('JSON: one offset per record; binary: one entry per batch', { oneOf: [ref('ProduceResponse'), ref('BatchProduceResponse')] }), ...errors(400, 401, 403, 404, 409, 413) },
       },
       get: {
         summary: 'Fetch records from an offset; waits up to maxWaitMs for new ones (long poll). Accept: application/vnd.kafka.record-batch for the stored batches as is',
-        parameters: [offsetQ, query('maxBytes', { type: 'integer', minimum: 1 }, 'Bytes to aim for (default 1 MiB; the first batch is always whole)'), query('maxWaitMs', { type: 'integer', minimum: 0, maximum: 60000 }, 'Long-poll wait (default 0)'), query('minBytes', { type: 'integer', minimum: 1 }, 'Bytes to wait for (default 1)'), encoding],
+        parameters: [offsetQ, query('maxBytes', { type: 'integer', minimum: 1 }, 'Bytes to aim for (default 1 MiB; the first batch is always whole)'), query('maxWaitMs', { type: 'integer', minimum: 0, maximum: 60000 }, 'Long-poll wait (default 0)'), query('minBytes', { type: 'integer', minimum: 1 }, 'Bytes to wait for (default 1)'), encoding, query('isolation', { enum: ['read_uncommitted', 'read_committed'] }, "Kafka's isolation level (default read_uncommitted)")],
         responses: {
           '200': {
-            description: 'Records. Headers Edgelog-High-Watermark, Edgelog-Log-Start-Offset, Edgelog-Next-Offset, Edgelog-Batch-Count, Edgelog-Topic-Id',
+            description: 'Records. Headers Edgelog-High-Watermark, Edgelog-Log-Start-Offset, Edgelog-Next-Offset, Edgelog-Batch-Count, Edgelog-Topic-Id; read_committed also Edgelog-Last-Stable-Offset and Edgelog-Aborted-Transactions',
             content: { ...json(ref('FetchResponse')), [batchType]: rb },
           },
           ...errors(400, 401, 403, 404, 416),
@@ -277,3 +278,26 @@ export const openapi = {
     },
   },
 } as const
+
+/** Kafka's transaction requests (worker/http/transactions.ts). */
+function transactionPaths() {
+  const id = { name: 'id', in: 'path', required: true, schema: { type: 'string' }, description: 'The transactional id' }
+  const producer = { producerId: { type: 'integer' }, producerEpoch: { type: 'integer' } }
+  const route = (summary: string, properties: Record<string, unknown>, required: string[]) => ({
+    parameters: [id],
+    post: {
+      summary,
+      requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required, properties } } } },
+      responses: { '200': { description: 'Done' }, '400': { description: 'Invalid request' }, '401': { description: 'No or bad token' }, '403': { description: 'Not authorized' }, '409': { description: 'PRODUCER_FENCED, INVALID_TXN_STATE, CONCURRENT_TRANSACTIONS…' } },
+    },
+  })
+  const partitions = { type: 'array', items: { type: 'object', properties: { topic: { type: 'string' }, partitions: { type: 'array', items: { type: 'integer' } } } } }
+  const offsets = { type: 'array', items: { type: 'object', properties: { topic: { type: 'string' }, partition: { type: 'integer' }, offset: { type: 'integer' } } } }
+  return {
+    '/v1/transactions/{id}/producer': route("InitProducerId: a new producer epoch for the transactional id (fencing the previous one, whose open transaction is aborted)", { transactionTimeoutMs: { type: 'integer' }, ...producer }, []),
+    '/v1/transactions/{id}/partitions': route('AddPartitionsToTxn', { ...producer, topics: partitions }, ['producerId', 'producerEpoch', 'topics']),
+    '/v1/transactions/{id}/groups': route('AddOffsetsToTxn', { ...producer, groupId: { type: 'string' } }, ['producerId', 'producerEpoch', 'groupId']),
+    '/v1/transactions/{id}/offsets': route('TxnOffsetCommit: offsets committed when the transaction commits', { ...producer, groupId: { type: 'string' }, offsets }, ['producerId', 'producerEpoch', 'groupId', 'offsets']),
+    '/v1/transactions/{id}/end': route('EndTxn: commit or abort; answers once every marker is written', { ...producer, committed: { type: 'boolean' } }, ['producerId', 'producerEpoch', 'committed']),
+  }
+}

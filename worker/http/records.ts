@@ -1,7 +1,8 @@
 /** JSON records ⇄ Kafka record batches, for the JSON produce and fetch routes. */
 import { EdgelogError } from '../../core/errors.ts'
 import { utf8Length } from '../../core/codec/bytes.ts'
-import { BATCH_HEADER_BYTES, decodeBatch, encodeBatch, type DecodedRecord, type RecordInput } from '../../core/codec/record-batch.ts'
+import { BATCH_HEADER_BYTES, decodeBatch, encodeBatch, readBatchHeader, type DecodedRecord, type RecordInput } from '../../core/codec/record-batch.ts'
+import { CommittedFilter } from '../../core/client/consumer/committed-filter.ts'
 import { keyBytes, murmur2, toPositive } from '../../core/partitioner.ts'
 
 export type Encoding = 'utf8' | 'base64'
@@ -174,10 +175,16 @@ export function toPartitionBatches(
   return out
 }
 
-/** The records of `batches` at or after `fromOffset`, as JSON. */
-export async function toJsonRecords(batches: Uint8Array[], fromOffset: number, encoding: Encoding): Promise<JsonRecordOut[]> {
+/**
+ * The records of `batches` at or after `fromOffset`, as JSON. Transaction markers are never
+ * records; given the fetch's aborted transactions (read_committed), neither are the records of
+ * those transactions.
+ */
+export async function toJsonRecords(batches: Uint8Array[], fromOffset: number, encoding: Encoding, abortedTransactions?: Array<{ producerId: number; firstOffset: number }>): Promise<JsonRecordOut[]> {
   const out: JsonRecordOut[] = []
+  const filter = new CommittedFilter(abortedTransactions)
   for (const batch of batches) {
+    if (!filter.keep(readBatchHeader(batch), batch)) continue
     const { records } = await decodeBatch(batch)
     for (const r of records) if (r.offset >= fromOffset) out.push(toJsonRecord(r, encoding))
   }

@@ -8,10 +8,15 @@ import { applyTopicConfig } from '../../core/config.ts'
 import type { EdgelogEnv } from '../env.ts'
 import { envelope, settingsOf, type Result } from '../rpc.ts'
 import type { PartitionTarget } from './partition.ts'
+import type { PartitionAssignment } from '../../core/replication/types.ts'
+import { ReplicationController } from '../replication/controller-state.ts'
+import type { ControllerCall } from '../replication/protocol.ts'
 
 /** A topic as the Worker sees it: the registry's record and the version of its config. */
 export interface TopicView extends TopicRecord {
   configVersion: number
+  /** A replicated topic's partitions: leader, epochs, replicas, ISR (worker/replication/). */
+  assignments?: PartitionAssignment[]
 }
 
 const CONFIG_VERSION = (name: string) => `edge/config-version/${name}`
@@ -24,12 +29,15 @@ interface PendingDrop {
   topicId: string
   partitions: number
   name?: string
+  /** Replicated (worker/replication/): its replica objects are dropped too. */
+  replicated?: true
 }
 
 export function targetOf(view: TopicView, partition: number): PartitionTarget {
   return {
     stream: streamId(view.topicId, partition), topic: view.name, partition, config: view.config, configVersion: view.configVersion,
     ...(view.replica ? { replica: true } : {}),
+    ...(view.assignments?.[partition] ? { replication: view.assignments[partition] } : {}),
   }
 }
 
@@ -42,11 +50,17 @@ export function targetOf(view: TopicView, partition: number): PartitionTarget {
 export class ControllerObject extends DurableObject<EdgelogEnv> {
   readonly storage: SqliteStorage
   private readonly registry: TopicRegistry
+  /** Replicated topics' assignments and elections (worker/replication/controller-state.ts). */
+  readonly replicated: ReplicationController
 
   constructor(ctx: DurableObjectState, env: EdgelogEnv) {
     super(ctx, env)
     this.storage = new SqliteStorage(ctx.storage)
-    this.registry = new TopicRegistry(this.storage, settingsOf(env))
+    // Tiered storage exists here exactly when there is an R2 binding (docs/tiered-storage.md):
+    // without one a topic asking for it is refused INVALID_CONFIG.
+    this.replicated = new ReplicationController(this.storage, env)
+    // The replication factor is bounded by the regions replicas may go to (EDGELOG_REPLICA_LOCATIONS).
+    this.registry = new TopicRegistry(this.storage, { ...settingsOf(env), 'remote.log.storage.system.enable': env.REMOTE_STORAGE !== undefined }, Date.now, this.replicated.brokers)
   }
 
   describeCluster(): Promise<Result<{ clusterId: string }>> {
@@ -61,7 +75,19 @@ export class ControllerObject extends DurableObject<EdgelogEnv> {
   }
 
   createTopics(topics: TopicSpec[], validateOnly: boolean): Promise<Result<Array<{ topic: string; created: boolean }>>> {
-    return envelope(() => this.registry.createMany(topics, validateOnly))
+    return envelope(async () => {
+      const results = await this.registry.createMany(topics, validateOnly)
+      for (const r of results) {
+        const record = r.created && !validateOnly ? await this.registry.get(r.topic) : undefined
+        if (record?.replicationFactor) await this.replicated.assign(record)
+      }
+      return results
+    })
+  }
+
+  /** Edge replication's controller calls (AlterPartition, assignments, elections): worker/replication/. */
+  replication(call: ControllerCall): Promise<Result<unknown>> {
+    return envelope(() => this.replicated.handle(call))
   }
 
   /** The replica of another deployment's topic (MirrorMaker): created with its topic id, or grown; INCONSISTENT_TOPIC_ID if the name holds another log. */
@@ -110,7 +136,7 @@ export class ControllerObject extends DurableObject<EdgelogEnv> {
       for (const name of names) await this.registry.lookup(name)
       for (const name of names) {
         const record = await this.registry.lookup(name)
-        const pending: PendingDrop = { topicId: record.topicId, partitions: record.partitions, name }
+        const pending: PendingDrop = { topicId: record.topicId, partitions: record.partitions, name, ...(record.replicationFactor ? { replicated: true as const } : {}) }
         // Remember the deletion first: from here the topic is marked for deletion, and if a
         // partition cannot be reached now, the alarm finishes the work.
         await this.storage.commit({ meta: [{ key: PENDING_DROP(record.topicId), value: pending }] })
@@ -134,7 +160,10 @@ export class ControllerObject extends DurableObject<EdgelogEnv> {
         seen.add(entry.topic)
         checkPartitionIncrease(await this.alterable(entry.topic), entry.count)
       }
-      for (const { topic, count } of topicPartitions) await this.registry.increasePartitions(topic, count)
+      for (const { topic, count } of topicPartitions) {
+        const grown = await this.registry.increasePartitions(topic, count)
+        if (grown.replicationFactor) await this.replicated.assign(grown)
+      }
     })
   }
 
@@ -160,14 +189,16 @@ export class ControllerObject extends DurableObject<EdgelogEnv> {
       if (partitions !== undefined) checkPartitionIncrease(record, partitions)
       // Both checked: apply. (Storage work only, no other request runs in between.)
       let next = partitions === undefined ? record : await this.registry.increasePartitions(topic, partitions)
+      if (partitions !== undefined && next.replicationFactor) await this.replicated.assign(next)
       let version = await this.configVersion(next)
       if (configEntries !== undefined) {
         next = await this.registry.alterConfig(topic, configEntries)
         version = Math.max(Date.now(), version + 1)
         await this.storage.commit({ meta: [{ key: CONFIG_VERSION(next.name), value: version }] })
       }
-      const view: TopicView = { ...next, configVersion: version }
-      if (configEntries !== undefined) {
+      const view: TopicView = { ...next, configVersion: version, ...(next.replicationFactor ? { assignments: await this.replicated.assignmentsOf(next) } : {}) }
+      if (configEntries !== undefined && view.assignments) await this.replicated.configChanged(view.topicId, view.config)
+      else if (configEntries !== undefined) {
         // Tell the partitions now (they also learn it from the next request that carries it).
         await Promise.allSettled(Array.from({ length: view.partitions }, (_, p) => {
           const target = targetOf(view, p)
@@ -211,9 +242,10 @@ export class ControllerObject extends DurableObject<EdgelogEnv> {
    * record. A partition that cannot be reached: the alarm tries again in 10 s, and this throws.
    */
   private async finishDeletion(pending: PendingDrop): Promise<void> {
-    const results = await Promise.allSettled(Array.from({ length: pending.partitions }, async (_, p) => {
-      const stream = streamId(pending.topicId, p)
-      const r = await this.env.PARTITION.get(this.env.PARTITION.idFromName(stream)).drop(stream)
+    const replicas = pending.replicated ? await this.replicated.replicaObjects(pending.topicId) : []
+    const objects = [...Array.from({ length: pending.partitions }, (_, p) => ({ name: streamId(pending.topicId, p), stream: streamId(pending.topicId, p) })), ...replicas]
+    const results = await Promise.allSettled(objects.map(async ({ name, stream }) => {
+      const r = await this.env.PARTITION.get(this.env.PARTITION.idFromName(name)).drop(stream)
       if (!r.ok) throw new Error(r.error.message)
     }))
     const failed = results.filter((r) => r.status === 'rejected').length
@@ -228,6 +260,7 @@ export class ControllerObject extends DurableObject<EdgelogEnv> {
       await this.registry.delete(pending.name)
       await this.storage.commit({ meta: [{ key: CONFIG_VERSION(pending.name), value: undefined }] })
     }
+    if (replicas.length > 0) await this.replicated.forget(pending.topicId)
     await this.storage.commit({ meta: [{ key: PENDING_DROP(pending.topicId), value: undefined }] })
   }
 
@@ -245,7 +278,9 @@ export class ControllerObject extends DurableObject<EdgelogEnv> {
   }
 
   private async view(record: TopicRecord): Promise<TopicView> {
-    return { ...record, configVersion: await this.configVersion(record) }
+    const view: TopicView = { ...record, configVersion: await this.configVersion(record) }
+    if (record.replicationFactor) view.assignments = await this.replicated.assignmentsOf(record)
+    return view
   }
 }
 

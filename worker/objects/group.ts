@@ -37,7 +37,17 @@ export class GroupObject extends DurableObject<EdgelogEnv> {
     return this.run(req?.groupId, true, (c) => c.commitOffsets(req))
   }
 
-  fetchOffsets(req: { groupId: string; topics?: string[] }): Promise<Result<CommittedOffset[]>> {
+  /** Offsets sent in a transaction (TxnOffsetCommit): pending until the transaction coordinator completes them. */
+  txnOffsetCommit(req: { groupId: string; producerId: number; producerEpoch: number; offsets: OffsetCommit[] }): Promise<Result<void>> {
+    return this.run(req?.groupId, true, (c) => c.txnOffsetCommit(req))
+  }
+
+  /** The transaction's end, from its coordinator: the pending offsets become committed, or are dropped. */
+  completeTxnOffsets(req: { groupId: string; producerId: number; commit: boolean }): Promise<Result<void>> {
+    return this.run(req?.groupId, false, (c) => c.completeTxnOffsets(req))
+  }
+
+  fetchOffsets(req: { groupId: string; topics?: string[]; requireStable?: boolean }): Promise<Result<CommittedOffset[]>> {
     return this.run(req?.groupId, false, (c) => c.fetchOffsets(req))
   }
 

@@ -12,6 +12,11 @@ import { envelope, settingsOf, type Result } from '../rpc.ts'
 import { Activity, type ActivitySnapshot } from '../wait/activity.ts'
 import { WatchHub } from '../wait/hub.ts'
 import { WATCH_HEADER, type WatchRequest } from '../wait/protocol.ts'
+import { Tiering, type TierFault, type TierStatus } from './tiering.ts'
+import { LogStartLeases, type LogStartLease } from './log-start-lease.ts'
+import type { PartitionAssignment } from '../../core/replication/types.ts'
+import { ReplicaHost } from '../replication/host.ts'
+import type { ReplicaCall } from '../replication/protocol.ts'
 
 /**
  * What every request tells the partition about itself. The Worker has it from the controller's
@@ -28,6 +33,8 @@ export interface PartitionTarget {
   configVersion: number
   /** The topic is a replica of another deployment's (MirrorMaker): only its follower writes. */
   replica?: boolean
+  /** A replicated topic (replication factor > 1): the partition lives in replica objects (worker/replication/). */
+  replication?: PartitionAssignment
 }
 
 export interface AppendOutcome {
@@ -42,6 +49,9 @@ export interface FetchOutcome {
   batchCount: number
   highWatermark: number
   logStartOffset: number
+  /** read_committed only: the end it read to, and the aborted transactions in what it read. */
+  lastStableOffset?: number
+  abortedTransactions?: Array<{ producerId: number; firstOffset: number }>
 }
 
 /** A parked fetch never waits longer than this (LocalBroker's limit too). */
@@ -49,13 +59,16 @@ export const MAX_FETCH_WAIT_MS = 60_000
 
 const INFO_KEY = 'edge/partition'
 const DROPPED_KEY = 'edge/dropped'
+/** Until when cached reads may hold leases on the log start granted by this object (log-start-lease.ts). */
+const LEASE_KEY = 'edge/lease-until'
 
 /**
  * One topic partition: its single writer (offsets are assigned here, one request at a time,
- * as by a Kafka partition leader), over the object's own SQLite storage. Fetches with
- * `maxWaitMs` park inside the object (`PartitionLog.waitForData`) and wake on the append that
- * satisfies them. Retention and compaction run from an alarm every
- * `log.retention.check.interval.ms`. A dropped partition (topic deleted) answers
+ * as by a Kafka partition leader), over the object's own SQLite storage. Waiting readers hold
+ * hibernatable watch WebSockets (worker/wait/), not requests. Retention, compaction and the
+ * move of sealed segments to R2 (tiering.ts) run from an alarm every
+ * `log.retention.check.interval.ms`; what raises the log start waits out the Worker's cache
+ * leases (log-start-lease.ts). A dropped partition (topic deleted) answers
  * UNKNOWN_TOPIC_OR_PARTITION for ever, so a Worker with stale metadata cannot write into it.
  */
 export class PartitionObject extends DurableObject<EdgelogEnv> {
@@ -67,11 +80,22 @@ export class PartitionObject extends DurableObject<EdgelogEnv> {
   private dsFace: DsPartition | undefined
   private readonly activityOf: Activity
   private readonly watchers: WatchHub
+  /** Tiered storage (KIP-405): sealed segments past local retention move to R2 (tiering.ts). */
+  readonly tiering: Tiering
+  /** Leases on the log start for the Worker's cached reads: what may raise it waits them out (log-start-lease.ts). */
+  private readonly leases: LogStartLeases
+  /** Set when this object is one replica of a replicated partition (named `<stream>/r<b>`). */
+  private replicaHost: ReplicaHost | undefined
 
   constructor(ctx: DurableObjectState, env: EdgelogEnv) {
     super(ctx, env)
-    this.storage = new SqliteStorage(ctx.storage)
     this.activityOf = new Activity(ctx.id.toString())
+    this.storage = new SqliteStorage(ctx.storage, { remote: env.REMOTE_STORAGE, onRows: (read, written) => this.activityOf.rows(read, written) })
+    this.tiering = new Tiering(this.storage, env.EDGELOG_TEST_FAULTS as TierFault)
+    this.leases = LogStartLeases.forEnv(env, {
+      load: () => this.storage.getMeta<number>(LEASE_KEY),
+      save: (until) => this.storage.commit({ meta: [{ key: LEASE_KEY, value: until }] }),
+    })
     this.watchers = new WatchHub(ctx, () => this.activityOf.pushed(1))
   }
 
@@ -91,9 +115,11 @@ export class PartitionObject extends DurableObject<EdgelogEnv> {
           throw new EdgelogError('INVALID_REQUEST', `${WATCH_HEADER} must be JSON`)
         }
         const log = await this.open(watch.target)
+        // A Durable Streams reader that opened its watch just after the stream closed learns it at once.
+        const ready = watch.ds === true && await (this.dsFace ??= new DsPartition(this.storage)).settled(Date.now())
         return this.watchers.accept(log, {
           offset: watch.offset, maxBytes: watch.maxBytes, minBytes: Math.max(1, Number(watch.minBytes) || 1), mode: watch.mode === 'stream' ? 'stream' : 'once',
-        })
+        }, { ready })
       })
       if (result.ok) return result.value
       return Response.json(result, { status: 400 })
@@ -115,6 +141,7 @@ export class PartitionObject extends DurableObject<EdgelogEnv> {
 
   /** The object's own accounting (requests, busy time, watchers): tests, benchmarks, docs/scaling.md. */
   activity(): ActivitySnapshot {
+    this.storage.rows() // counts the statements of the requests before this one
     return this.activityOf.snapshot(this.watchers.size)
   }
 
@@ -157,23 +184,38 @@ export class PartitionObject extends DurableObject<EdgelogEnv> {
     }))
   }
 
-  fetchBatches(target: PartitionTarget, req: { offset: number; maxBytes: number; maxWaitMs?: number; minBytes?: number }): Promise<Result<FetchOutcome>> {
+  fetchBatches(target: PartitionTarget, req: { offset: number; maxBytes: number; maxWaitMs?: number; minBytes?: number; isolationLevel?: 0 | 1 }): Promise<Result<FetchOutcome>> {
     return this.activityOf.track(() => envelope(async () => {
       const log = await this.open(target)
-      let read = await log.read(req.offset, req.maxBytes)
+      const isolation = req.isolationLevel === 1 ? 'read_committed' : 'read_uncommitted'
+      let read = await log.read(req.offset, req.maxBytes, undefined, isolation)
       const maxWait = Math.min(Math.max(0, Number(req.maxWaitMs) || 0), MAX_FETCH_WAIT_MS)
       const minBytes = Math.max(1, Number(req.minBytes) || 1)
       let size = 0
       for (const b of read.batches) size += b.bytes.byteLength
       if (maxWait > 0 && size < minBytes) {
-        // The old way, kept for callers that still ask for it: the Worker's routes wait outside (worker/wait/).
+        // The Worker's routes wait outside (worker/wait/); kept here for callers that ask for it,
+        // and for read_committed, whose end (the last stable offset) only the log knows.
         this.activityOf.parked()
-        await log.waitForData(req.offset, maxWait, minBytes)
+        await log.waitForData(req.offset, maxWait, minBytes, undefined, isolation)
         await this.assertLive()
-        read = await log.read(req.offset, req.maxBytes)
+        read = await log.read(req.offset, req.maxBytes, undefined, isolation)
       }
       const parts = read.batches.map((b) => b.bytes)
-      return { bytes: concatBytes(parts), batchCount: parts.length, highWatermark: read.highWatermark, logStartOffset: read.logStartOffset }
+      const committed = isolation === 'read_committed' ? { lastStableOffset: read.lastStableOffset, abortedTransactions: read.abortedTransactions ?? [] } : {}
+      return { bytes: concatBytes(parts), batchCount: parts.length, highWatermark: read.highWatermark, logStartOffset: read.logStartOffset, ...committed }
+    }))
+  }
+
+  /** The transaction coordinator's WriteTxnMarkers (worker/objects/transaction.ts): a no-op for a transaction already ended here. */
+  writeMarker(target: PartitionTarget, marker: { producerId: number; producerEpoch: number; commit: boolean; coordinatorEpoch?: number }): Promise<Result<void>> {
+    return this.activityOf.track(() => envelope(async () => {
+      const log = await this.open(target)
+      const before = log.highWatermark
+      await log.writeMarker(marker)
+      await syncStorage(this.ctx.storage)
+      // A marker moves the last stable offset: read_committed readers parked here re-read.
+      if (log.highWatermark !== before) await this.notifyWatchers()
     }))
   }
 
@@ -183,13 +225,14 @@ export class PartitionObject extends DurableObject<EdgelogEnv> {
    * answer stops at that segment's end, and `sealed` gives the segment. Otherwise the same
    * answer as `fetchBatches` without waiting, and no `sealed`.
    */
-  readCacheable(target: PartitionTarget, req: { offset: number; maxBytes: number }): Promise<Result<FetchOutcome & { sealed?: { baseOffset: number; endOffset: number; maxTimestamp: number } }>> {
+  readCacheable(target: PartitionTarget, req: { offset: number; maxBytes: number }): Promise<Result<FetchOutcome & { sealed?: { baseOffset: number; endOffset: number; maxTimestamp: number }; lease?: LogStartLease }>> {
     return this.activityOf.track(() => envelope(async () => {
       const log = await this.open(target)
       const read = await log.read(req.offset, req.maxBytes)
+      const lease = await this.leases.grant(read.logStartOffset)
       const answer = (batches: typeof read.batches) => {
         const parts = batches.map((b) => b.bytes)
-        return { bytes: concatBytes(parts), batchCount: parts.length, highWatermark: read.highWatermark, logStartOffset: read.logStartOffset }
+        return { bytes: concatBytes(parts), batchCount: parts.length, highWatermark: read.highWatermark, logStartOffset: read.logStartOffset, ...(lease ? { lease } : {}) }
       }
       const policy = String(this.info?.config?.['cleanup.policy'] ?? target.config['cleanup.policy'])
       if (policy.includes('compact') || read.batches.length === 0) return answer(read.batches)
@@ -211,6 +254,8 @@ export class PartitionObject extends DurableObject<EdgelogEnv> {
       const before = log.highWatermark
       const answer = await this.dsFace.handle(log, op)
       if (log.highWatermark !== before) await this.notifyWatchers()
+      // A close without data, a deletion: readers waiting in Workers (worker/ds/wait.ts) read again.
+      else if (op?.op !== 'read' && op?.op !== 'head') this.watchers.nudge(log)
       return answer
     }))
   }
@@ -231,7 +276,8 @@ export class PartitionObject extends DurableObject<EdgelogEnv> {
   resetReplica(target: PartitionTarget, logStartOffset: number, highWatermark: number): Promise<Result<void>> {
     return this.activityOf.track(() => envelope(async () => {
       if (!target?.replica) throw new EdgelogError('INVALID_REQUEST', `Topic '${target?.topic}' is not a replica`)
-      await (await this.open(target)).resetReplica(logStartOffset, highWatermark)
+      const log = await this.open(target)
+      await this.leases.exclusive(() => log.resetReplica(logStartOffset, highWatermark))
       await syncStorage(this.ctx.storage)
       await this.notifyWatchers()
     }))
@@ -248,8 +294,13 @@ export class PartitionObject extends DurableObject<EdgelogEnv> {
     }))
   }
 
-  listOffsets(target: PartitionTarget, spec: OffsetSpec): Promise<Result<{ offset: number; timestamp: number }>> {
-    return this.activityOf.track(() => envelope(async () => (await this.open(target)).offsetForTime(spec)))
+  listOffsets(target: PartitionTarget, spec: OffsetSpec, isolationLevel?: 0 | 1): Promise<Result<{ offset: number; timestamp: number }>> {
+    return this.activityOf.track(() => envelope(async () => {
+      const log = await this.open(target)
+      // A read_committed reader starting at the end starts at the last stable offset (Kafka's ListOffsets).
+      if (spec === 'latest' && isolationLevel === 1) return { offset: log.lastStableOffset, timestamp: -1 }
+      return log.offsetForTime(spec)
+    }))
   }
 
   /**
@@ -265,7 +316,7 @@ export class PartitionObject extends DurableObject<EdgelogEnv> {
       }
       const log = await this.open(target)
       const before = log.logStartOffset
-      const { logStartOffset } = await log.deleteRecordsBefore(offset === -1 ? log.highWatermark : offset)
+      const { logStartOffset } = await this.leases.exclusive(() => log.deleteRecordsBefore(offset === -1 ? log.highWatermark : offset))
       if (logStartOffset !== before) await syncStorage(this.ctx.storage)
       return { lowWatermark: logStartOffset }
     }))
@@ -278,12 +329,18 @@ export class PartitionObject extends DurableObject<EdgelogEnv> {
     }))
   }
 
-  maintain(target: PartitionTarget, force: boolean): Promise<Result<{ deletedSegments: number; compactedSegments: number }>> {
+  maintain(target: PartitionTarget, force: boolean): Promise<Result<{ deletedSegments: number; compactedSegments: number; tieredBatches: number }>> {
     return this.activityOf.track(() => envelope(async () => {
-      const result = await (await this.open(target)).maintain({ forceCompaction: force })
+      const log = await this.open(target)
+      const result = await this.leases.exclusive(() => log.maintain({ forceCompaction: force }))
       await this.notifyWatchers()
-      return result
+      return { ...result, tieredBatches: await this.tiering.run(log, this.info?.config ?? target.config, Date.now()) }
     }))
+  }
+
+  /** Where the partition's segments are: SQLite, R2, orphan files awaiting the sweep (GET …/tiers). */
+  tiers(target: PartitionTarget, listObjects: boolean): Promise<Result<TierStatus>> {
+    return this.activityOf.track(() => envelope(async () => this.tiering.status(await this.open(target), this.info?.config ?? target.config, listObjects)))
   }
 
   /** The controller's push of a new topic config (alterConfigs). */
@@ -293,7 +350,8 @@ export class PartitionObject extends DurableObject<EdgelogEnv> {
 
   /** The topic was deleted: remove every batch and metadata row, and refuse every later request. */
   drop(stream: string): Promise<Result<void>> {
-    return this.activityOf.track(() => envelope(async () => {
+    // Cached reads of this partition stop before its data goes (log-start-lease.ts).
+    return this.activityOf.track(() => envelope(() => this.leases.exclusive(async () => {
       const log = this.log
       this.log = undefined
       if (log) (await log.catch(() => undefined))?.close()
@@ -307,6 +365,14 @@ export class PartitionObject extends DurableObject<EdgelogEnv> {
       this.info = undefined
       await this.ctx.storage.deleteAlarm()
       this.watchers.failAll('UNKNOWN_TOPIC_OR_PARTITION', 'This partition was deleted with its topic')
+    })))
+  }
+
+  /** Edge replication (worker/replication/host.ts): this object as one replica of a replicated partition. */
+  replica(call: ReplicaCall): Promise<Result<unknown>> {
+    return this.activityOf.track(() => envelope(async () => {
+      await this.assertLive()
+      return (this.replicaHost ??= new ReplicaHost(this.ctx, this.env, this.storage)).handle(call)
     }))
   }
 
@@ -316,10 +382,13 @@ export class PartitionObject extends DurableObject<EdgelogEnv> {
       this.alarmArmed = false
       if (await this.isDropped()) return
       const info = this.info ?? (await this.storage.getMeta<PartitionTarget>(INFO_KEY))
-      if (!info) return
+      // A replica object has no partition info: its alarm retries followers (worker/replication/).
+      if (!info) return await (this.replicaHost ??= new ReplicaHost(this.ctx, this.env, this.storage)).alarm()
       const log = await this.open(info)
-      await log.maintain()
+      await this.leases.exclusive(() => log.maintain())
       await this.notifyWatchers()
+      // A failed move leaves its local rows served and is tried again on the next alarm.
+      await this.tiering.run(log, this.info?.config ?? info.config, Date.now()).catch(() => 0)
       if (log.state().sizeBytes > 0) await this.armAlarm()
     })
   }

@@ -21,9 +21,12 @@ export interface ActivitySnapshot {
   pushed: number
   /** Requests that parked inside the object (fetchBatches with maxWaitMs: the old way). */
   parked: number
+  /** SQLite rows read and written by the object's storage (billed rows; adapters/durable-object/row-meter.ts). */
+  rowsRead: number
+  rowsWritten: number
 }
 
-interface Totals { inFlight: number; requests: number; busyMs: number; busySince: number; wakes: number; pushed: number; parked: number }
+interface Totals { inFlight: number; requests: number; busyMs: number; busySince: number; wakes: number; pushed: number; parked: number; rowsRead: number; rowsWritten: number }
 
 const totals = new Map<string, Totals>()
 
@@ -32,7 +35,7 @@ export class Activity {
 
   constructor(id: string) {
     let t = totals.get(id)
-    if (!t) totals.set(id, (t = { inFlight: 0, requests: 0, busyMs: 0, busySince: 0, wakes: 0, pushed: 0, parked: 0 }))
+    if (!t) totals.set(id, (t = { inFlight: 0, requests: 0, busyMs: 0, busySince: 0, wakes: 0, pushed: 0, parked: 0, rowsRead: 0, rowsWritten: 0 }))
     t.wakes++
     this.t = t
   }
@@ -50,10 +53,11 @@ export class Activity {
 
   pushed(n: number): void { this.t.pushed += n }
   parked(): void { this.t.parked++ }
+  rows(read: number, written: number): void { this.t.rowsRead += read; this.t.rowsWritten += written }
 
   snapshot(watchers: number, self = 0): ActivitySnapshot {
     const t = this.t
     const busyMs = t.busyMs + (t.inFlight > self ? performance.now() - t.busySince : 0)
-    return { inFlight: t.inFlight - self, requests: t.requests, busyMs: Math.round(busyMs * 10) / 10, wakes: t.wakes, watchers, pushed: t.pushed, parked: t.parked }
+    return { inFlight: t.inFlight - self, requests: t.requests, busyMs: Math.round(busyMs * 10) / 10, wakes: t.wakes, watchers, pushed: t.pushed, parked: t.parked, rowsRead: t.rowsRead, rowsWritten: t.rowsWritten }
   }
 }

@@ -20,15 +20,21 @@ export class WatchHub {
     return this.ctx.getWebSockets().length
   }
 
-  /** Accepts a watch; the first message (data, `pos` or `error`) is sent at once. */
-  async accept(log: PartitionLog, request: WatchRequest): Promise<Response> {
+  /**
+   * Accepts a watch; the first message (data, `pos` or `error`) is sent at once. `ready`: there
+   * is news the log does not show (a Durable Stream closed): say `ready` at once instead of `pos`.
+   */
+  async accept(log: PartitionLog, request: WatchRequest, options: { ready?: boolean } = {}): Promise<Response> {
     const pair = new WebSocketPair()
     const [client, server] = [pair[0], pair[1]]
     this.ctx.acceptWebSocket(server)
     const state: WatchState = { offset: request.offset, maxBytes: request.maxBytes, minBytes: request.minBytes, mode: request.mode }
     server.serializeAttachment(state)
-    const sent = await this.serve(log, [server], new Map())
-    if (sent === 0) {
+    const sent = options.ready ? 0 : await this.serve(log, [server], new Map())
+    if (options.ready) {
+      this.send(server, { t: 'ready', hw: log.highWatermark, ls: log.logStartOffset })
+      server.serializeAttachment({ ...state, done: true })
+    } else if (sent === 0) {
       // Nothing yet at its offset: tell it where the log stands, then wait without a request.
       this.send(server, { t: 'pos', hw: log.highWatermark, ls: log.logStartOffset })
     }
@@ -39,6 +45,18 @@ export class WatchHub {
   async notify(log: PartitionLog): Promise<void> {
     const sockets = this.ctx.getWebSockets()
     if (sockets.length > 0) await this.serve(log, sockets, new Map())
+  }
+
+  /**
+   * Something changed that the offsets do not show (a Durable Stream closed, deleted, or its
+   * TTL moved): every live watcher gets a `pos`, which /v1 readers take as a position and
+   * Durable Streams readers as a reason to read again.
+   */
+  nudge(log: PartitionLog): void {
+    for (const ws of this.ctx.getWebSockets()) {
+      if (this.stateOf(ws)?.done) continue
+      this.send(ws, { t: 'pos', hw: log.highWatermark, ls: log.logStartOffset })
+    }
   }
 
   /** Ends every watch with an error (the partition was dropped). */

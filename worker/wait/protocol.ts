@@ -25,6 +25,8 @@ export interface WatchRequest {
   maxBytes: number
   minBytes: number
   mode: 'once' | 'stream'
+  /** A Durable Streams reader (worker/ds/wait.ts): told `ready` at once when the stream is closed or gone. */
+  ds?: boolean
 }
 
 /** What the object keeps on each hibernatable socket (serializeAttachment). */

@@ -1,8 +1,11 @@
 /** The consumer's public shapes, as KafkaJS has them: configuration, run options, payloads, events. */
-import type { KafkaMessage } from '../messages.ts'
+import type { KafkaMessage, RecordBytes } from '../messages.ts'
+import type { Deserializers } from '../serializers.ts'
 import type { RetryOptions } from '../retry.ts'
 
-export interface ConsumerConfig {
+export interface ConsumerConfig<V = RecordBytes, K = RecordBytes> {
+  /** Turn each fetched value (key) back from bytes before it is handed over: Kafka's value.deserializer (edgelog/schemas makes Confluent's). */
+  deserializers?: Deserializers<V, K>
   groupId?: string
   groupInstanceId?: string
   partitionAssigners?: Array<string | { name: string }>
@@ -18,13 +21,15 @@ export interface ConsumerConfig {
   rackId?: string
   /** Where to start without a committed offset; overrides `fromBeginning`. 'none': OFFSET_OUT_OF_RANGE. */
   autoOffsetReset?: 'earliest' | 'latest' | 'none'
+  /** KafkaJS's readUncommitted: true reads records of open and aborted transactions too (read_uncommitted). Default false: read_committed. */
+  readUncommitted?: boolean
 }
 
-export interface Batch {
+export interface Batch<V = RecordBytes, K = RecordBytes> {
   topic: string
   partition: number
   highWatermark: string
-  messages: KafkaMessage[]
+  messages: Array<KafkaMessage<V, K>>
   isEmpty(): boolean
   firstOffset(): string | null
   lastOffset(): string
@@ -38,16 +43,16 @@ export interface TopicOffsets { topic: string; partitions: PartitionOffset[] }
 export interface Offsets { topics: TopicOffsets[] }
 export interface OffsetsByTopicPartition { topics: TopicOffsets[] }
 
-export interface EachMessagePayload {
+export interface EachMessagePayload<V = RecordBytes, K = RecordBytes> {
   topic: string
   partition: number
-  message: KafkaMessage
+  message: KafkaMessage<V, K>
   heartbeat(): Promise<void>
   pause(): () => void
 }
 
-export interface EachBatchPayload {
-  batch: Batch
+export interface EachBatchPayload<V = RecordBytes, K = RecordBytes> {
+  batch: Batch<V, K>
   resolveOffset(offset: string): void
   heartbeat(): Promise<void>
   pause(): () => void
@@ -63,9 +68,9 @@ export interface EachBatchPayload {
   isStale(): boolean
 }
 
-export interface RunConfig {
-  eachMessage?: (payload: EachMessagePayload) => Promise<void>
-  eachBatch?: (payload: EachBatchPayload) => Promise<void>
+export interface RunConfig<V = RecordBytes, K = RecordBytes> {
+  eachMessage?: (payload: EachMessagePayload<V, K>) => Promise<void>
+  eachBatch?: (payload: EachBatchPayload<V, K>) => Promise<void>
   autoCommit?: boolean
   autoCommitInterval?: number | null
   autoCommitThreshold?: number | null

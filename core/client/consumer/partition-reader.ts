@@ -7,7 +7,10 @@
 import { EdgelogError, isEdgelogError } from '../../errors.ts'
 import { decodeBatch, decodeRecords, readBatchHeader } from '../../codec/record-batch.ts'
 import { recordBytesView, toKafkaMessage, type KafkaMessage } from '../messages.ts'
+import { deserializeMessages } from '../serializers.ts'
 import { CONSUMER_EVENTS } from './api.ts'
+import { CommittedFilter } from './committed-filter.ts'
+import { autoCommit } from './commit-policy.ts'
 import { HandlerError, processBatch } from './batch-processor.ts'
 import type { ConsumerRuntime } from './runtime.ts'
 
@@ -46,14 +49,14 @@ export function abortReader(reader: PartitionReader): void {
 
 async function committedOffset(rt: ConsumerRuntime, topic: string, partition: number): Promise<number> {
   if (rt.config.groupId === undefined) return -1
-  const offsets = await rt.broker.fetchOffsets({ groupId: rt.config.groupId, topics: [topic] })
+  const offsets = await rt.broker.fetchOffsets({ groupId: rt.config.groupId, topics: [topic], requireStable: !rt.config.readUncommitted })
   return offsets.find((o) => o.topic === topic && o.partition === partition)?.offset ?? -1
 }
 
 async function resetPosition(rt: ConsumerRuntime, topic: string, partition: number): Promise<number> {
   const policy = rt.config.autoOffsetReset ?? (rt.fromBeginning ? 'earliest' : 'latest')
   if (policy === 'none') throw new EdgelogError('OFFSET_OUT_OF_RANGE', `No valid committed offset for ${topic}-${partition} and autoOffsetReset is 'none'`)
-  const [found] = await rt.broker.listOffsets({ topic, partitions: [partition], spec: policy })
+  const [found] = await rt.broker.listOffsets({ topic, partitions: [partition], spec: policy, isolationLevel: rt.config.readUncommitted ? 0 : 1 })
   return found.offset
 }
 
@@ -88,6 +91,10 @@ export async function readLoop(rt: ConsumerRuntime, reader: PartitionReader): Pr
         topic: reader.topic, partition: reader.partition, offset: from,
         maxBytes: rt.config.maxBytesPerPartition ?? 1024 * 1024,
         maxWaitMs: rt.config.maxWaitTimeInMs ?? 5000, minBytes: rt.config.minBytes ?? 1,
+        // KafkaJS's readUncommitted (default false): read_committed stops at the last stable offset.
+        isolationLevel: rt.config.readUncommitted ? 0 : 1,
+        // KIP-392: a replicated cluster may answer from a replica in the consumer's rack.
+        ...(rt.config.rackId ? { rackId: rt.config.rackId } : {}),
       }, { signal }), signal)
       if (generation !== reader.generation || !live()) continue
       reader.highWatermark = result.highWatermark
@@ -96,7 +103,8 @@ export async function readLoop(rt: ConsumerRuntime, reader: PartitionReader): Pr
         failures = 0
         continue
       }
-      const { messages, nextOffset } = await decodeFetched(result.batches, from)
+      const { messages, nextOffset } = await decodeFetched(result.batches, from, new CommittedFilter(result.abortedTransactions))
+      if (rt.config.deserializers) await deserializeMessages(messages, reader.topic, reader.partition, rt.config.deserializers)
       if (generation !== reader.generation || !live()) continue
       // Out of its session, the member may no longer own this partition: hand nothing over (and
       // do not fetch the same records again in a tight loop until the partition is given up).
@@ -113,6 +121,11 @@ export async function readLoop(rt: ConsumerRuntime, reader: PartitionReader): Pr
         } finally {
           reader.processing = null
         }
+      } else if (generation === reader.generation && nextOffset > from) {
+        // Only markers or aborted records (KafkaJS's isEmptyDueToFiltering): resolve past them and
+        // commit as after a batch, so the group's offset (and lag) moves past a transaction's end.
+        rt.offsets.resolve(reader.topic, reader.partition, nextOffset - 1)
+        await autoCommit(rt)
       }
       if (generation === reader.generation) reader.position = Math.max(from, next)
       failures = 0
@@ -156,11 +169,13 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
 }
 
 /** The fetched batches' messages from `from` on, and the offset after the last batch. */
-async function decodeFetched(batches: Uint8Array[], from: number): Promise<{ messages: KafkaMessage[]; nextOffset: number }> {
+async function decodeFetched(batches: Uint8Array[], from: number, filter: CommittedFilter): Promise<{ messages: KafkaMessage[]; nextOffset: number }> {
   const messages: KafkaMessage[] = []
   let nextOffset = from
   for (const bytes of batches) {
     const header = readBatchHeader(bytes)
+    nextOffset = Math.max(nextOffset, header.baseOffset + header.lastOffsetDelta + 1)
+    if (!filter.keep(header, bytes)) continue
     const records = header.compression === 'none' ? decodeRecords(bytes, header, recordBytesView) : (await decodeBatch(bytes, recordBytesView)).records
     for (const record of records) if (record.offset >= from) messages.push(toKafkaMessage(record))
     nextOffset = Math.max(nextOffset, header.baseOffset + header.lastOffsetDelta + 1)

@@ -14,7 +14,8 @@ import type { Wakeups } from './wakeups.ts'
 
 export interface ConsumerRuntime {
   readonly broker: Broker
-  readonly config: ConsumerConfig
+  /** Any consumer's: the deserializers' types are the public class's concern. */
+  readonly config: ConsumerConfig<unknown, unknown>
   readonly emitter: Emitter
   readonly offsets: OffsetTracker
   readonly paused: PausedPartitions

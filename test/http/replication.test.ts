@@ -1,0 +1,79 @@
+/**
+ * Issue 16's edge proof against a real `wrangler dev` (placement hints are ignored there, the
+ * replica objects are real): `npx edgelog topics --create --replication-factor 3` and
+ * `--describe` with Leader, Replicas, Isr; the same through the KafkaJS-shaped admin and
+ * `GET /v1/topics/:topic`; records produced with acks=all and consumed back (the consumer's
+ * long polls wait on the leader replica).
+ */
+import { execFile } from 'node:child_process'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { connect } from '../../adapters/http/index.ts'
+import { ROOT, startWranglerDev, type WranglerDev } from './wrangler-dev.ts'
+
+const dir = mkdtempSync(join(tmpdir(), 'edgelog-replication-'))
+let dev: WranglerDev
+
+beforeAll(async () => {
+  if (!existsSync(join(ROOT, 'dist/cli/node.js'))) {
+    await new Promise<void>((resolve, reject) => execFile(process.execPath, ['scripts/build.mjs'], { cwd: ROOT }, (e) => (e ? reject(e) : resolve())))
+  }
+  dev = await startWranglerDev(dir)
+}, 120_000)
+
+afterAll(async () => {
+  await dev?.kill()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+function edgelog(args: string[], stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, [join(ROOT, 'bin/edgelog.mjs'), ...args, '--bootstrap-server', dev.url], { cwd: ROOT, timeout: 60_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr })
+    })
+    child.stdin!.end(stdin ?? '')
+  })
+}
+
+describe('replication against wrangler dev', () => {
+  it('kafka-topics --create --partitions 3 --replication-factor 3, then --describe shows Leader, Replicas, Isr', async () => {
+    const created = await edgelog(['topics', '--create', '--topic', 'T', '--partitions', '3', '--replication-factor', '3', '--config', 'min.insync.replicas=2'])
+    expect(created).toMatchObject({ code: 0, stdout: 'Created topic T.\n' })
+    const described = await edgelog(['topics', '--describe', '--topic', 'T'])
+    expect(described.code).toBe(0)
+    const lines = described.stdout.trim().split('\n')
+    expect(lines[0]).toMatch(/^Topic: T\tTopicId: \w+\tPartitionCount: 3\tReplicationFactor: 3\tConfigs: min.insync.replicas=2$/)
+    expect(lines.slice(1)).toEqual([
+      '\tTopic: T\tPartition: 0\tLeader: 0\tReplicas: 0,1,2\tIsr: 0,1,2',
+      '\tTopic: T\tPartition: 1\tLeader: 1\tReplicas: 1,2,3\tIsr: 1,2,3',
+      '\tTopic: T\tPartition: 2\tLeader: 2\tReplicas: 2,3,4\tIsr: 2,3,4',
+    ])
+    const tooMany = await edgelog(['topics', '--create', '--topic', 'U', '--replication-factor', '6'])
+    expect(tooMany.stderr).toMatch(/INVALID_REPLICATION_FACTOR/)
+    // The test-only fault switch does not exist in a deployment without EDGELOG_TEST_REPLICA_FAULTS=true.
+    const switched = await fetch(`${dev.url}/v1/test/topics/T/partitions/0/replicas/1/fault`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"fault":"unreachable"}' })
+    expect(switched.status).toBe(404)
+  }, 120_000)
+
+  it('the admin API and GET /v1/topics/:topic agree; acks=all records come back to a consumer', async () => {
+    const kafka = connect({ url: dev.url })
+    const admin = kafka.admin()
+    const { topics } = await admin.fetchTopicMetadata({ topics: ['T'] })
+    expect(topics[0].partitions.map((p) => [p.partitionId, p.leader, p.replicas, p.isr])).toEqual([
+      [0, 0, [0, 1, 2], [0, 1, 2]], [1, 1, [1, 2, 3], [1, 2, 3]], [2, 2, [2, 3, 4], [2, 3, 4]],
+    ])
+    const producer = kafka.producer()
+    await producer.connect()
+    const values = Array.from({ length: 30 }, (_, i) => `r${i}`)
+    await producer.send({ topic: 'T', acks: -1, messages: values.map((value, i) => ({ key: `k${i}`, value })) })
+    await producer.disconnect()
+    const http = await (await fetch(`${dev.url}/v1/topics/T`)).json() as { partitions: Array<{ highWatermark: number; leader: number; leaderEpoch: number; replicas: number[]; isr: number[] }> }
+    expect(http.partitions.reduce((n, p) => n + p.highWatermark, 0)).toBe(30)
+    expect(http.partitions.map((p) => [p.leader, p.leaderEpoch, p.isr.length])).toEqual([[0, 0, 3], [1, 0, 3], [2, 0, 3]])
+    const consumed = await edgelog(['console-consumer', '--topic', 'T', '--from-beginning', '--max-messages', '30', '--timeout-ms', '15000'])
+    expect(consumed.code).toBe(0)
+    expect(consumed.stdout.trim().split('\n').sort()).toEqual([...values].sort())
+  }, 120_000)
+})

@@ -1,0 +1,257 @@
+/**
+ * One replica of a replicated partition, inside its own PartitionObject (named
+ * `<topicId>/<p>/r<b>`, placement.ts). It runs core/replication's `PartitionReplica` over the
+ * object's SQLite storage — the same leader/follower state, epoch cache, KIP-101 truncation,
+ * high watermark, ISR proposals and acks=all rules as the simulated cluster — with one
+ * difference of transport: the leader pushes to its followers on append (leader-sync.ts)
+ * instead of followers pulling, so that an idle partition's objects all sleep.
+ */
+import { EdgelogError } from '../../core/errors.ts'
+import { PartitionLog } from '../../core/log/partition-log.ts'
+import { streamId } from '../../core/log/keys.ts'
+import { PartitionReplica } from '../../core/replication/replica.ts'
+import type { BrokerId, PartitionAssignment, ReplicationEvent, Transport } from '../../core/replication/types.ts'
+import type { SqliteStorage } from '../../adapters/durable-object/index.ts'
+import type { EdgelogEnv } from '../env.ts'
+import { settingsOf } from '../rpc.ts'
+import { callController, type PushAnswer, type PushRequest, type ReplicaAnswers, type ReplicaCall } from './protocol.ts'
+import { LeaderSync } from './leader-sync.ts'
+
+/** Who this object is and the newest assignment it has taken (written on changes of it only). */
+const REPLICA_KEY = 'edge/replica'
+/**
+ * Tests only: 'unreachable' refuses every call and makes none (a network partition around the
+ * replica); 'isolated' still serves Workers but reaches neither its peers nor the controller
+ * (Kafka's leader cut off from the rest of the cluster).
+ */
+const FAULT_KEY = 'edge/replica-fault'
+
+interface Saved { broker: BrokerId; assignment: PartitionAssignment }
+
+export type ReplicaFault = 'unreachable' | 'isolated'
+
+export class ReplicaHost {
+  private replica: PartitionReplica | undefined
+  private opening: Promise<PartitionReplica> | undefined
+  private saved: Saved | undefined
+  private fault: ReplicaFault | null | undefined
+  /** Follower: the leader epoch it has truncated in (KIP-101); pushes carry data only after that. */
+  private syncedEpoch = -2
+  private pushQueue: Promise<unknown> = Promise.resolve()
+  private sync: LeaderSync | undefined
+  readonly events: ReplicationEvent[] = []
+
+  constructor(private readonly ctx: DurableObjectState, private readonly env: EdgelogEnv, private readonly storage: SqliteStorage) {}
+
+  async handle(call: ReplicaCall): Promise<unknown> {
+    if (call?.op === 'fault') return this.setFault(call.fault)
+    await this.assertReachable()
+    switch (call?.op) {
+      case 'heartbeat': return { ok: true }
+      case 'assign': return (await this.open(call.self, call.assignment)).status()
+      case 'produce': return this.produce(call)
+      case 'push': return this.push(call.self, call.push)
+      case 'read': {
+        const replica = await this.open(call.self, call.assignment)
+        // A leader that just woke knows its followers' ends only after a first push round.
+        await this.sync?.settled()
+        return replica.read({ topicId: call.assignment.topicId, partition: call.assignment.partition, offset: call.offset, maxBytes: call.maxBytes, maxWaitMs: call.maxWaitMs })
+      }
+      case 'status': return (await this.open(call.self, call.assignment)).status()
+      case 'listOffset': {
+        const replica = await this.open(call.self, call.assignment)
+        await this.sync?.settled()
+        return replica.offsetFor(call.spec)
+      }
+      case 'maintain': {
+        const { deletedSegments, compactedSegments } = await (await this.open(call.self, call.assignment)).log.maintain()
+        return { deletedSegments, compactedSegments }
+      }
+      default: throw new EdgelogError('INVALID_REQUEST', `Unknown replica call ${JSON.stringify((call as { op?: unknown })?.op)}`)
+    }
+  }
+
+  /** The object's alarm: a leader with a follower behind retries it and shrinks the ISR of laggards. */
+  async alarm(): Promise<void> {
+    const saved = this.saved ?? await this.storage.getMeta<Saved>(REPLICA_KEY)
+    if (!saved || await this.cutOff()) return
+    await this.open(saved.broker)
+    await this.sync?.onAlarm()
+  }
+
+  private async produce(call: Extract<ReplicaCall, { op: 'produce' }>): Promise<ReplicaAnswers['produce']> {
+    const replica = await this.open(call.self, call.assignment)
+    // Followers idle but caught up count as caught up now (an idle partition must not shrink its ISR).
+    await this.sync?.touchCaughtUp()
+    return replica.produce({ topicId: call.assignment.topicId, partition: call.assignment.partition, acks: call.acks, batches: call.batches, timeoutMs: call.timeoutMs })
+  }
+
+  /** A follower takes the leader's push: fenced if from an older epoch, truncated once per epoch, appended at its offsets. */
+  private push(self: BrokerId, req: PushRequest): Promise<PushAnswer> {
+    const run = this.pushQueue.then(async () => {
+      const replica = await this.open(self, req.assignment)
+      const { role, leaderEpoch } = replica.status()
+      if (req.assignment.leaderEpoch < leaderEpoch) {
+        throw new EdgelogError('FENCED_LEADER_EPOCH', `${replica.label}: a push of leader epoch ${req.assignment.leaderEpoch}, older than ${leaderEpoch}`)
+      }
+      if (role !== 'follower' || req.assignment.leader === self) throw new EdgelogError('NOT_LEADER_OR_FOLLOWER', `${replica.label} is not a follower at epoch ${leaderEpoch}`)
+      const answer = (): PushAnswer => ({ logEndOffset: replica.logEndOffset, latestEpoch: replica.latestEpoch, synced: this.syncedEpoch === leaderEpoch })
+      if (this.syncedEpoch !== leaderEpoch) {
+        const latest = replica.latestEpoch
+        if (latest >= 0) {
+          if (req.epochEnd?.forEpoch !== latest) return answer()
+          // KIP-101, with KIP-279's rule when the leader lacks our epoch: as FollowerFetcher.truncateToLeader.
+          const { epoch, endOffset } = req.epochEnd.answer
+          const target = epoch === latest ? endOffset : Math.min(endOffset, replica.localEndOffsetFor(epoch))
+          if (target < replica.logEndOffset) await replica.truncateTo(target)
+        }
+        this.syncedEpoch = leaderEpoch
+      }
+      if (req.reset && replica.logEndOffset < req.logStartOffset) await replica.resetTo(req.logStartOffset, req.highWatermark)
+      else if (req.truncateTo !== undefined && req.truncateTo < replica.logEndOffset) {
+        await replica.truncateTo(req.truncateTo)
+        this.syncedEpoch = -2 // then the epochs are checked again, as the fetcher does
+      } else if (req.from === replica.logEndOffset) {
+        await replica.appendFromLeader({ batches: req.batches, highWatermark: req.highWatermark, logStartOffset: req.logStartOffset, logEndOffset: req.logEndOffset })
+      }
+      return answer()
+    })
+    this.pushQueue = run.catch(() => undefined)
+    return run
+  }
+
+  /**
+   * The replica, opened over this object's storage on first use, taking `assignment` when it is
+   * newer than what it has (the controller's decision, relayed by a Worker or the leader).
+   */
+  private async open(self: BrokerId, assignment?: PartitionAssignment): Promise<PartitionReplica> {
+    if (!this.replica) {
+      this.opening ??= this.load(self, assignment).catch((error) => { this.opening = undefined; throw error })
+      await this.opening
+    }
+    if (assignment) await this.adopt(assignment)
+    return this.replica!
+  }
+
+  private async load(self: BrokerId, assignment: PartitionAssignment | undefined): Promise<PartitionReplica> {
+    const saved = await this.storage.getMeta<Saved>(REPLICA_KEY)
+    if (saved && saved.broker !== self) throw new EdgelogError('UNKNOWN_SERVER_ERROR', `Replica object of broker ${saved.broker} asked as broker ${self}`)
+    const first = saved?.assignment ?? assignment
+    if (!first) throw new EdgelogError('NOT_LEADER_OR_FOLLOWER', `Replica ${self} has no assignment yet`)
+    this.saved = saved ?? { broker: self, assignment: first }
+    const settings = settingsOf(this.env)
+    const stream = streamId(first.topicId, first.partition)
+    const log = await PartitionLog.open({
+      storage: this.storage, stream, label: `${first.topic}-${first.partition}@${self}`,
+      config: () => this.saved?.assignment.config ?? first.config,
+      producerIdExpirationMs: settings['producer.id.expiration.ms'],
+    })
+    const replica = await PartitionReplica.open({
+      broker: self, log, storage: this.storage, transport: this.transport(), topic: first.topic, now: Date.now,
+      settings: { replicaLagTimeMaxMs: settings['replica.lag.time.max.ms'], fetchMaxWaitMs: 0, fetchMaxBytes: 1 << 20, fetchBackoffMs: 1_000 },
+      events: (e) => this.report(e),
+      hooks: { pushed: true, onAppend: () => this.sync?.pushAll() },
+    })
+    if (!saved) await this.storage.commit({ meta: [{ key: REPLICA_KEY, value: this.saved }] })
+    this.replica = replica
+    await this.take(replica, this.saved.assignment, false)
+    return replica
+  }
+
+  private async adopt(next: PartitionAssignment): Promise<void> {
+    const current = this.saved!.assignment
+    if (next.topicId !== current.topicId || next.partition !== current.partition) {
+      throw new EdgelogError('UNKNOWN_SERVER_ERROR', `Replica of ${current.topicId}/${current.partition} asked for ${next.topicId}/${next.partition}`)
+    }
+    // Compared with what the replica applied (what was saved may be newer: saved before applying).
+    const applied = this.replica!.currentAssignment ?? current
+    if (next.partitionEpoch <= applied.partitionEpoch) return
+    await this.take(this.replica!, next, true)
+  }
+
+  /** Applies an assignment; a leader (new, or just woken) starts its push state and a first round. */
+  private async take(replica: PartitionReplica, a: PartitionAssignment, persist: boolean): Promise<void> {
+    if (persist) await this.persisted(a)
+    await replica.applyAssignment(a)
+    const { role, leaderEpoch } = replica.status()
+    if (role !== 'leader') {
+      this.sync = undefined
+      return
+    }
+    if (this.sync?.leaderEpoch === leaderEpoch) {
+      this.sync.assignment = a
+      return
+    }
+    this.sync = new LeaderSync(replica, a, this.env, this.ctx, () => this.cutOff(), () => this.refresh())
+    this.sync.pushAll()
+  }
+
+  /** A follower said this leader is fenced: take the controller's current assignment. */
+  private async refresh(): Promise<void> {
+    const a = this.saved!.assignment
+    const next = await this.transport().controller().assignment({ topicId: a.topicId, partition: a.partition })
+    if (next) await this.adopt(next)
+  }
+
+  private transport(): Transport {
+    const controller = () => this.env.CONTROLLER.get(this.env.CONTROLLER.idFromName('controller'))
+    const guarded = async <T>(call: () => Promise<T>): Promise<T> => {
+      if (await this.cutOff()) throw new EdgelogError('NETWORK_EXCEPTION', 'This replica is cut off (test fault)', { retriable: true })
+      return call()
+    }
+    return {
+      broker: () => { throw new EdgelogError('INVALID_REQUEST', 'Edge followers are pushed to by their leader, never fetch') },
+      // What the controller answers is persisted before the replica applies it: a leader that
+      // restarts must never count a smaller ISR than the controller's (it would commit too early).
+      controller: () => ({
+        alterPartition: (req) => guarded(async () => this.persisted(await callController(controller(), { op: 'alterPartition', req }))),
+        assignment: (req) => guarded(async () => {
+          const a = await callController(controller(), { op: 'assignment', ...req })
+          return a && this.persisted(a)
+        }),
+        assignments: () => Promise.reject(new EdgelogError('INVALID_REQUEST', 'Not used at the edge')),
+      }),
+    }
+  }
+
+  private async persisted(a: PartitionAssignment): Promise<PartitionAssignment> {
+    const saved = this.saved
+    if (saved && a.topicId === saved.assignment.topicId && a.partition === saved.assignment.partition && a.partitionEpoch > saved.assignment.partitionEpoch) {
+      this.saved = { broker: saved.broker, assignment: a }
+      await this.storage.commit({ meta: [{ key: REPLICA_KEY, value: this.saved }] })
+    }
+    return a
+  }
+
+  /** Never silent: kept for status, and logged (an unclean election or a truncation of committed records). */
+  private report(event: ReplicationEvent): void {
+    this.events.push(event)
+    if (this.events.length > 20) this.events.shift()
+    if (event.kind === 'unclean-leader-election' || event.kind === 'committed-records-truncated') console.warn('edgelog replication:', JSON.stringify(event))
+  }
+
+  private async setFault(fault: ReplicaFault | null): Promise<{ fault: ReplicaFault | null }> {
+    if (this.env.EDGELOG_TEST_REPLICA_FAULTS !== 'true') {
+      throw new EdgelogError('INVALID_REQUEST', 'Replica faults are for tests only: set EDGELOG_TEST_REPLICA_FAULTS=true to allow them')
+    }
+    if (fault !== null && fault !== 'unreachable' && fault !== 'isolated') throw new EdgelogError('INVALID_REQUEST', `Unknown replica fault ${JSON.stringify(fault)}`)
+    this.fault = fault
+    await this.storage.commit({ meta: [{ key: FAULT_KEY, value: fault ?? undefined }] })
+    return { fault }
+  }
+
+  private async faultNow(): Promise<ReplicaFault | null> {
+    if (this.env.EDGELOG_TEST_REPLICA_FAULTS !== 'true') return null
+    if (this.fault === undefined) this.fault = (await this.storage.getMeta<ReplicaFault>(FAULT_KEY)) ?? null
+    return this.fault
+  }
+
+  /** Calls out of this replica fail (either fault). */
+  private async cutOff(): Promise<boolean> {
+    return (await this.faultNow()) !== null
+  }
+
+  private async assertReachable(): Promise<void> {
+    if ((await this.faultNow()) === 'unreachable') throw new EdgelogError('NETWORK_EXCEPTION', 'Replica unreachable (test fault)', { retriable: true })
+  }
+}
