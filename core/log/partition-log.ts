@@ -249,12 +249,19 @@ export class PartitionLog {
   replicate(batches: Uint8Array[], leader: { logStartOffset: number; highWatermark: number }, options: { durability?: 'strict' | 'relaxed'; meta?: Array<{ key: string; value: unknown }> } = {}): Promise<{ highWatermark: number; appended: number }> {
     return this.exclusive(() => this.retrying(async () => {
       const position: ReplicaPosition = { leaderLogStartOffset: leader.logStartOffset, leaderHighWatermark: leader.highWatermark, syncedAt: this.now() }
-      const plan = await planReplicaAppend(batches, { stream: this.stream, config: this.config(), now: this.now(), head: this.head, segments: this.segments, position })
+      const plan = await planReplicaAppend(batches, {
+        stream: this.stream, config: this.config(), now: this.now(), head: this.head, segments: this.segments, position,
+        txns: { ongoing: this.txns.ongoing, lastAborted: this.txns.lastAborted },
+      })
       // `options.meta` commits with the batches (replication: the follower's leader-epoch cache).
       await this.commitReplica({ batches: plan.batches.map((batch) => ({ stream: this.stream, batch })), meta: options.meta ? [...plan.meta, ...options.meta] : plan.meta, durability: options.durability ?? 'relaxed' })
       this.head = this.storedHead = plan.head
       this.segments = plan.segments
-      if (plan.batches.length > 0) this.waiters.notify(plan.head.nextOffset, plan.bytes)
+      if (plan.txn) this.txns.adopt(plan.txn.record, plan.txn.aborted)
+      if (plan.batches.length > 0) {
+        this.waiters.notify(plan.head.nextOffset, plan.bytes)
+        this.stableWaiters.notify(this.lastStableOffset, plan.bytes)
+      }
       return { highWatermark: plan.head.nextOffset, appended: plan.batches.length }
     }))
   }
@@ -268,15 +275,19 @@ export class PartitionLog {
     return this.exclusive(() => this.retrying(async () => {
       const head: PartitionHead = { logStartOffset, nextOffset: logStartOffset, activeSegment: logStartOffset, cleanedTo: logStartOffset }
       const position: ReplicaPosition = { leaderLogStartOffset: logStartOffset, leaderHighWatermark, syncedAt: this.now() }
+      // Its transactions go with its batches: the leader's later batches open them again here.
+      const txns = this.txns.truncate(0)
       await this.commitReplica({
         deleteRanges: [{ stream: this.stream, fromOffset: 0, toOffset: Number.MAX_SAFE_INTEGER }],
         meta: [
           { key: keys.head(this.stream), value: head },
           { key: replicaKey(this.stream), value: position },
           ...this.segments.map((s) => ({ key: keys.segment(this.stream, s.baseOffset), value: undefined })),
+          ...txns.meta,
         ],
         durability: 'strict',
       })
+      txns.apply()
       this.head = this.storedHead = head
       this.segments = []
     }))
