@@ -7,7 +7,7 @@
  * The fault switch is allowed by EDGELOG_TEST_REPLICA_FAULTS in vitest.config.mts, where
  * replica.lag.time.max.ms is 1 s.
  */
-import { env, runInDurableObject, SELF } from 'cloudflare:test'
+import { env, runDurableObjectAlarm, runInDurableObject, SELF } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
 import type { PartitionObject } from '../../worker/objects/partition.ts'
 import { ReplicaHost } from '../../worker/replication/host.ts'
@@ -276,6 +276,12 @@ describe('replicated topics at the edge', { timeout: 60_000 }, () => {
       expect([p.leader, p.leaderEpoch, p.isr]).toEqual([2, 1, [2]])
       expect((await produce(topic, ['new'], 'all')).status).toBe(200)
       expect((await readAll(topic)).records.map((r: any) => r.value)).toEqual(['old', 'new'])
+      // Reported, never silent: the new leader says where its log became the truth and what it knew committed.
+      const { events } = await statusOf(a.stream, 2, { ...a, partitionEpoch: -1 })
+      const unclean = events.filter((e) => e.kind === 'unclean-leader-election')
+      expect(unclean).toMatchObject([{ kind: 'unclean-leader-election', topic, partition: 0, leader: 2, leaderEpoch: 1, startOffset: 1 }])
+      // What it knew committed: 'old' at most (the high watermark reaches a follower with the next push).
+      expect((unclean[0] as { highWatermark: number }).highWatermark).toBeLessThanOrEqual(1)
     } finally {
       await fault(a.stream, 0, null)
       await fault(a.stream, 1, null)
@@ -359,6 +365,21 @@ describe('replicated topics at the edge', { timeout: 60_000 }, () => {
     const answer = await face.produce({ topic, partition: 0 }, [txn], -1)
     expect(answer.error.code).toBe('UNSUPPORTED_VERSION')
     expect((await statusOf(a.stream, a.leader, a)).logEndOffset).toBe(0)
+  })
+
+  it('every replica runs retention on its own log from its alarm, armed by its appends', async () => {
+    const topic = await create(1, 3, { 'segment.bytes': '200', 'retention.bytes': '200' })
+    for (let i = 0; i < 8; i++) expect((await produce(topic, [`record-${i}-`.padEnd(60, 'x')], 'all')).status).toBe(200)
+    const a = await assignmentOf(topic)
+    const before = await Promise.all(a.replicas.map((b) => statusOf(a.stream, b, a)))
+    expect(before.map((s) => s.logStartOffset)).toEqual([0, 0, 0])
+    for (const b of a.replicas) expect(await runDurableObjectAlarm(stubOf(a.stream, b))).toBe(true)
+    const after = await Promise.all(a.replicas.map((b) => statusOf(a.stream, b, a)))
+    for (const s of after) {
+      expect(s.logStartOffset).toBeGreaterThan(0)
+      expect(s.logEndOffset).toBe(8)
+    }
+    expect((await call('GET', `/v1/topics/${topic}/partitions/0/records?offset=0`)).data.error.code).toBe('OFFSET_OUT_OF_RANGE')
   })
 
   it('the fault switch is refused unless EDGELOG_TEST_REPLICA_FAULTS=true', async () => {

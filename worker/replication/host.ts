@@ -39,6 +39,8 @@ export class ReplicaHost {
   private syncedEpoch = -2
   private pushQueue: Promise<unknown> = Promise.resolve()
   private sync: LeaderSync | undefined
+  /** An alarm for retention is set (once per wake, as a factor-1 partition object does). */
+  private retentionArmed = false
   readonly events: ReplicationEvent[] = []
 
   constructor(private readonly ctx: DurableObjectState, private readonly env: EdgelogEnv, private readonly storage: SqliteStorage) {}
@@ -57,7 +59,8 @@ export class ReplicaHost {
         await this.sync?.settled()
         return replica.read({ topicId: call.assignment.topicId, partition: call.assignment.partition, offset: call.offset, maxBytes: call.maxBytes, maxWaitMs: call.maxWaitMs })
       }
-      case 'status': return (await this.open(call.self, call.assignment)).status()
+      // With this replica's recent reports (an unclean election, truncated records: never silent).
+      case 'status': return { ...(await this.open(call.self, call.assignment)).status(), events: [...this.events] }
       case 'listOffset': {
         const replica = await this.open(call.self, call.assignment)
         await this.sync?.settled()
@@ -71,19 +74,37 @@ export class ReplicaHost {
     }
   }
 
-  /** The object's alarm: a leader with a follower behind retries it and shrinks the ISR of laggards. */
+  /**
+   * The object's alarm: a leader with a follower behind retries it and shrinks the ISR of
+   * laggards; every replica runs retention and compaction on its own log (as Kafka's do), every
+   * log.retention.check.interval.ms while it holds data.
+   */
   async alarm(): Promise<void> {
+    this.retentionArmed = false
     const saved = this.saved ?? await this.storage.getMeta<Saved>(REPLICA_KEY)
     if (!saved || await this.cutOff()) return
-    await this.open(saved.broker)
+    const replica = await this.open(saved.broker)
     await this.sync?.onAlarm()
+    await replica.log.maintain()
+    if (replica.log.state().sizeBytes > 0) await this.armRetention()
+  }
+
+  private async armRetention(): Promise<void> {
+    const interval = settingsOf(this.env)['log.retention.check.interval.ms']
+    if (this.retentionArmed || !(interval > 0)) return
+    this.retentionArmed = true
+    const at = Date.now() + interval
+    const current = await this.ctx.storage.getAlarm()
+    if (current === null || current > at) await this.ctx.storage.setAlarm(at)
   }
 
   private async produce(call: Extract<ReplicaCall, { op: 'produce' }>): Promise<ReplicaAnswers['produce']> {
     const replica = await this.open(call.self, call.assignment)
     // Followers idle but caught up count as caught up now (an idle partition must not shrink its ISR).
     await this.sync?.touchCaughtUp()
-    return replica.produce({ topicId: call.assignment.topicId, partition: call.assignment.partition, acks: call.acks, batches: call.batches, timeoutMs: call.timeoutMs })
+    const outcomes = await replica.produce({ topicId: call.assignment.topicId, partition: call.assignment.partition, acks: call.acks, batches: call.batches, timeoutMs: call.timeoutMs })
+    if (outcomes.some((o) => !('error' in o))) await this.armRetention()
+    return outcomes
   }
 
   /** A follower takes the leader's push: fenced if from an older epoch, truncated once per epoch, appended at its offsets. */
@@ -113,6 +134,7 @@ export class ReplicaHost {
         this.syncedEpoch = -2 // then the epochs are checked again, as the fetcher does
       } else if (req.from === replica.logEndOffset) {
         await replica.appendFromLeader({ batches: req.batches, highWatermark: req.highWatermark, logStartOffset: req.logStartOffset, logEndOffset: req.logEndOffset })
+        if (req.batches.length > 0) await this.armRetention()
       }
       return answer()
     })

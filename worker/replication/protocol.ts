@@ -5,7 +5,7 @@
  */
 import type { OffsetSpec } from '../../core/broker.ts'
 import type {
-  AlterPartitionRequest, BrokerId, EpochEndOffset, PartitionAssignment, ReplicaProduceOutcome, ReplicaReadResponse, ReplicaStatus,
+  AlterPartitionRequest, BrokerId, EpochEndOffset, PartitionAssignment, ReplicaProduceOutcome, ReplicaReadResponse, ReplicaStatus, ReplicationEvent,
 } from '../../core/replication/types.ts'
 import type { Result } from '../rpc.ts'
 import { unwrap } from '../rpc.ts'
@@ -57,7 +57,7 @@ export interface ReplicaAnswers {
   produce: ReplicaProduceOutcome[]
   push: PushAnswer
   read: ReplicaReadResponse
-  status: ReplicaStatus
+  status: ReplicaStatus & { events: ReplicationEvent[] }
   listOffset: { offset: number; timestamp: number }
   maintain: { deletedSegments: number; compactedSegments: number }
 }
