@@ -13,6 +13,7 @@ import { CommittedFilter } from './committed-filter.ts'
 import { autoCommit } from './commit-policy.ts'
 import { HandlerError, processBatch } from './batch-processor.ts'
 import type { ConsumerRuntime } from './runtime.ts'
+import type { FetchResult } from '../../broker.ts'
 
 /** Start unknown: ask the group for its committed offset (then autoOffsetReset). */
 export const ASK_THE_GROUP = -1
@@ -60,95 +61,144 @@ async function resetPosition(rt: ConsumerRuntime, topic: string, partition: numb
   return found.offset
 }
 
+/**
+ * The next fetch, asked for while the current one is handed out (Kafka's Java consumer fetches
+ * ahead the same way): used only if the reader then stands exactly where it starts, in the same
+ * generation; anything else (a seek, a pause, a partial resolve, a revocation) drops it.
+ */
+interface Prefetch { offset: number; generation: number; result: Promise<FetchResult | { failed: unknown }>; cancel: () => void }
+
+function fetchRequest(rt: ConsumerRuntime, reader: PartitionReader, offset: number) {
+  return {
+    topic: reader.topic, partition: reader.partition, offset,
+    maxBytes: rt.config.maxBytesPerPartition ?? 1024 * 1024,
+    maxWaitMs: rt.config.maxWaitTimeInMs ?? 5000, minBytes: rt.config.minBytes ?? 1,
+    // KafkaJS's readUncommitted (default false): read_committed stops at the last stable offset.
+    isolationLevel: rt.config.readUncommitted ? 0 as const : 1 as const,
+    // KIP-392: a replicated cluster may answer from a replica in the consumer's rack.
+    ...(rt.config.rackId ? { rackId: rt.config.rackId } : {}),
+  }
+}
+
+function startPrefetch(rt: ConsumerRuntime, reader: PartitionReader, offset: number, generation: number): Prefetch {
+  const controller = new AbortController()
+  const onStop = () => controller.abort(reader.abort.signal.reason)
+  reader.abort.signal.addEventListener('abort', onStop, { once: true })
+  rt.emitter.emit(CONSUMER_EVENTS.FETCH_START, { nodeId: 0, topic: reader.topic, partition: reader.partition })
+  const result = rt.broker.fetch(fetchRequest(rt, reader, offset), { signal: controller.signal })
+    .then((r) => r, (failed: unknown) => ({ failed }))
+    .finally(() => reader.abort.signal.removeEventListener('abort', onStop))
+  return { offset, generation, result, cancel: () => controller.abort(new EdgelogError('CLOSED', 'prefetch dropped')) }
+}
+
 /** Reads the partition until the consumer stops or the partition is revoked. */
 export async function readLoop(rt: ConsumerRuntime, reader: PartitionReader): Promise<void> {
   let failures = 0
+  let prefetch: Prefetch | undefined
+  const dropPrefetch = () => { prefetch?.cancel(); prefetch = undefined }
   const live = () => rt.running && !reader.revoked
-  while (live()) {
-    if (rt.paused.has(reader.topic, reader.partition)) {
-      await rt.wakeups.sleep(1000)
-      continue
+  try {
+    while (live()) {
+      const step = await readStep(rt, reader, prefetch, failures)
+      prefetch = step.prefetch
+      failures = step.failures
+      if (step.stop) return
     }
-    const generation = reader.generation
-    try {
-      if (reader.position < 0) {
-        // Start where the group committed (assign may have failed to ask), else where autoOffsetReset says.
-        const committed = reader.position === RESET_BY_POLICY ? -1 : await committedOffset(rt, reader.topic, reader.partition)
-        const position = committed >= 0 ? committed : await resetPosition(rt, reader.topic, reader.partition)
-        if (generation === reader.generation) {
-          reader.position = position
-          if (committed >= 0) rt.offsets.assign(reader.topic, reader.partition, committed)
-          else rt.offsets.reset(reader.topic, reader.partition, position)
-        }
-        continue
+  } finally {
+    dropPrefetch()
+  }
+}
+
+async function readStep(rt: ConsumerRuntime, reader: PartitionReader, ahead: Prefetch | undefined, failuresBefore: number): Promise<{ prefetch?: Prefetch; failures: number; stop?: boolean }> {
+  let failures = failuresBefore
+  const live = () => rt.running && !reader.revoked
+  if (rt.paused.has(reader.topic, reader.partition)) {
+    ahead?.cancel()
+    await rt.wakeups.sleep(1000)
+    return { failures }
+  }
+  const generation = reader.generation
+  // A fetch made ahead is used only from exactly where it starts, in the same generation.
+  const usable = ahead && ahead.offset === reader.position && ahead.generation === generation ? ahead : undefined
+  if (ahead && !usable) ahead.cancel()
+  let prefetch: Prefetch | undefined
+  try {
+    if (reader.position < 0) {
+      // Start where the group committed (assign may have failed to ask), else where autoOffsetReset says.
+      const committed = reader.position === RESET_BY_POLICY ? -1 : await committedOffset(rt, reader.topic, reader.partition)
+      const position = committed >= 0 ? committed : await resetPosition(rt, reader.topic, reader.partition)
+      if (generation === reader.generation) {
+        reader.position = position
+        if (committed >= 0) rt.offsets.assign(reader.topic, reader.partition, committed)
+        else rt.offsets.reset(reader.topic, reader.partition, position)
       }
-      const from = reader.position
+      return { failures }
+    }
+    const from = reader.position
+    const started = Date.now()
+    const signal = reader.abort.signal
+    let result: FetchResult
+    if (usable) {
+      const r = await untilAborted(usable.result, signal)
+      if ('failed' in r) throw r.failed
+      result = r
+    } else {
       rt.emitter.emit(CONSUMER_EVENTS.FETCH_START, { nodeId: 0, topic: reader.topic, partition: reader.partition })
-      const started = Date.now()
-      const signal = reader.abort.signal
       // A broker that cannot cancel the long poll is not waited for once the reader ends.
-      const result = await untilAborted(rt.broker.fetch({
-        topic: reader.topic, partition: reader.partition, offset: from,
-        maxBytes: rt.config.maxBytesPerPartition ?? 1024 * 1024,
-        maxWaitMs: rt.config.maxWaitTimeInMs ?? 5000, minBytes: rt.config.minBytes ?? 1,
-        // KafkaJS's readUncommitted (default false): read_committed stops at the last stable offset.
-        isolationLevel: rt.config.readUncommitted ? 0 : 1,
-        // KIP-392: a replicated cluster may answer from a replica in the consumer's rack.
-        ...(rt.config.rackId ? { rackId: rt.config.rackId } : {}),
-      }, { signal }), signal)
-      if (generation !== reader.generation || !live()) continue
-      reader.highWatermark = result.highWatermark
-      rt.emitter.emit(CONSUMER_EVENTS.FETCH, { numberOfBatches: result.batches.length, duration: Date.now() - started, nodeId: 0, topic: reader.topic, partition: reader.partition })
-      if (result.batches.length === 0) {
-        failures = 0
-        continue
-      }
-      const { messages, nextOffset } = await decodeFetched(result.batches, from, new CommittedFilter(result.abortedTransactions))
-      if (rt.config.deserializers) await deserializeMessages(messages, reader.topic, reader.partition, rt.config.deserializers)
-      if (generation !== reader.generation || !live()) continue
-      // Out of its session, the member may no longer own this partition: hand nothing over (and
-      // do not fetch the same records again in a tight loop until the partition is given up).
-      if (rt.member && !rt.member.checkSession()) {
-        await rt.wakeups.sleep(100)
-        continue
-      }
-      let next = nextOffset
-      if (messages.length > 0) {
-        const done = rt.semaphore.run(() => processBatch(rt, reader, messages, generation, from, nextOffset))
-        reader.processing = done
-        try {
-          next = await done
-        } finally {
-          reader.processing = null
-        }
-      } else if (generation === reader.generation && nextOffset > from) {
-        // Only markers or aborted records (KafkaJS's isEmptyDueToFiltering): resolve past them and
-        // commit as after a batch, so the group's offset (and lag) moves past a transaction's end.
-        rt.offsets.resolve(reader.topic, reader.partition, nextOffset - 1)
-        await autoCommit(rt)
-      }
-      if (generation === reader.generation) reader.position = Math.max(from, next)
-      failures = 0
-    } catch (caught) {
-      if (!live()) return
-      const fromHandler = caught instanceof HandlerError
-      const error = fromHandler ? caught.error : caught
-      if (!fromHandler && isEdgelogError(error, 'OFFSET_OUT_OF_RANGE') && reader.position >= 0 && rt.config.autoOffsetReset !== 'none' && failures === 0) {
-        // The position fell out of the log (retention): start again where autoOffsetReset says.
-        failures++
-        if (generation === reader.generation) reader.position = RESET_BY_POLICY
-        continue
-      }
-      failures++
-      // The user's handler failing is retried (the message is read again); so are retriable broker errors.
-      const retriable = fromHandler || (isEdgelogError(error) && error.retriable)
-      if (!retriable || failures > (rt.config.retry?.retries ?? 5)) {
-        rt.crash(error)
-        return
-      }
-      const base = rt.config.retry?.initialRetryTime ?? 300
-      await rt.wakeups.sleep(Math.min(rt.config.retry?.maxRetryTime ?? 30_000, base * (rt.config.retry?.multiplier ?? 2) ** (failures - 1)))
+      result = await untilAborted(rt.broker.fetch(fetchRequest(rt, reader, from), { signal }), signal)
     }
+    if (generation !== reader.generation || !live()) return { failures }
+    reader.highWatermark = result.highWatermark
+    rt.emitter.emit(CONSUMER_EVENTS.FETCH, { numberOfBatches: result.batches.length, duration: Date.now() - started, nodeId: 0, topic: reader.topic, partition: reader.partition })
+    if (result.batches.length === 0) return { failures: 0 }
+    const { messages, nextOffset } = await decodeFetched(result.batches, from, new CommittedFilter(result.abortedTransactions))
+    if (rt.config.deserializers) await deserializeMessages(messages, reader.topic, reader.partition, rt.config.deserializers)
+    if (generation !== reader.generation || !live()) return { failures }
+    // Out of its session, the member may no longer own this partition: hand nothing over (and
+    // do not fetch the same records again in a tight loop until the partition is given up).
+    if (rt.member && !rt.member.checkSession()) {
+      await rt.wakeups.sleep(100)
+      return { failures }
+    }
+    let next = nextOffset
+    if (messages.length > 0) {
+      // While these are handed out, the next fetch is on its way.
+      prefetch = startPrefetch(rt, reader, nextOffset, generation)
+      const done = rt.semaphore.run(() => processBatch(rt, reader, messages, generation, from, nextOffset))
+      reader.processing = done
+      try {
+        next = await done
+      } finally {
+        reader.processing = null
+      }
+    } else if (generation === reader.generation && nextOffset > from) {
+      // Only markers or aborted records (KafkaJS's isEmptyDueToFiltering): resolve past them and
+      // commit as after a batch, so the group's offset (and lag) moves past a transaction's end.
+      rt.offsets.resolve(reader.topic, reader.partition, nextOffset - 1)
+      await autoCommit(rt)
+    }
+    if (generation === reader.generation) reader.position = Math.max(from, next)
+    return { prefetch, failures: 0 }
+  } catch (caught) {
+    prefetch?.cancel()
+    if (!live()) return { failures, stop: true }
+    const fromHandler = caught instanceof HandlerError
+    const error = fromHandler ? caught.error : caught
+    if (!fromHandler && isEdgelogError(error, 'OFFSET_OUT_OF_RANGE') && reader.position >= 0 && rt.config.autoOffsetReset !== 'none' && failures === 0) {
+      // The position fell out of the log (retention): start again where autoOffsetReset says.
+      if (generation === reader.generation) reader.position = RESET_BY_POLICY
+      return { failures: failures + 1 }
+    }
+    failures++
+    // The user's handler failing is retried (the message is read again); so are retriable broker errors.
+    const retriable = fromHandler || (isEdgelogError(error) && error.retriable)
+    if (!retriable || failures > (rt.config.retry?.retries ?? 5)) {
+      rt.crash(error)
+      return { failures, stop: true }
+    }
+    const base = rt.config.retry?.initialRetryTime ?? 300
+    await rt.wakeups.sleep(Math.min(rt.config.retry?.maxRetryTime ?? 30_000, base * (rt.config.retry?.multiplier ?? 2) ** (failures - 1)))
+    return { failures }
   }
 }
 
