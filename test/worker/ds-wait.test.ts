@@ -7,6 +7,7 @@
 import { SELF } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
 import { topicOfPath } from '../../worker/ds/protocol.ts'
+import { until } from './helpers.ts'
 
 const BASE = 'http://127.0.0.1'
 let counter = 0
@@ -22,16 +23,6 @@ async function stream(): Promise<{ path: string; topic: string }> {
 const append = (path: string, body: string, headers: Record<string, string> = {}) =>
   SELF.fetch(`${BASE}/ds${path}`, { method: 'POST', headers: { 'content-type': 'text/plain', ...headers }, body })
 const activity = async (topic: string) => (await (await SELF.fetch(`${BASE}/v1/topics/${topic}/partitions/0/activity`)).json<any>())
-
-async function until<T>(probe: () => Promise<T>, ok: (v: T) => boolean, ms = 5_000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const v = await probe()
-    if (ok(v)) return v
-    if (Date.now() > deadline) throw new Error(`condition not met: ${JSON.stringify(v)}`)
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}
 
 describe('Durable Streams live modes wait in the Worker', () => {
   it('an idle long poll leaves the object with no request in progress, and wakes on the next append', async () => {

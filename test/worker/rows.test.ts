@@ -3,20 +3,8 @@
  * counts of rows written and read, which Cloudflare bills, per produce and per fetch. The
  * figures docs/scaling.md's model uses (rows written per commit) are checked here.
  */
-import { SELF } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
-
-const BASE = 'http://127.0.0.1'
-let counter = 0
-const unique = (p: string) => `${p}-${Date.now().toString(36)}-${counter++}`
-
-async function json(method: string, path: string, body?: unknown): Promise<any> {
-  const res = await SELF.fetch(`${BASE}${path}`, {
-    method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body),
-  })
-  return { status: res.status, data: await res.json() }
-}
-const activity = async (topic: string) => (await json('GET', `/v1/topics/${topic}/partitions/0/activity`)).data
+import { activity, json, unique } from './helpers.ts'
 
 describe('rows written and read, as SQLite counts them', () => {
   it('per produce request and per fetch', async () => {

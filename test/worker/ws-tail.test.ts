@@ -6,36 +6,9 @@
  */
 import { SELF } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
+import { activity, BASE, createTopic as createHelperTopic, produce, unique, until } from './helpers.ts'
 
-const BASE = 'http://127.0.0.1'
-let counter = 0
-const unique = (p: string) => `${p}-${Date.now().toString(36)}-${counter++}`
-
-async function json(method: string, path: string, body?: unknown): Promise<any> {
-  const res = await SELF.fetch(`${BASE}${path}`, {
-    method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body),
-  })
-  return { status: res.status, data: await res.json() }
-}
-
-async function createTopic(): Promise<string> {
-  const name = unique('wstail')
-  expect((await json('POST', '/v1/topics', { name, partitions: 1 })).status).toBe(201)
-  return name
-}
-
-const produce = (topic: string, values: string[]) => json('POST', `/v1/topics/${topic}/partitions/0/records`, { records: values.map((value) => ({ value })) })
-const activity = async (topic: string) => (await json('GET', `/v1/topics/${topic}/partitions/0/activity`)).data
-
-async function until<T>(probe: () => T | Promise<T>, ok: (v: T) => boolean, ms = 5_000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const v = await probe()
-    if (ok(v)) return v
-    if (Date.now() > deadline) throw new Error(`condition not met: ${JSON.stringify(v)}`)
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}
+const createTopic = () => createHelperTopic('wstail')
 
 /** Opens the tail and collects its messages. */
 async function openTail(topic: string, query: string) {

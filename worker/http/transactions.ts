@@ -13,7 +13,7 @@
  * Access: a token that may write to some topic owns transactional ids (edgelog has no
  * transactional-id grants); adding partitions needs write on their topics, offsets read on the group.
  */
-import type { Hono } from 'hono'
+import type { Context, Hono } from 'hono'
 import type { OffsetCommit, TopicPartitions } from '../../core/broker.ts'
 import { requireGroup, requireTopic } from './auth.ts'
 import { fail, readJson } from './errors.ts'
@@ -49,21 +49,24 @@ export function mountTransactions(app: Hono<AppEnv>): void {
     return c.json({ ok: true })
   })
 
-  app.post('/v1/transactions/:id/groups', async (c) => {
+  /** A body naming a group: offsets in a transaction need read on it, as Kafka's TxnOffsetCommit. */
+  const groupBody = async (c: Context<AppEnv>) => {
     writer(c)
     const body = await readJson(c) as Body
     if (typeof body.groupId !== 'string') fail('INVALID_REQUEST', 'groupId must be a string')
     requireGroup(c.var.principal, body.groupId as string, 'read')
-    await c.var.broker.addOffsetsToTxn({ ...producer(c.req.param('id'), body), groupId: body.groupId as string })
+    return { ...producer(c.req.param('id')!, body), body, groupId: body.groupId as string }
+  }
+
+  app.post('/v1/transactions/:id/groups', async (c) => {
+    const { body: _, ...req } = await groupBody(c)
+    await c.var.broker.addOffsetsToTxn(req)
     return c.json({ ok: true })
   })
 
   app.post('/v1/transactions/:id/offsets', async (c) => {
-    writer(c)
-    const body = await readJson(c) as Body
-    if (typeof body.groupId !== 'string') fail('INVALID_REQUEST', 'groupId must be a string')
-    requireGroup(c.var.principal, body.groupId as string, 'read')
-    await c.var.broker.txnOffsetCommit({ ...producer(c.req.param('id'), body), groupId: body.groupId as string, offsets: body.offsets as OffsetCommit[] })
+    const { body, ...req } = await groupBody(c)
+    await c.var.broker.txnOffsetCommit({ ...req, offsets: body.offsets as OffsetCommit[] })
     return c.json({ ok: true })
   })
 
