@@ -80,6 +80,8 @@ export interface LogSettings {
   'group.consumer.heartbeat.interval.ms': number
   /** How long an idle idempotent producer's state is kept per partition. */
   'producer.id.expiration.ms': number
+  /** How long a transactional id with no transaction open is kept after its last use (Kafka's default: 7 days). */
+  'transactional.id.expiration.ms': number
   /** Replication: a follower that has not caught up with its leader for this long leaves the ISR. */
   'replica.lag.time.max.ms': number
   /** Kafka's remote.log.storage.system.enable: a remote tier exists (at the edge: the R2 binding); without it no topic may set remote.storage.enable. */
@@ -97,6 +99,7 @@ export const LOG_SETTINGS_DEFAULTS: LogSettings = {
   'group.consumer.session.timeout.ms': 45_000,
   'group.consumer.heartbeat.interval.ms': 5_000,
   'producer.id.expiration.ms': 24 * 3600 * 1000,
+  'transactional.id.expiration.ms': 7 * 24 * 3600 * 1000,
   'replica.lag.time.max.ms': 30_000,
   'remote.log.storage.system.enable': false,
 }

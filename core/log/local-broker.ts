@@ -97,6 +97,7 @@ export class LocalBroker implements Broker {
       storage: this.storage, now: this.now, topics: this.topics, groups: this.groups,
       partition: (record, partition) => this.partition(record, partition),
       allocateProducerId: async () => (await this.allocateProducerId()).producerId,
+      idExpirationMs: this.settings['transactional.id.expiration.ms'],
     })
     if (options.replicaProduce === 'outbox') {
       this.outbox = new Outbox({ storage: this.storage, topics: this.topics, now: this.now })

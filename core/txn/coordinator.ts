@@ -29,6 +29,8 @@ export interface TransactionCoordinatorOptions {
   commitGroupOffsets: (req: { groupId: string; producerId: number; producerEpoch: number; offsets: OffsetCommit[] }) => Promise<void>
   /** Kafka's transaction.max.timeout.ms. */
   maxTimeoutMs?: number
+  /** Kafka's transactional.id.expiration.ms: an id with nothing open, unused this long, is forgotten (default 7 days). */
+  idExpirationMs?: number
 }
 
 export class TransactionCoordinator {
@@ -172,13 +174,22 @@ export class TransactionCoordinator {
 
   /**
    * Maintenance: aborts transactions past their timeout (fencing their epoch) and finishes
-   * those a crash left in Prepare*. Answers how many it ended.
+   * those a crash left in Prepare*; forgets ids idle past transactional.id.expiration.ms (a
+   * producer that comes back later starts as new, with a new producer id). Answers how many
+   * transactions it ended.
    */
   async expire(): Promise<number> {
     await this.scan(true)
     let ended = 0
+    const idleSince = this.now() - (this.options.idExpirationMs ?? DEFAULT_ID_EXPIRATION_MS)
     for (const id of [...this.cache.keys()]) {
       const m = this.cache.get(id)!
+      if (isIdle(m) && m.updatedAt < idleSince) {
+        await this.withTxn(id, async (fresh) => {
+          if (fresh && isIdle(fresh) && fresh.updatedAt < idleSince && !this.inFlight.has(id)) await this.forget(fresh)
+        })
+        continue
+      }
       if (!this.due(m) && !m.state.startsWith('Prepare')) continue
       await this.withTxn(id, async (fresh) => {
         if (!fresh) return
@@ -253,6 +264,16 @@ export class TransactionCoordinator {
     return { producerId, producerEpoch }
   }
 
+  /** Deletes an idle id's record. */
+  private async forget(m: TxnMetadata): Promise<void> {
+    try {
+      await this.storage.commit({ meta: [{ key: txnKey(m.transactionalId), value: undefined }], durability: 'strict' })
+    } finally {
+      this.cache.delete(m.transactionalId)
+      if (this.byProducer.get(m.producerId) === m.transactionalId) this.byProducer.delete(m.producerId)
+    }
+  }
+
   private async save(m: TxnMetadata): Promise<void> {
     try {
       await this.storage.commit({ meta: [{ key: txnKey(m.transactionalId), value: m }], durability: 'strict' })
@@ -307,4 +328,12 @@ export class TransactionCoordinator {
     void tail.then(() => { if (this.queues.get(id) === tail) this.queues.delete(id) })
     return result
   }
+}
+
+/** Kafka's transactional.id.expiration.ms default. */
+const DEFAULT_ID_EXPIRATION_MS = 7 * 24 * 3600 * 1000
+
+/** Nothing open or unfinished: the id may expire. */
+function isIdle(m: TxnMetadata): boolean {
+  return m.state === 'Empty' || m.state === 'CompleteCommit' || m.state === 'CompleteAbort'
 }

@@ -19,6 +19,8 @@ export interface LocalTransactionDeps {
   groups: GroupCoordinator
   partition: (record: TopicRecord, partition: number) => Promise<PartitionLog>
   allocateProducerId: () => Promise<number>
+  /** Kafka's transactional.id.expiration.ms. */
+  idExpirationMs?: number
 }
 
 export function localTransactionCoordinator(deps: LocalTransactionDeps): TransactionCoordinator {
@@ -40,6 +42,7 @@ export function localTransactionCoordinator(deps: LocalTransactionDeps): Transac
     now: deps.now,
     markers: { writeMarkers, completeGroupOffsets: (req) => groups.completeTxnOffsets(req) },
     allocateProducerId: deps.allocateProducerId,
+    idExpirationMs: deps.idExpirationMs,
     partitionExists: async (topic, partition) => {
       const record = await topics.get(topic)
       return record !== undefined && !record.replica && Number.isInteger(partition) && partition >= 0 && partition < record.partitions

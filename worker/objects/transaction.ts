@@ -5,7 +5,7 @@ import { isEdgelogError } from '../../core/errors.ts'
 import { TransactionCoordinator } from '../../core/txn/coordinator.ts'
 import { Cluster } from '../cluster.ts'
 import type { EdgelogEnv } from '../env.ts'
-import { envelope, unwrap, type Result } from '../rpc.ts'
+import { envelope, settingsOf, unwrap, type Result } from '../rpc.ts'
 
 /** How long a Worker's transactional append may hold EndTxn back before it is given up on. */
 const APPEND_LEASE_MS = 30_000
@@ -92,10 +92,14 @@ export class TransactionObject extends DurableObject<EdgelogEnv> {
     })
   }
 
-  /** While a transaction is open or unfinished, look at it again for its timeout. */
+  /**
+   * While a transaction is open or unfinished, look at it again for its timeout; else once the
+   * id may have expired (transactional.id.expiration.ms), to forget it.
+   */
   private async schedule(): Promise<void> {
-    if (!this.coordinator?.hasWork) return
-    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + EXPIRY_CHECK_MS)
+    const at = this.coordinator?.hasWork ? Date.now() + EXPIRY_CHECK_MS : Date.now() + settingsOf(this.env)['transactional.id.expiration.ms'] + EXPIRY_CHECK_MS
+    const current = await this.ctx.storage.getAlarm()
+    if (current === null || current > at) await this.ctx.storage.setAlarm(at)
   }
 
   private coordinatorFor(): TransactionCoordinator {
@@ -103,6 +107,7 @@ export class TransactionObject extends DurableObject<EdgelogEnv> {
     const cluster = new Cluster(this.env)
     this.coordinator = new TransactionCoordinator({
       storage: this.storage,
+      idExpirationMs: settingsOf(this.env)['transactional.id.expiration.ms'],
       allocateProducerId: async () => (await unwrap(cluster.controller().initProducerId())).producerId,
       partitionExists: async (topic, partition) => {
         try {
