@@ -8,7 +8,7 @@ export interface ParsedArgs {
 const BOOLEAN_FLAGS = new Set([
   'create', 'list', 'describe', 'delete', 'alter', 'from-beginning', 'print-data-log', 'execute', 'dry-run',
   'to-earliest', 'to-latest', 'all-groups', 'all-topics', 'help', 'version', 'if-not-exists', 'if-exists', 'offsets',
-  'members', 'state', 'verbose', 'skip-message-on-error', 'once',
+  'members', 'state', 'verbose', 'skip-message-on-error', 'once', 'verify', 'cancel', 'all-topic-partitions',
 ])
 
 export function parseArgs(argv: string[]): ParsedArgs {

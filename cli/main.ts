@@ -8,6 +8,7 @@ import { isEdgelogError } from '../core/errors.ts'
 import { flag, parseArgs, requireFlag, UsageError } from './args.ts'
 import { mirrorMakerTool } from './mirror-maker.ts'
 import { DELETE_RECORDS_USAGE, deleteRecordsTool } from './delete-records.ts'
+import { leaderElectionTool, REASSIGN_USAGE, reassignPartitionsTool } from './reassign.ts'
 import { runSchemaRegistry, SCHEMA_REGISTRY_USAGE } from './schema-registry.ts'
 import { consoleConsumerTool, consoleProducerTool, consumerGroupsTool, dumpLogTool, topicsTool, type ToolIO } from './tools.ts'
 
@@ -20,6 +21,8 @@ const TOOLS = {
   'consumer-groups': consumerGroupsTool,
   'dump-log': dumpLogTool,
   'delete-records': deleteRecordsTool,
+  'leader-election': leaderElectionTool,
+  'reassign-partitions': reassignPartitionsTool,
 } as const
 
 export const USAGE = `Usage: edgelog <tool> [--bootstrap-server URL] [--token TOKEN] [options]
@@ -36,6 +39,7 @@ Tools (Kafka's names and flags):
   mirror-maker      --source URL --target URL --include REGEX [--source-token T] [--target-token T] [--once]
                     (the target keeps replicas of the source's topics: same offsets, same batches)
 ${DELETE_RECORDS_USAGE}
+${REASSIGN_USAGE}
 ${SCHEMA_REGISTRY_USAGE}
 
 --bootstrap-server defaults to ${DEFAULT_BOOTSTRAP}; the token to $EDGELOG_TOKEN.`

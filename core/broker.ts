@@ -266,6 +266,23 @@ export interface DeleteRecordsResult {
   error?: { code: ErrorCode; message: string }
 }
 
+/** A reassignment in progress (KafkaJS listPartitionReassignments, Kafka's ListPartitionReassignments). */
+export interface PartitionReassignment {
+  topic: string
+  partition: number
+  replicas: number[]
+  addingReplicas: number[]
+  removingReplicas: number[]
+}
+
+/** One partition's answer to a leader election or a reassignment (Kafka's per-partition error). */
+export interface PartitionResult {
+  topic: string
+  partition: number
+  errorCode: number
+  error?: { code: ErrorCode; message: string }
+}
+
 export interface ClusterInfo {
   clusterId: string
   brokers: Array<{ nodeId: number; host: string; port: number }>
@@ -316,6 +333,16 @@ export interface Broker {
    * POLICY_VIOLATION on a compact-only topic. Optional: a broker without it is older.
    */
   deleteRecords?(req: { topic: string; partitions: Array<{ partition: number; offset: number }> }): Promise<DeleteRecordsResult[]>
+  /**
+   * Kafka's ElectLeaders, PREFERRED: per partition, the first replica leads if it is a live
+   * in-sync replica (ELECTION_NOT_NEEDED if it leads already, PREFERRED_LEADER_NOT_AVAILABLE
+   * if not in sync). Optional: only brokers with replicated partitions have it.
+   */
+  electLeaders?(req: { partitions: Array<{ topic: string; partition: number }> }): Promise<PartitionResult[]>
+  /** Kafka's AlterPartitionReassignments: new replicas per partition (`null` cancels one in progress); answers per partition. */
+  alterPartitionReassignments?(req: { topics: Array<{ topic: string; partitionAssignment: Array<{ partition: number; replicas: number[] | null }> }> }): Promise<PartitionResult[]>
+  /** Kafka's ListPartitionReassignments: those in progress (of `topics` when given). */
+  listPartitionReassignments?(req: { topics?: TopicPartitions[] }): Promise<PartitionReassignment[]>
 
   // groups
   groupHeartbeat(req: GroupHeartbeatRequest): Promise<GroupHeartbeatResponse>

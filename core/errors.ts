@@ -68,6 +68,14 @@ export const ERROR_CODES = {
   INCONSISTENT_TOPIC_ID: { errorCode: 103, retriable: false, status: 409 },
   /** Replication: an ISR change (AlterPartition) built on a partition state the controller has moved past. */
   INVALID_UPDATE_VERSION: { errorCode: 95, retriable: true, status: 409 },
+  /** Replication: a replica list that names a broker twice, an unknown broker, or none (AlterPartitionReassignments). */
+  INVALID_REPLICA_ASSIGNMENT: { errorCode: 39, retriable: false, status: 400 },
+  /** Replication: the preferred leader (first replica) is not a live in-sync replica. */
+  PREFERRED_LEADER_NOT_AVAILABLE: { errorCode: 80, retriable: true, status: 503 },
+  /** Replication: the preferred leader leads already. */
+  ELECTION_NOT_NEEDED: { errorCode: 84, retriable: false, status: 409 },
+  /** Replication: a reassignment cancelled where none is in progress. */
+  NO_REASSIGNMENT_IN_PROGRESS: { errorCode: 85, retriable: false, status: 409 },
   /** edgelog's own: the store refused the write for lack of space (IndexedDB QuotaExceededError). */
   STORAGE_QUOTA_EXCEEDED: { errorCode: -1001, retriable: false, status: 507 },
   /** edgelog's own: the store failed in a way that is not the caller's fault. */

@@ -8,9 +8,10 @@ import { EdgelogError, isEdgelogError } from '../core/errors.ts'
 import type { TopicConfig } from '../core/config.ts'
 import type {
   Broker, ClusterInfo, DeleteRecordsResult, FetchRequest, FetchResult, GroupDescription, GroupHeartbeatRequest, GroupHeartbeatResponse,
-  InitProducerIdRequest, InitProducerIdResult, ListOffsetsResult, OffsetCommit, OffsetSpec, PartitionState, ProduceRequest, ProduceResult,
-  TopicMetadata, TopicPartitions, TopicSpec, TxnProducer,
+  InitProducerIdRequest, InitProducerIdResult, ListOffsetsResult, OffsetCommit, OffsetSpec, PartitionReassignment, PartitionResult, PartitionState,
+  ProduceRequest, ProduceResult, TopicMetadata, TopicPartitions, TopicSpec, TxnProducer,
 } from '../core/broker.ts'
+import { edgeBrokers, electPreferredLeaders, listReassignments, reassignPartitions } from './replication/admin.ts'
 import { splitBatches } from '../core/codec/record-batch.ts'
 import { groupEntriesByPartition } from '../core/log/produce-groups.ts'
 import { validateMaxBytes, validateOffset } from '../core/log/validate.ts'
@@ -45,7 +46,22 @@ export class EdgeBroker implements Broker {
 
   async describeCluster(): Promise<ClusterInfo> {
     const { clusterId } = await unwrap(this.cluster.controller().describeCluster())
-    return { clusterId, brokers: [{ nodeId: 0, host: 'edge', port: 443 }], controller: 0 }
+    // A broker per region replicas may go to (worker/replication/placement.ts).
+    return edgeBrokers(this.cluster, clusterId)
+  }
+
+  // ------------------------------------------------------------------ replicas (worker/replication/admin.ts)
+
+  electLeaders(req: { partitions: Array<{ topic: string; partition: number }> }): Promise<PartitionResult[]> {
+    return electPreferredLeaders(this.cluster, req?.partitions)
+  }
+
+  alterPartitionReassignments(req: { topics: Array<{ topic: string; partitionAssignment: Array<{ partition: number; replicas: number[] | null }> }> }): Promise<PartitionResult[]> {
+    return reassignPartitions(this.cluster, req?.topics)
+  }
+
+  listPartitionReassignments(req: { topics?: TopicPartitions[] } = {}): Promise<PartitionReassignment[]> {
+    return listReassignments(this.cluster, req?.topics)
   }
 
   // ------------------------------------------------------------------ topics

@@ -11,7 +11,7 @@ import type { TopicConfig } from '../../core/config.ts'
 import type {
   Broker, ClusterInfo, CommittedOffset, DeleteRecordsResult, FetchRequest, FetchResult, GroupDescription, GroupHeartbeatRequest,
   GroupHeartbeatResponse, GroupOffsetsWithLag, InitProducerIdRequest, InitProducerIdResult, ListOffsetsResult, OffsetCommit, OffsetSpec,
-  PartitionState, ProduceRequest, ProduceResult, TopicMetadata, TopicPartitions, TopicSpec, TxnProducer,
+  PartitionReassignment, PartitionResult, PartitionState, ProduceRequest, ProduceResult, TopicMetadata, TopicPartitions, TopicSpec, TxnProducer,
 } from '../../core/broker.ts'
 import { concatBytes } from '../../core/codec/bytes.ts'
 import type { ReplicaPartitionStatus, ReplicaTarget } from '../../core/log/replicas.ts'
@@ -274,6 +274,31 @@ export class HttpBroker implements Broker {
     }))
   }
 
+  /** Kafka's ElectLeaders, PREFERRED (POST /v1/elect-leaders, per-partition errors inline). */
+  async electLeaders(req: { partitions: Array<{ topic: string; partition: number }> }): Promise<PartitionResult[]> {
+    const { partitions } = await this.json<{ partitions: PartitionAnswer[] }>('POST', '/v1/elect-leaders?errors=inline', { electionType: 'PREFERRED', partitions: req.partitions })
+    return partitions.map(partitionResult)
+  }
+
+  /** Kafka's AlterPartitionReassignments (POST /v1/partition-reassignments, per-partition errors inline). */
+  async alterPartitionReassignments(req: { topics: Array<{ topic: string; partitionAssignment: Array<{ partition: number; replicas: number[] | null }> }> }): Promise<PartitionResult[]> {
+    const { partitions } = await this.json<{ partitions: PartitionAnswer[] }>('POST', '/v1/partition-reassignments?errors=inline', { topics: req.topics })
+    return partitions.map(partitionResult)
+  }
+
+  async listPartitionReassignments(req: { topics?: TopicPartitions[] } = {}): Promise<PartitionReassignment[]> {
+    const names = req.topics ? req.topics.map((t) => t.topic) : [undefined]
+    const found: PartitionReassignment[] = []
+    for (const name of names) {
+      const { topics } = await this.json<{ topics: Array<{ topic: string; partitions: Array<Omit<PartitionReassignment, 'topic'>> }> }>(
+        'GET', `/v1/partition-reassignments${name === undefined ? '' : `?topic=${enc(name)}`}`,
+      )
+      const wanted = req.topics?.find((t) => t.topic === name)?.partitions
+      for (const t of topics) for (const p of t.partitions) if (!wanted || wanted.includes(p.partition)) found.push({ topic: t.topic, ...p })
+    }
+    return found
+  }
+
   async initProducerId(req: InitProducerIdRequest = {}): Promise<InitProducerIdResult> {
     if (typeof req?.transactionalId !== 'string') return this.json('POST', '/v1/producers', {})
     const { transactionalId, ...body } = req
@@ -469,4 +494,10 @@ function committedOf(headers: Headers, highWatermark: number): { lastStableOffse
     throw new EdgelogError('NETWORK_EXCEPTION', 'A read_committed answer with an unreadable last stable offset or aborted transactions', { retriable: true })
   }
   return { lastStableOffset: Number(raw), abortedTransactions: aborted as Array<{ producerId: number; firstOffset: number }> }
+}
+
+type PartitionAnswer = { topic: string; partition: number; error?: { code: ErrorCode; message: string } }
+
+function partitionResult(p: PartitionAnswer): PartitionResult {
+  return { topic: p.topic, partition: p.partition, errorCode: p.error ? (ERROR_CODES[p.error.code]?.errorCode ?? -1) : 0, ...(p.error ? { error: p.error } : {}) }
 }

@@ -2,7 +2,7 @@
  * The KafkaJS-shaped admin client: topics, partitions, configs, offsets and groups, with
  * KafkaJS's method names, argument shapes and results (offsets as decimal strings).
  */
-import { EdgelogError } from '../errors.ts'
+import { EdgelogError, type ErrorCode } from '../errors.ts'
 import type { Broker, GroupDescription, TopicPartitions } from '../broker.ts'
 import { TOPIC_CONFIG_DEFAULTS, type TopicConfig } from '../config.ts'
 import { Emitter } from './events.ts'
@@ -247,9 +247,15 @@ export class Admin {
   async createAcls(_options?: unknown): Promise<never> { throw noAuthorizer() }
   async deleteAcls(_options?: unknown): Promise<never> { throw noAuthorizer() }
 
-  /** One broker (0) leads and holds every partition: moving replicas anywhere else is refused; onto [0], nothing to do. */
-  async alterPartitionReassignments(request: { topics: Array<{ topic: string; partitionAssignment: Array<{ partition: number; replicas: number[] }> }>; timeout?: number }): Promise<void> {
+  /**
+   * Kafka's AlterPartitionReassignments: a broker with replicated partitions (the edge, the
+   * simulated cluster) moves them (the new replicas copy the log, then the old ones go;
+   * `replicas: null` cancels). Elsewhere one broker (0) holds every partition: onto [0], nothing
+   * to do; anything else is refused. The first failed partition is thrown, with every result.
+   */
+  async alterPartitionReassignments(request: { topics: Array<{ topic: string; partitionAssignment: Array<{ partition: number; replicas: number[] | null }> }>; timeout?: number }): Promise<void> {
     if (!Array.isArray(request?.topics)) throw new EdgelogError('INVALID_REQUEST', 'alterPartitionReassignments takes { topics: [{ topic, partitionAssignment }] }')
+    if (this.broker.alterPartitionReassignments) return throwFirst('alterPartitionReassignments', await this.broker.alterPartitionReassignments({ topics: request.topics }))
     for (const t of request.topics) {
       const [meta] = await this.broker.metadata({ topics: [t.topic] })
       for (const a of t.partitionAssignment ?? []) {
@@ -261,9 +267,24 @@ export class Admin {
     }
   }
 
-  /** No reassignment is ever in progress. */
-  async listPartitionReassignments(_request: { topics?: TopicPartitions[]; timeout?: number } = {}): Promise<{ topics: Array<{ topic: string; partitions: unknown[] }> }> {
-    return { topics: [] }
+  /** The reassignments in progress, KafkaJS's shape (none ever, on a broker without replicas). */
+  async listPartitionReassignments(request: { topics?: TopicPartitions[]; timeout?: number } = {}): Promise<{ topics: Array<{ topic: string; partitions: Array<{ partition: number; replicas: number[]; addingReplicas: number[]; removingReplicas: number[] }> }> }> {
+    if (!this.broker.listPartitionReassignments) return { topics: [] }
+    const found = await this.broker.listPartitionReassignments({ topics: request?.topics })
+    const topics = new Map<string, Array<{ partition: number; replicas: number[]; addingReplicas: number[]; removingReplicas: number[] }>>()
+    for (const { topic, ...p } of found) topics.set(topic, [...(topics.get(topic) ?? []), p])
+    return { topics: [...topics].map(([topic, partitions]) => ({ topic, partitions })) }
+  }
+
+  /**
+   * Kafka's Admin.electLeaders, PREFERRED (kafka-leader-election): the first replica of each
+   * partition leads if it is in sync. Answers per partition (ELECTION_NOT_NEEDED where it leads
+   * already); UNSUPPORTED_VERSION on a broker without replicas.
+   */
+  async electLeaders(request: { electionType?: 'PREFERRED'; partitions: Array<{ topic: string; partition: number }> }) {
+    if ((request?.electionType ?? 'PREFERRED') !== 'PREFERRED') throw new EdgelogError('INVALID_REQUEST', `Only PREFERRED elections are run on request (unclean ones follow unclean.leader.election.enable), got ${describe(request.electionType)}`)
+    if (!this.broker.electLeaders) throw new EdgelogError('UNSUPPORTED_VERSION', 'This broker has one replica per partition: there is no leader to elect')
+    return this.broker.electLeaders({ partitions: request.partitions })
   }
 
   /** edgelog: committed offset, high watermark and lag per partition (kafka-consumer-groups --describe). */
@@ -302,4 +323,12 @@ export function toAssignmentRecord(assignment: TopicPartitions[]): Record<string
   const record: Record<string, number[]> = {}
   for (const { topic, partitions } of assignment) record[topic] = [...partitions].sort((a, b) => a - b)
   return record
+}
+
+/** A per-partition answer's first failure, thrown with every partition's result (as deleteTopicRecords does). */
+function throwFirst(what: string, results: Array<{ topic: string; partition: number; error?: { code: ErrorCode; message: string } }>): void {
+  const failed = results.filter((r) => r.error)
+  if (failed.length === 0) return
+  const message = failed.map((r) => `${r.topic}-${r.partition}: ${r.error!.message}`).join('; ')
+  throw Object.assign(new EdgelogError(failed[0].error!.code, `${what}: ${message}`), { partitions: results })
 }

@@ -401,11 +401,13 @@ export class PartitionLog {
    * transaction here, committed or aborted; the producer's older epochs are fenced here from
    * then on. A marker for a transaction that already ended (or an older epoch) stores nothing.
    */
-  writeMarker(marker: { producerId: number; producerEpoch: number; commit: boolean; coordinatorEpoch?: number }): Promise<AppendResult> {
+  writeMarker(marker: { producerId: number; producerEpoch: number; commit: boolean; coordinatorEpoch?: number }, partitionLeaderEpoch?: number): Promise<AppendResult> {
     const bytes = encodeMarkerBatch({
       producerId: marker.producerId, producerEpoch: marker.producerEpoch, type: marker.commit ? 'commit' : 'abort',
       coordinatorEpoch: marker.coordinatorEpoch ?? 0, timestamp: this.now(),
     })
+    // A replicated leader stamps its epoch, as on every batch it appends (KIP-101; outside the CRC).
+    if (partitionLeaderEpoch !== undefined) new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).setInt32(12, partitionLeaderEpoch)
     return this.append(bytes, { durability: 'strict', marker: true })
   }
 

@@ -10,13 +10,14 @@ import { EdgelogError, isEdgelogError } from '../errors.ts'
 import type { TopicConfig } from '../config.ts'
 import type {
   Broker, ClusterInfo, FetchOptions, FetchRequest, FetchResult, GroupHeartbeatRequest, InitProducerIdRequest, InitProducerIdResult,
-  ListOffsetsResult, OffsetSpec, PartitionState, ProduceRequest, ProduceResult, TopicMetadata, TopicSpec,
+  ListOffsetsResult, OffsetSpec, PartitionReassignment, PartitionResult, PartitionState, TopicPartitions, ProduceRequest, ProduceResult, TopicMetadata, TopicSpec,
 } from '../broker.ts'
 import type { GroupCoordinator } from '../groups/coordinator.ts'
 import type { TopicRecord } from '../log/topic-registry.ts'
 import { groupEntriesByPartition } from '../log/produce-groups.ts'
 import { validateMaxBytes, validateOffset, validatePartitionIndex } from '../log/validate.ts'
 import type { Controller } from './controller.ts'
+import { checkTarget } from './reassign.ts'
 import type { BrokerId, PartitionAssignment, ReplicaReadResponse, Transport } from './types.ts'
 
 export interface ClusterServices {
@@ -62,6 +63,71 @@ export class ClusterBroker implements Broker {
       brokers: this.controller.brokers.map((nodeId) => ({ nodeId, host: `broker-${nodeId}`, port: 0 })),
       controller: live[0] ?? -1,
     }
+  }
+
+  /**
+   * Kafka's ElectLeaders, PREFERRED (kafka-leader-election): each partition's first replica
+   * leads if it is a live in-sync replica; answered per partition.
+   */
+  async electLeaders(req: { partitions: Array<{ topic: string; partition: number }> }): Promise<PartitionResult[]> {
+    if (!Array.isArray(req?.partitions)) throw new EdgelogError('INVALID_REQUEST', 'partitions must be an array of { topic, partition }')
+    return Promise.all(req.partitions.map(async ({ topic, partition }): Promise<PartitionResult> => {
+      try {
+        const record = await this.controller.topics.lookup(topic)
+        validatePartitionIndex(partition, record)
+        const moved = await this.controller.electLeader({ topicId: record.topicId, partition }).catch((error) => {
+          throw isEdgelogError(error, 'LEADER_NOT_AVAILABLE') ? new EdgelogError('PREFERRED_LEADER_NOT_AVAILABLE', error.message) : error
+        })
+        if (!moved) throw new EdgelogError('ELECTION_NOT_NEEDED', `${topic}-${partition}: the preferred replica leads already`)
+        this.assignments.clear()
+        return { topic, partition, errorCode: 0 }
+      } catch (error) {
+        if (!isEdgelogError(error)) throw error
+        return { topic, partition, errorCode: error.errorCode, error: error.toJSON() }
+      }
+    }))
+  }
+
+  /**
+   * Kafka's AlterPartitionReassignments: the whole request checked first (topics, partitions,
+   * replica lists), then each partition moved by the controller (reassign.ts), answered per partition.
+   */
+  async alterPartitionReassignments(req: { topics: Array<{ topic: string; partitionAssignment: Array<{ partition: number; replicas: number[] | null }> }> }): Promise<PartitionResult[]> {
+    if (!Array.isArray(req?.topics)) throw new EdgelogError('INVALID_REQUEST', 'topics must be an array of { topic, partitionAssignment }')
+    const entries: Array<{ topic: string; topicId: string; partition: number; replicas: number[] | null }> = []
+    const seen = new Set<string>()
+    for (const t of req.topics) {
+      const record = await this.controller.topics.lookup(t?.topic)
+      if (!Array.isArray(t.partitionAssignment)) throw new EdgelogError('INVALID_REQUEST', `Topic '${t.topic}': partitionAssignment must be an array of { partition, replicas }`)
+      for (const a of t.partitionAssignment) {
+        validatePartitionIndex(a?.partition, record)
+        const where = `${t.topic}-${a.partition}`
+        if (seen.has(where)) throw new EdgelogError('INVALID_REQUEST', `${where} is listed twice`)
+        seen.add(where)
+        if (a.replicas !== null) checkTarget(a.replicas, this.controller.brokers.length, where)
+        entries.push({ topic: t.topic, topicId: record.topicId, partition: a.partition, replicas: a.replicas })
+      }
+    }
+    return Promise.all(entries.map(async ({ topic, topicId, partition, replicas }): Promise<PartitionResult> => {
+      try {
+        await this.controller.reassign({ topicId, partition, replicas })
+        return { topic, partition, errorCode: 0 }
+      } catch (error) {
+        if (!isEdgelogError(error)) throw error
+        return { topic, partition, errorCode: error.errorCode, error: error.toJSON() }
+      } finally {
+        this.assignments.clear()
+      }
+    }))
+  }
+
+  /** Kafka's ListPartitionReassignments: those in progress. */
+  async listPartitionReassignments(req: { topics?: TopicPartitions[] } = {}): Promise<PartitionReassignment[]> {
+    const all = await this.controller.assignments({})
+    const records = new Map((await this.controller.topics.list()).map((r) => [r.topicId, r.name]))
+    return all
+      .filter((a) => (a.adding?.length || a.removing?.length) && (!req?.topics || req.topics.some((t) => t.topic === a.topic && (!t.partitions || t.partitions.includes(a.partition)))))
+      .map((a) => ({ topic: records.get(a.topicId) ?? a.topic, partition: a.partition, replicas: a.replicas, addingReplicas: a.adding ?? [], removingReplicas: a.removing ?? [] }))
   }
 
   createTopics(req: { topics: TopicSpec[]; validateOnly?: boolean }) {

@@ -14,6 +14,7 @@ import type { TopicSpec } from '../broker.ts'
 import type { StorageAdapter } from '../storage.ts'
 import { TopicRegistry, type TopicRecord } from '../log/topic-registry.ts'
 import type { AlterPartitionRequest, BrokerId, ControllerRpc, EventSink, PartitionAssignment, Transport } from './types.ts'
+import { completeIfCaughtUp, planReassignment } from './reassign.ts'
 
 export interface ControllerOptions {
   storage: StorageAdapter
@@ -146,12 +147,39 @@ export class Controller implements ControllerRpc {
       if (!req.isr.includes(s.leader) || req.isr.some((r) => !s.replicas.includes(r)) || added.some((r) => this.fenced.has(r))) {
         throw new EdgelogError('INVALID_REQUEST', `ISR ${JSON.stringify(req.isr)} is not eligible for ${s.topic}-${s.partition}`)
       }
-      const next = { ...s, isr: [...req.isr], partitionEpoch: s.partitionEpoch + 1, unclean: false }
+      const grown = { ...s, isr: [...req.isr], partitionEpoch: s.partitionEpoch + 1, unclean: false }
+      // The replicas being added are all in sync now: the reassignment completes in the same step (KIP-455).
+      const next = completeIfCaughtUp(grown) ?? grown
       await this.save(next)
-      this.options.events({ kind: 'isr-changed', topic: s.topic, partition: s.partition, isr: next.isr, leader: s.leader })
-      void this.push()
+      this.options.events({ kind: 'isr-changed', topic: s.topic, partition: s.partition, isr: next.isr, leader: next.leader })
+      const removed = s.replicas.filter((r) => !next.replicas.includes(r))
+      void this.push().then(() => this.stopReplicas(next, removed))
       return next
     })
+  }
+
+  /**
+   * Kafka's AlterPartitionReassignments for one partition (reassign.ts; `null` cancels): the
+   * added replicas start fetching at once, outside the ISR; the leader's AlterPartition that
+   * brings the last of them in completes it, and the removed ones are stopped.
+   */
+  reassign(req: { topicId: string; partition: number; replicas: BrokerId[] | null }): Promise<PartitionAssignment> {
+    return this.serial(async () => {
+      const s = this.states.get(stateKey(req.topicId, req.partition))
+      if (!s) throw new EdgelogError('UNKNOWN_TOPIC_OR_PARTITION', `No partition ${req.topicId}/${req.partition}`)
+      const plan = planReassignment(s, req.replicas, this.brokers.length)
+      await this.save(plan.next)
+      return plan
+    }).then(async (plan) => {
+      await this.push()
+      await this.stopReplicas(plan.next, plan.stopped)
+      return plan.next
+    })
+  }
+
+  /** Best effort: a broker that misses it keeps an idle copy (no assignment names it, nothing reads it). */
+  private async stopReplicas(a: PartitionAssignment, brokers: BrokerId[]): Promise<void> {
+    await Promise.allSettled(brokers.map((b) => this.options.transport.broker(b).stopReplica({ topicId: a.topicId, partition: a.partition })))
   }
 
   async assignment(req: { topicId: string; partition: number }): Promise<PartitionAssignment | undefined> {

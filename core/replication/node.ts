@@ -106,6 +106,20 @@ export class ReplicaNode implements BrokerRpc {
     })
   }
 
+  async stopReplica(req: { topicId: string; partition: number }): Promise<void> {
+    this.assertOpen()
+    const stream = `${req.topicId}/${req.partition}`
+    const replica = this.replicas.get(stream)
+    this.replicas.delete(stream)
+    await (await replica?.catch(() => undefined))?.close()
+    // One stream: its prefixes end with it or with a slash after it (never another partition's).
+    await this.options.storage.commit({
+      deleteRanges: [{ stream, fromOffset: 0, toOffset: Number.MAX_SAFE_INTEGER }],
+      meta: [`head/${stream}`, `replication/${stream}`, `txnp/${stream}`].map((key) => ({ key, value: undefined })),
+      deleteMetaPrefixes: [`seg/${stream}/`, `pid/${stream}/`, `abrt/${stream}/`],
+    })
+  }
+
   /** Leaders check their followers' lag. */
   async tick(): Promise<void> {
     if (this.closed) return

@@ -15,6 +15,7 @@ import { OffsetWaiters } from '../log/waiters.ts'
 import { LeaderEpochCache, checkpointOf, stampEpoch, type ReplicationCheckpoint } from './epoch-cache.ts'
 import { FollowerFetcher, type FetcherSettings } from './fetcher.ts'
 import { AckWaiters } from './ack-waiters.ts'
+import { readCommitted } from './committed-read.ts'
 import { followerProducerState } from './follower-producers.ts'
 import {
   replicationKey, type BrokerId, type EpochEndOffset, type EpochEndOffsetRequest, type EventSink, type PartitionAssignment,
@@ -37,6 +38,8 @@ export interface ReplicaHooks {
   pushed?: boolean
   /** Called after the leader appended a produce request's batches (before acks=all waits). */
   onAppend?: () => void
+  /** Called when the high watermark moved (what readers may see grew): the edge pushes to its watch sockets. */
+  onHighWatermark?: () => void
 }
 
 interface FollowerState { leo: number; lastCaughtUpMs: number; lastFetchMs: number; lastFetchLeaderLeo: number; lastExpandMs?: number }
@@ -103,7 +106,10 @@ export class PartitionReplica {
       this.assignment = next
       const leaderChanged = next.leaderEpoch !== this.leaderEpoch || this.role === 'none'
       if (!leaderChanged) {
-        if (this.role === 'leader') this.recomputeHw()
+        if (this.role === 'leader') {
+          this.syncFollowers(next)
+          this.recomputeHw()
+        }
         return
       }
       if (next.leader === this.broker) await this.becomeLeader(next)
@@ -127,6 +133,18 @@ export class PartitionReplica {
       this.events({ kind: 'unclean-leader-election', topic: a.topic, partition: a.partition, leader: this.broker, leaderEpoch: a.leaderEpoch, startOffset, highWatermark: this.hw })
     }
     this.recomputeHw()
+  }
+
+  /**
+   * A reassignment changes the replicas within a leader epoch (Kafka's adding and removing
+   * replicas): an added one starts unknown (out of the ISR until caught up), a removed one is forgotten.
+   */
+  private syncFollowers(a: PartitionAssignment): void {
+    const now = this.now()
+    for (const r of a.replicas) {
+      if (r !== this.broker && !this.followers.has(r)) this.followers.set(r, { leo: -1, lastCaughtUpMs: now, lastFetchMs: now, lastFetchLeaderLeo: -1 })
+    }
+    for (const r of [...this.followers.keys()]) if (!a.replicas.includes(r)) this.followers.delete(r)
   }
 
   private async becomeFollower(a: PartitionAssignment): Promise<void> {
@@ -274,6 +292,7 @@ export class PartitionReplica {
     this.hw = hw
     this.hwWaiters.notify(hw, 0)
     this.acks.reached(hw)
+    this.hooks.onHighWatermark?.()
   }
 
   private assertLeader(epoch?: number): PartitionAssignment {
@@ -348,6 +367,7 @@ export class PartitionReplica {
     if (req.offset < lso || (this.role === 'leader' && req.offset > this.log.highWatermark)) {
       throw new EdgelogError('OFFSET_OUT_OF_RANGE', `Offset ${req.offset} is outside [${lso}, ${this.log.highWatermark}] of ${this.label}`)
     }
+    if (req.isolationLevel === 1) return readCommitted(this.log, () => this.hw, (offset, ms) => this.hwWaiters.wait(offset, ms, 1), req)
     let batches = await this.readRange(req.offset, this.hw, req.maxBytes)
     if (batches.length === 0 && (req.maxWaitMs ?? 0) > 0) {
       await this.hwWaiters.wait(req.offset, req.maxWaitMs!, 1)
@@ -356,9 +376,28 @@ export class PartitionReplica {
     return { batches, highWatermark: this.hw, logStartOffset: this.log.logStartOffset }
   }
 
-  async offsetFor(spec: 'earliest' | 'latest' | { timestamp: number }): Promise<{ offset: number; timestamp: number }> {
+  /**
+   * The transaction coordinator's marker (WriteTxnMarkers), appended by the leader at its epoch
+   * and replicated like any batch; answered once the ISR has it (Kafka writes markers with
+   * acks=all). A marker for a transaction already ended here stores nothing.
+   */
+  async writeMarker(marker: { producerId: number; producerEpoch: number; commit: boolean; coordinatorEpoch?: number }, timeoutMs: number): Promise<void> {
+    const a = this.assertLeader()
+    const epoch = this.leaderEpoch
+    if (a.isr.length < a.config['min.insync.replicas']) {
+      throw new EdgelogError('NOT_ENOUGH_REPLICAS', `${this.label}: the ISR ${JSON.stringify(a.isr)} has fewer than min.insync.replicas=${a.config['min.insync.replicas']} members`)
+    }
+    const written = await this.log.writeMarker(marker, epoch)
+    this.recomputeHw()
+    if (written.baseOffset < 0) return
+    this.hooks.onAppend?.()
+    if (this.role !== 'leader' || this.leaderEpoch !== epoch) throw new EdgelogError('NOT_LEADER_OR_FOLLOWER', `${this.label} lost its leadership (epoch ${epoch}) while writing a marker`)
+    await this.acks.wait(written.baseOffset + 1, this.hw, timeoutMs, () => this.checkMinIsr())
+  }
+
+  async offsetFor(spec: 'earliest' | 'latest' | { timestamp: number }, isolationLevel: 0 | 1 = 0): Promise<{ offset: number; timestamp: number }> {
     this.assertLeader()
-    if (spec === 'latest') return { offset: this.hw, timestamp: -1 }
+    if (spec === 'latest') return { offset: isolationLevel === 1 ? Math.min(this.hw, this.log.lastStableOffset) : this.hw, timestamp: -1 }
     const found = await this.log.offsetForTime(spec)
     return found.offset >= this.hw ? { offset: -1, timestamp: -1 } : found
   }

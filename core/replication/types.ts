@@ -28,6 +28,9 @@ export interface PartitionAssignment {
   config: TopicConfig
   /** The leader was elected from outside the ISR (unclean.leader.election.enable): records may be lost. */
   unclean?: boolean
+  /** A reassignment in progress (Kafka's addingReplicas/removingReplicas): `replicas` holds both until the adding ones are in the ISR. */
+  adding?: BrokerId[]
+  removing?: BrokerId[]
 }
 
 /** A follower's fetch from its leader (Kafka's Fetch with a replica id). */
@@ -89,12 +92,17 @@ export interface ReplicaReadRequest {
   offset: number
   maxBytes: number
   maxWaitMs?: number
+  /** 1: read_committed, up to min(high watermark, last stable offset), with the aborted transactions. */
+  isolationLevel?: 0 | 1
 }
 
 export interface ReplicaReadResponse {
   batches: Uint8Array[]
   highWatermark: number
   logStartOffset: number
+  /** read_committed only. */
+  lastStableOffset?: number
+  abortedTransactions?: Array<{ producerId: number; firstOffset: number }>
 }
 
 export interface ReplicaStatus {
@@ -127,6 +135,8 @@ export interface BrokerRpc {
   maintain(): Promise<void>
   /** The topic was deleted: its replicas here stop and their data goes (Kafka's StopReplica with delete). */
   deleteReplicas(req: { topicId: string }): Promise<void>
+  /** Reassigned away (Kafka's StopReplica with delete): this partition's replica here stops and its data goes. */
+  stopReplica(req: { topicId: string; partition: number }): Promise<void>
 }
 
 /** Kafka's AlterPartition: the leader's ISR change, applied only if the controller agrees. */

@@ -6,7 +6,7 @@
  * long polls wait on the leader replica).
  */
 import { execFile } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -75,5 +75,44 @@ describe('replication against wrangler dev', () => {
     const consumed = await edgelog(['console-consumer', '--topic', 'T', '--from-beginning', '--max-messages', '30', '--timeout-ms', '15000'])
     expect(consumed.code).toBe(0)
     expect(consumed.stdout.trim().split('\n').sort()).toEqual([...values].sort())
+  }, 120_000)
+
+  it('kafka-reassign-partitions --execute / --verify and kafka-leader-election --election-type PREFERRED', async () => {
+    expect((await edgelog(['topics', '--create', '--topic', 'R', '--replication-factor', '3', '--config', 'min.insync.replicas=2'])).code).toBe(0)
+    const kafka = connect({ url: dev.url })
+    const producer = kafka.producer()
+    await producer.connect()
+    await producer.send({ topic: 'R', acks: -1, messages: Array.from({ length: 20 }, (_, i) => ({ value: `m${i}` })) })
+    expect((await kafka.admin().describeCluster()).brokers.map((b) => b.host)).toEqual(['enam', 'weur', 'apac', 'wnam', 'eeur'])
+    // 0, 1, 2 → 3, 4, 1: two replicas added (they copy the log), the leader 0 and 2 removed; 3 preferred.
+    const file = join(dir, 'reassign.json')
+    writeFileSync(file, JSON.stringify({ version: 1, partitions: [{ topic: 'R', partition: 0, replicas: [3, 4, 1], log_dirs: ['any', 'any', 'any'] }] }))
+    const executed = await edgelog(['reassign-partitions', '--reassignment-json-file', file, '--execute'])
+    expect(executed.stderr).toBe('')
+    expect(executed.stdout).toContain('{"version":1,"partitions":[{"topic":"R","partition":0,"replicas":[0,1,2],"log_dirs":["any","any","any"]}]}')
+    expect(executed.stdout).toContain('Successfully started partition reassignments for R-0')
+    let verified = await edgelog(['reassign-partitions', '--reassignment-json-file', file, '--verify'])
+    while (verified.code !== 0) {
+      expect(verified.stdout).toContain('Reassignment of partition R-0 is still in progress.')
+      verified = await edgelog(['reassign-partitions', '--reassignment-json-file', file, '--verify'])
+    }
+    expect(verified.stdout).toBe('Status of partition reassignment:\nReassignment of partition R-0 is completed.\n')
+    // The removed leader handed over to the first in-sync replica of the target (3); electing the preferred one is not needed.
+    const described = await edgelog(['topics', '--describe', '--topic', 'R'])
+    expect(described.stdout).toMatch(/Partition: 0\tLeader: 3\tReplicas: 3,4,1\tIsr: [134],[134],[134]\n/)
+    const notNeeded = await edgelog(['leader-election', '--election-type', 'PREFERRED', '--topic', 'R', '--partition', '0'])
+    expect(notNeeded).toMatchObject({ code: 0, stdout: 'Valid replica already elected for partitions R-0\n' })
+    // Reorder, then elect: 4 leads.
+    writeFileSync(file, JSON.stringify({ version: 1, partitions: [{ topic: 'R', partition: 0, replicas: [4, 3, 1] }] }))
+    expect((await edgelog(['reassign-partitions', '--reassignment-json-file', file, '--execute'])).code).toBe(0)
+    const elected = await edgelog(['leader-election', '--election-type', 'PREFERRED', '--topic', 'R', '--partition', '0'])
+    expect(elected).toMatchObject({ code: 0, stdout: 'Successfully completed leader election (PREFERRED) for partitions R-0\n' })
+    expect((await edgelog(['topics', '--describe', '--topic', 'R'])).stdout).toMatch(/Partition: 0\tLeader: 4\tReplicas: 4,3,1\t/)
+    const bad = await edgelog(['leader-election', '--election-type', 'UNCLEAN', '--topic', 'R', '--partition', '0'])
+    expect([bad.code, bad.stderr]).toEqual([1, expect.stringMatching(/only PREFERRED/)])
+    const consumed = await edgelog(['console-consumer', '--topic', 'R', '--from-beginning', '--max-messages', '20', '--timeout-ms', '15000'])
+    expect(consumed.stdout.trim().split('\n')).toEqual(Array.from({ length: 20 }, (_, i) => `m${i}`))
+    await producer.disconnect()
+    await kafka.close()
   }, 120_000)
 })

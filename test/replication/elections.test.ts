@@ -69,6 +69,23 @@ describe('replication: elections, epochs, truncation', () => {
     expect((await replicaRecords(cluster, a.leader, a)).map((r) => r.epoch)).toEqual([0, 0, 1, 2])
   })
 
+  it('ClusterBroker.electLeaders (kafka-leader-election --election-type PREFERRED): per partition, Kafka\'s answers', async () => {
+    cluster = await startCluster()
+    await createTopic(cluster, 't', { config: { 'min.insync.replicas': '2' } })
+    const a = await assignment(cluster, 't')
+    const admin = createClient(cluster.client()).admin()
+    expect(await admin.electLeaders({ partitions: [{ topic: 't', partition: 0 }] })).toEqual([
+      { topic: 't', partition: 0, errorCode: 84, error: expect.objectContaining({ code: 'ELECTION_NOT_NEEDED' }) },
+    ])
+    const to = a.replicas.find((r) => r !== a.leader)!
+    expect(await cluster.controller.electLeader({ topicId: a.topicId, partition: 0, to })).toBe(true)
+    expect(await admin.electLeaders({ partitions: [{ topic: 't', partition: 0 }, { topic: 't', partition: 9 }] })).toEqual([
+      { topic: 't', partition: 0, errorCode: 0 },
+      { topic: 't', partition: 9, errorCode: 3, error: expect.objectContaining({ code: 'UNKNOWN_TOPIC_OR_PARTITION' }) },
+    ])
+    expect((await assignment(cluster, 't')).leader).toBe(a.replicas[0])
+  })
+
   it('fences a deposed leader: its writes are never acknowledged with acks=all, and back it truncates them at the epoch boundary (KIP-101)', async () => {
     cluster = await startCluster()
     await createTopic(cluster, 't', { config: { 'min.insync.replicas': '2' } })

@@ -205,8 +205,8 @@ describe('replicated topics at the edge', { timeout: 60_000 }, () => {
     let text = ''
     while (!text.includes('late')) text += new TextDecoder().decode((await reader.read()).value)
     await reader.cancel()
-    // The HTTP cache and MirrorMaker-style paths are not for replicated partitions: refused by name, typed.
-    const refused = await call('POST', `/v1/topics/${topic}/delete-records`, { partitions: [{ partition: 0, offset: 1 }] })
+    // Tiered storage is not for replicated partitions: refused by name, typed.
+    const refused = await call('GET', `/v1/topics/${topic}/partitions/0/tiers`)
     expect(refused.data.error.code).toBe('UNSUPPORTED_VERSION')
   })
 
@@ -357,14 +357,11 @@ describe('replicated topics at the edge', { timeout: 60_000 }, () => {
     expect(() => replicaLocations({ EDGELOG_REPLICA_LOCATIONS: 'weur,mars' })).toThrow(/location hints/)
   })
 
-  it('a transactional batch is refused on a replicated topic (its markers could not reach the replicas), nothing stored', async () => {
+  it('a method a replicated partition does not have is refused typed, never a TypeError', async () => {
     const topic = await create(1, 3)
     const a = await assignmentOf(topic)
-    const face = replicatedFace(new Cluster(env), { ...a, partitionEpoch: 0 }) as { produce: (...args: unknown[]) => Promise<any> }
-    const txn = encodeBatch([{ key: null, value: new TextEncoder().encode('t'), timestamp: Date.now() }], { producerId: 7, producerEpoch: 0, baseSequence: 0, isTransactional: true })
-    const answer = await face.produce({ topic, partition: 0 }, [txn], -1)
-    expect(answer.error.code).toBe('UNSUPPORTED_VERSION')
-    expect((await statusOf(a.stream, a.leader, a)).logEndOffset).toBe(0)
+    const face = replicatedFace(new Cluster(env), { ...a, partitionEpoch: 0 }) as { tiers: (...args: unknown[]) => Promise<any> }
+    expect((await face.tiers({ topic, partition: 0 }, false)).error.code).toBe('UNSUPPORTED_VERSION')
   })
 
   it('every replica runs retention on its own log from its alarm, armed by its appends', async () => {

@@ -17,6 +17,7 @@ import { mountReplicaFaultRoute } from '../replication/test-route.ts'
 import { mountReplicaRoutes } from './replicas.ts'
 import { SCHEMAS_TOPIC } from '../../core/schemas/store.ts'
 import { mountDeleteRecords } from './delete-records.ts'
+import { mountReassignmentRoutes } from './reassignments.ts'
 import { mountTransactions } from './transactions.ts'
 import { mountSchemaRegistry, SCHEMA_REGISTRY_PREFIXES } from './schema-registry.ts'
 import { mountDurableStreams } from './durable-streams.ts'
@@ -88,6 +89,7 @@ export function createApp(): Hono<AppEnv> {
 
   mountReplicaRoutes(app)
   mountDeleteRecords(app)
+  mountReassignmentRoutes(app)
   mountReplicaFaultRoute(app)
   mountTransactions(app)
   mountActivityRoute(app)

@@ -65,7 +65,28 @@ export const openapi = {
     },
     '/v1/health': { get: { summary: 'Liveness', security: [], responses: ok('Alive', { type: 'object', properties: { ok: { type: 'boolean' } } }) } },
     '/v1/openapi.json': { get: { summary: 'This document', security: [], responses: ok('OpenAPI 3.1', { type: 'object' }) } },
-    '/v1/cluster': { get: { summary: 'Cluster id and brokers (describeCluster)', responses: { ...ok('Cluster', ref('Cluster')), ...errors(401) } } },
+    '/v1/cluster': { get: { summary: 'Cluster id and brokers (describeCluster): one broker per replica region (node id = broker index, host = location hint)', responses: { ...ok('Cluster', ref('Cluster')), ...errors(401) } } },
+    '/v1/elect-leaders': {
+      post: {
+        summary: "Kafka's ElectLeaders, PREFERRED: each partition's first replica leads if it is a reachable in-sync replica (cluster admin)",
+        parameters: [query('errors', { enum: ['inline'] }, 'inline: answer 200 with per-partition errors')],
+        requestBody: body({ type: 'object', required: ['partitions'], properties: { electionType: { enum: ['PREFERRED'] }, partitions: { type: 'array', items: { type: 'object', properties: { topic: str, partition: int } } } } }),
+        responses: { ...ok('Per partition; failed ones carry error (ELECTION_NOT_NEEDED 409, PREFERRED_LEADER_NOT_AVAILABLE 503)', ref('PartitionResults')), ...errors(400, 401, 403, 404, 409, 503) },
+      },
+    },
+    '/v1/partition-reassignments': {
+      get: {
+        summary: "Kafka's ListPartitionReassignments: those in progress, with adding and removing replicas",
+        parameters: [query('topic', str, 'Only this topic')],
+        responses: { ...ok('Reassignments in progress', { type: 'object', properties: { topics: { type: 'array', items: { type: 'object', properties: { topic: str, partitions: { type: 'array', items: { type: 'object', properties: { partition: int, replicas: { type: 'array', items: int }, addingReplicas: { type: 'array', items: int }, removingReplicas: { type: 'array', items: int } } } } } } } } }), ...errors(401, 403, 404) },
+      },
+      post: {
+        summary: "Kafka's AlterPartitionReassignments: new replicas per partition (null cancels); added replicas copy the log and join the ISR before the removed ones go (cluster admin)",
+        parameters: [query('errors', { enum: ['inline'] }, 'inline: answer 200 with per-partition errors')],
+        requestBody: body({ type: 'object', required: ['topics'], properties: { topics: { type: 'array', items: { type: 'object', properties: { topic: str, partitionAssignment: { type: 'array', items: { type: 'object', properties: { partition: int, replicas: { type: ['array', 'null'], items: int } } } } } } } } }),
+        responses: { ...ok('Per partition; failed ones carry error', ref('PartitionResults')), ...errors(400, 401, 403, 404, 409) },
+      },
+    },
     '/v1/metadata': {
       post: {
         summary: "Topic metadata (Kafka's Metadata request); auto-creates when asked and allowed",
@@ -238,7 +259,8 @@ export const openapi = {
     responses: Object.fromEntries([400, 401, 403, 404, 409, 413, 416, 503].map((s) => [`Error${s}`, { description: `Error (${s})`, content: json(ref('Error')) }])),
     schemas: {
       Error: { type: 'object', required: ['error'], properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string', description: "Kafka's error name, e.g. UNKNOWN_TOPIC_OR_PARTITION" }, message: str } } } },
-      Cluster: { type: 'object', properties: { clusterId: str, brokers: { type: 'array' }, controller: int } },
+      Cluster: { type: 'object', properties: { clusterId: str, brokers: { type: 'array', items: { type: 'object', properties: { nodeId: int, host: str, port: int } } }, controller: int } },
+      PartitionResults: { type: 'object', properties: { partitions: { type: 'array', items: { type: 'object', properties: { topic: str, partition: int, error: { type: 'object', properties: { code: str, message: str } } } } } } },
       TopicConfig: { type: 'object', additionalProperties: true, description: 'Kafka topic configs: retention.ms, retention.bytes, segment.bytes, segment.ms, cleanup.policy, max.message.bytes, min.compaction.lag.ms, delete.retention.ms, message.timestamp.type' },
       CreateTopic: { type: 'object', required: ['name'], properties: { name: str, partitions: { type: 'integer', minimum: 1 }, config: { type: 'object', additionalProperties: { type: ['string', 'number'] } } } },
       TopicSpec: { type: 'object', required: ['topic'], properties: { topic: str, numPartitions: int, replicationFactor: int, configEntries: { type: 'array', items: { type: 'object', properties: { name: str, value: str } } } } },

@@ -58,7 +58,10 @@ export class ControllerObject extends DurableObject<EdgelogEnv> {
     this.storage = new SqliteStorage(ctx.storage)
     // Tiered storage exists here exactly when there is an R2 binding (docs/tiered-storage.md):
     // without one a topic asking for it is refused INVALID_CONFIG.
-    this.replicated = new ReplicationController(this.storage, env)
+    this.replicated = new ReplicationController(this.storage, env, async (at) => {
+      const current = await ctx.storage.getAlarm()
+      if (current === null || current > at) await ctx.storage.setAlarm(at)
+    })
     // The replication factor is bounded by the regions replicas may go to (EDGELOG_REPLICA_LOCATIONS).
     this.registry = new TopicRegistry(this.storage, { ...settingsOf(env), 'remote.log.storage.system.enable': env.REMOTE_STORAGE !== undefined }, Date.now, this.replicated.brokers)
   }
@@ -230,11 +233,12 @@ export class ControllerObject extends DurableObject<EdgelogEnv> {
     return envelope(async () => (await this.storage.listMeta(GROUP_DIR)).map((e) => decodeURIComponent(e.key.slice(GROUP_DIR.length))))
   }
 
-  /** Finishes topic deletions that could not reach every partition. */
+  /** Finishes topic deletions that could not reach every partition, and replica stops that failed (reassignments). */
   override async alarm(): Promise<void> {
     for (const { value } of await this.storage.listMeta<PendingDrop>('edge/drop/')) {
       await this.finishDeletion(value).catch(() => {})
     }
+    await this.replicated.retryStops().catch(() => {})
   }
 
   /**

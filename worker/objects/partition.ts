@@ -15,7 +15,7 @@ import { WATCH_HEADER, type WatchRequest } from '../wait/protocol.ts'
 import { Tiering, type TierFault, type TierStatus } from './tiering.ts'
 import { LogStartLeases, type LogStartLease } from './log-start-lease.ts'
 import type { PartitionAssignment } from '../../core/replication/types.ts'
-import { ReplicaHost } from '../replication/host.ts'
+import { ReplicaHost, type ReplicaWatch } from '../replication/host.ts'
 import type { ReplicaCall } from '../replication/protocol.ts'
 
 /**
@@ -108,11 +108,16 @@ export class PartitionObject extends DurableObject<EdgelogEnv> {
     return this.activityOf.track(async () => {
       const result = await envelope(async () => {
         if (request.headers.get('upgrade')?.toLowerCase() !== 'websocket') throw new EdgelogError('INVALID_REQUEST', 'The partition object takes only watch WebSockets over fetch')
-        let watch: { target: PartitionTarget } & WatchRequest
+        let watch: { target: PartitionTarget; replica?: ReplicaWatch } & WatchRequest
         try {
           watch = JSON.parse(request.headers.get(WATCH_HEADER) ?? '')
         } catch {
           throw new EdgelogError('INVALID_REQUEST', `${WATCH_HEADER} must be JSON`)
+        }
+        // A replicated partition's leader (worker/replication/face.ts): its hub, bounded by the high watermark.
+        if (watch.replica) {
+          await this.assertLive()
+          return this.host().watch(watch.replica, watch)
         }
         const log = await this.open(watch.target)
         // A Durable Streams reader that opened its watch just after the stream closed learns it at once.
@@ -368,11 +373,15 @@ export class PartitionObject extends DurableObject<EdgelogEnv> {
     })))
   }
 
+  private host(): ReplicaHost {
+    return (this.replicaHost ??= new ReplicaHost(this.ctx, this.env, this.storage, this.watchers))
+  }
+
   /** Edge replication (worker/replication/host.ts): this object as one replica of a replicated partition. */
   replica(call: ReplicaCall): Promise<Result<unknown>> {
     return this.activityOf.track(() => envelope(async () => {
       await this.assertLive()
-      return (this.replicaHost ??= new ReplicaHost(this.ctx, this.env, this.storage)).handle(call)
+      return this.host().handle(call)
     }))
   }
 
@@ -383,7 +392,7 @@ export class PartitionObject extends DurableObject<EdgelogEnv> {
       if (await this.isDropped()) return
       const info = this.info ?? (await this.storage.getMeta<PartitionTarget>(INFO_KEY))
       // A replica object has no partition info: its alarm retries followers (worker/replication/).
-      if (!info) return await (this.replicaHost ??= new ReplicaHost(this.ctx, this.env, this.storage)).alarm()
+      if (!info) return await this.host().alarm()
       const log = await this.open(info)
       await this.leases.exclusive(() => log.maintain())
       await this.notifyWatchers()

@@ -16,15 +16,22 @@ import type { SqliteStorage } from '../../adapters/durable-object/index.ts'
 import type { EdgelogEnv } from '../env.ts'
 import { replicaLocations, replicaName, replicasFor, replicaStub, streamOf } from './placement.ts'
 import { callReplica, type ControllerCall } from './protocol.ts'
+import { completeIfCaughtUp, planReassignment } from '../../core/replication/reassign.ts'
 
 const PREFIX = 'edge/assign/'
 const key = (topicId: string, partition: number) => `${PREFIX}${topicId}/${partition}`
 const PROBE_TIMEOUT_MS = 5_000
+/** A replica reassigned away that could not be stopped: retried from the controller's alarm. */
+interface PendingStop { topicId: string; partition: number; broker: BrokerId; partitionEpoch: number }
+const STOP_PREFIX = 'edge/stop/'
+const stopKey = (p: PendingStop) => `${STOP_PREFIX}${p.topicId}/${p.partition}/${p.broker}`
+const STOP_RETRY_MS = 10_000
 
 export class ReplicationController {
   private queue: Promise<unknown> = Promise.resolve()
 
-  constructor(private readonly storage: SqliteStorage, private readonly env: EdgelogEnv) {}
+  /** `retryAt`: arms the controller object's alarm (no later than `at`), for stops that failed. */
+  constructor(private readonly storage: SqliteStorage, private readonly env: EdgelogEnv, private readonly retryAt: (at: number) => Promise<void> = async () => {}) {}
 
   /** The brokers (regions) a replica may go to: the registry's bound on the replication factor. */
   get brokers(): number {
@@ -42,6 +49,8 @@ export class ReplicationController {
       case 'alterPartition': return this.alterPartition(call.req)
       case 'assignment': return this.storage.getMeta<PartitionAssignment>(key(call.topicId, call.partition))
       case 'leaderUnreachable': return this.leaderUnreachable(call)
+      case 'electPreferred': return this.electPreferred(call)
+      case 'reassign': return this.reassign(call)
       default: throw new EdgelogError('INVALID_REQUEST', `Unknown controller call ${JSON.stringify((call as { op?: unknown })?.op)}`)
     }
   }
@@ -100,9 +109,10 @@ export class ReplicationController {
     await this.storage.commit({ meta: [], deleteMetaPrefixes: [`${PREFIX}${topicId}/`] })
   }
 
-  private alterPartition(req: AlterPartitionRequest): Promise<PartitionAssignment> {
-    return this.serial(async () => {
-      const s = await this.storage.getMeta<PartitionAssignment>(key(req?.topicId, req?.partition))
+  private async alterPartition(req: AlterPartitionRequest): Promise<PartitionAssignment> {
+    let before: PartitionAssignment | undefined
+    const next = await this.serial(async () => {
+      const s = before = await this.storage.getMeta<PartitionAssignment>(key(req?.topicId, req?.partition))
       if (!s) throw new EdgelogError('UNKNOWN_TOPIC_OR_PARTITION', `No replicated partition ${req?.topicId}/${req?.partition}`)
       if (req.leader !== s.leader || req.leaderEpoch !== s.leaderEpoch) {
         throw new EdgelogError('FENCED_LEADER_EPOCH', `Replica ${req.leader} at epoch ${req.leaderEpoch} is not the leader of ${s.topic}-${s.partition} (replica ${s.leader}, epoch ${s.leaderEpoch})`)
@@ -113,10 +123,82 @@ export class ReplicationController {
       if (!Array.isArray(req.isr) || !req.isr.includes(s.leader) || req.isr.some((r) => !s.replicas.includes(r))) {
         throw new EdgelogError('INVALID_REQUEST', `ISR ${JSON.stringify(req.isr)} is not eligible for ${s.topic}-${s.partition}`)
       }
-      const next = { ...s, isr: s.replicas.filter((r) => req.isr.includes(r)), partitionEpoch: s.partitionEpoch + 1, unclean: false }
+      const grown = { ...s, isr: s.replicas.filter((r) => req.isr.includes(r)), partitionEpoch: s.partitionEpoch + 1, unclean: false }
+      // The replicas being added are all in sync now: the reassignment completes in the same step (KIP-455).
+      const next = completeIfCaughtUp(grown) ?? grown
       await this.save(next)
       return next
     })
+    if (before && before.replicas.length !== next.replicas.length) await this.applied(before, next, before.replicas.filter((r) => !next.replicas.includes(r)))
+    return next
+  }
+
+  /**
+   * Kafka's preferred-leader election (kafka-leader-election --election-type PREFERRED): the
+   * first replica leads at epoch + 1 if it is in the ISR and answers; ELECTION_NOT_NEEDED if it
+   * leads already, PREFERRED_LEADER_NOT_AVAILABLE otherwise. The old leader is told at once, so
+   * it stops answering acks=1 writes (its pending acks=all ones fail, and clients retry).
+   */
+  private async electPreferred(req: { topicId: string; partition: number }): Promise<PartitionAssignment> {
+    let before: PartitionAssignment | undefined
+    const next = await this.serial(async () => {
+      const s = before = await this.storage.getMeta<PartitionAssignment>(key(req?.topicId, req?.partition))
+      if (!s) throw new EdgelogError('UNKNOWN_TOPIC_OR_PARTITION', `No replicated partition ${req?.topicId}/${req?.partition}`)
+      const to = s.replicas[0]
+      if (to === s.leader) throw new EdgelogError('ELECTION_NOT_NEEDED', `${s.topic}-${s.partition}: the preferred replica ${to} leads already`)
+      if (!s.isr.includes(to) || !(await this.alive(s, to))) {
+        throw new EdgelogError('PREFERRED_LEADER_NOT_AVAILABLE', `${s.topic}-${s.partition}: the preferred replica ${to} is not a reachable in-sync replica (ISR ${JSON.stringify(s.isr)})`)
+      }
+      const a: PartitionAssignment = { ...s, leader: to, leaderEpoch: s.leaderEpoch + 1, partitionEpoch: s.partitionEpoch + 1, unclean: false }
+      await this.save(a)
+      return a
+    })
+    await this.applied(before!, next, [])
+    return next
+  }
+
+  /** Kafka's AlterPartitionReassignments for one partition (reassign.ts); the leader starts copying to the added replicas at once. */
+  private async reassign(req: { topicId: string; partition: number; replicas: BrokerId[] | null }): Promise<PartitionAssignment> {
+    let before: PartitionAssignment | undefined
+    const plan = await this.serial(async () => {
+      const s = before = await this.storage.getMeta<PartitionAssignment>(key(req?.topicId, req?.partition))
+      if (!s) throw new EdgelogError('UNKNOWN_TOPIC_OR_PARTITION', `No replicated partition ${req?.topicId}/${req?.partition}`)
+      const p = planReassignment(s, req.replicas, this.brokers)
+      await this.save(p.next)
+      return p
+    })
+    await this.applied(before!, plan.next, plan.stopped)
+    return plan.next
+  }
+
+  /**
+   * After a saved decision: the leader (new or not) and a deposed leader take it now, the others
+   * from the leader's pushes; replicas reassigned away are stopped. A stop that fails is
+   * remembered and retried from the controller's alarm (meanwhile that replica serves nothing:
+   * no assignment names it).
+   */
+  private async applied(before: PartitionAssignment, next: PartitionAssignment, stopped: BrokerId[]): Promise<void> {
+    const told = new Set([next.leader, before.leader].filter((b) => b >= 0))
+    await Promise.allSettled([...told].map((b) => this.tell(b, next)))
+    const stops = stopped.map((broker): PendingStop => ({ topicId: next.topicId, partition: next.partition, broker, partitionEpoch: next.partitionEpoch }))
+    const failed = (await Promise.all(stops.map(async (p) => ((await this.stop(p)) ? undefined : p)))).filter((p) => p !== undefined)
+    if (failed.length === 0) return
+    await this.storage.commit({ meta: failed.map((p) => ({ key: stopKey(p), value: p })) })
+    await this.retryAt(Date.now() + STOP_RETRY_MS)
+  }
+
+  /** The controller object's alarm: stops that failed before, again; those still failing stay for the next alarm. */
+  async retryStops(): Promise<void> {
+    const pending = await this.storage.listMeta<PendingStop>(STOP_PREFIX)
+    if (pending.length === 0) return
+    const done = (await Promise.all(pending.map(async ({ key, value }) => ((await this.stop(value)) ? key : undefined)))).filter((k) => k !== undefined)
+    if (done.length > 0) await this.storage.commit({ meta: done.map((key) => ({ key, value: undefined })) })
+    if (done.length < pending.length) await this.retryAt(Date.now() + STOP_RETRY_MS)
+  }
+
+  private async stop(p: PendingStop): Promise<boolean> {
+    return callReplica(replicaStub(this.env, `${p.topicId}/${p.partition}`, p.broker), { op: 'stop', self: p.broker, topicId: p.topicId, partition: p.partition, partitionEpoch: p.partitionEpoch })
+      .then(() => true, () => false)
   }
 
   /**

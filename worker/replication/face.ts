@@ -2,32 +2,28 @@
  * What the Worker's routes call for a replicated partition, in place of the partition object's
  * stub (Cluster.onPartition hands this over when the target carries an assignment): the same
  * methods and answers, routed to the leader replica — produce, fetch (up to the high watermark
- * only), list offsets, state, maintenance — and, for the Worker's long polls and tails, a
- * local watch socket fed by reads parked in the leader. A leader that cannot be reached is
+ * only), list offsets, state, maintenance — and, for the Worker's long polls and tails, the
+ * leader's hibernatable watch sockets. A leader that cannot be reached is
  * reported to the controller, which checks and elects; the caller gets a retriable error and
- * fresh metadata next time. Anything else a partition object does (Durable Streams, tiers,
- * DeleteRecords, transaction markers, MirrorMaker) is refused here with a typed error.
+ * fresh metadata next time. DeleteRecords and transaction markers go to the leader too, which
+ * replicates them. Anything else a partition object does (Durable Streams, tiers, MirrorMaker)
+ * is refused here with a typed error.
  */
 import { concatBytes } from '../../core/codec/bytes.ts'
-import { EdgelogError, isEdgelogError } from '../../core/errors.ts'
+import { EdgelogError, errorFromJSON, isEdgelogError } from '../../core/errors.ts'
 import type { OffsetSpec, PartitionState } from '../../core/broker.ts'
 import type { PartitionAssignment, ReplicaReadResponse } from '../../core/replication/types.ts'
 import type { Cluster } from '../cluster.ts'
 import type { AppendOutcome, FetchOutcome, PartitionTarget } from '../objects/partition.ts'
 import { MAX_FETCH_WAIT_MS } from '../objects/partition.ts'
 import { envelope, type Result } from '../rpc.ts'
-import { encodeData, INLINE_MAX_BYTES, WATCH_HEADER, type WatchRequest } from '../wait/protocol.ts'
+import { WATCH_HEADER, type WatchRequest } from '../wait/protocol.ts'
 import { replicaLocations, replicaStub, streamOf } from './placement.ts'
 import { nearestFollower } from './rack.ts'
 import { callController, callReplica, type ReplicaAnswers, type ReplicaCall } from './protocol.ts'
 
 /** Kafka's request.timeout.ms: how long acks=all waits for the ISR. */
 const PRODUCE_TIMEOUT_MS = 30_000
-/**
- * A parked read in the leader for a watch, re-armed while the watch lasts. Short: the leader
- * cannot know when the Worker gives up waiting, and an abandoned read keeps it awake this long.
- */
-const WATCH_READ_MS = 5_000
 
 type Call<K extends ReplicaCall['op']> = Extract<ReplicaCall, { op: K }>
 
@@ -39,10 +35,6 @@ export class ReplicatedPartition {
 
   produce(target: PartitionTarget, batches: Uint8Array[], acks: -1 | 0 | 1): Promise<Result<{ results: AppendOutcome[]; logStartOffset: number }>> {
     return envelope(async () => {
-      // Transaction markers cannot reach replica objects yet: a transactional batch is refused, never stored uncommittable.
-      if (batches.some((b) => b instanceof Uint8Array && b.byteLength >= 23 && (b[22] & 0x10) !== 0)) {
-        throw new EdgelogError('UNSUPPORTED_VERSION', `Transactions are not supported on replicated topics yet (${target.topic} has replication factor ${this.a.replicas.length})`)
-      }
       const outcomes = await this.onLeader({ op: 'produce', assignment: this.a, acks, batches, timeoutMs: PRODUCE_TIMEOUT_MS } as Omit<Call<'produce'>, 'self'>)
       let logStartOffset = -1
       const results = outcomes.map((o): AppendOutcome => {
@@ -58,8 +50,21 @@ export class ReplicatedPartition {
     })
   }
 
-  fetchBatches(_target: PartitionTarget, req: { offset: number; maxBytes: number; maxWaitMs?: number }): Promise<Result<FetchOutcome>> {
-    return envelope(async () => outcome(await this.nearRead(req.offset, req.maxBytes, Math.min(Math.max(0, Number(req.maxWaitMs) || 0), MAX_FETCH_WAIT_MS))))
+  fetchBatches(_target: PartitionTarget, req: { offset: number; maxBytes: number; maxWaitMs?: number; isolationLevel?: 0 | 1 }): Promise<Result<FetchOutcome>> {
+    const isolationLevel = req.isolationLevel === 1 ? 1 : 0
+    return envelope(async () => outcome(await this.nearRead(req.offset, req.maxBytes, Math.min(Math.max(0, Number(req.maxWaitMs) || 0), MAX_FETCH_WAIT_MS), isolationLevel)))
+  }
+
+  /** The transaction coordinator's marker: written by the leader at its epoch, answered once the ISR has it. */
+  writeMarker(_target: PartitionTarget, marker: { producerId: number; producerEpoch: number; commit: boolean; coordinatorEpoch?: number }): Promise<Result<void>> {
+    return envelope(async () => {
+      await this.onLeader({ op: 'writeMarker', assignment: this.a, marker, timeoutMs: PRODUCE_TIMEOUT_MS } as Omit<Call<'writeMarker'>, 'self'>)
+    })
+  }
+
+  /** Kafka's DeleteRecords: the leader moves its log start and pushes it to the followers. */
+  deleteRecords(_target: PartitionTarget, offset: number): Promise<Result<{ lowWatermark: number }>> {
+    return envelope(() => this.onLeader({ op: 'deleteRecords', assignment: this.a, offset } as Omit<Call<'deleteRecords'>, 'self'>))
   }
 
   /** Never cacheable: a replicated partition's reads are bounded by a high watermark the cache cannot follow. */
@@ -67,8 +72,8 @@ export class ReplicatedPartition {
     return envelope(async () => outcome(await this.nearRead(req.offset, req.maxBytes, 0)))
   }
 
-  listOffsets(_target: PartitionTarget, spec: OffsetSpec): Promise<Result<{ offset: number; timestamp: number }>> {
-    return envelope(() => this.onLeader({ op: 'listOffset', assignment: this.a, spec } as Omit<Call<'listOffset'>, 'self'>))
+  listOffsets(_target: PartitionTarget, spec: OffsetSpec, isolationLevel?: 0 | 1): Promise<Result<{ offset: number; timestamp: number }>> {
+    return envelope(() => this.onLeader({ op: 'listOffset', assignment: this.a, spec, isolationLevel: isolationLevel === 1 ? 1 : 0 } as Omit<Call<'listOffset'>, 'self'>))
   }
 
   /** Kafka's describe: the leader's figures (another replica's when the leader is away), with Leader, Replicas, Isr. */
@@ -106,39 +111,29 @@ export class ReplicatedPartition {
   }
 
   /**
-   * The Worker's watch (worker/wait/): a socket pair in this isolate, fed by reads parked in the
-   * leader (each up to 5 s, re-armed while the socket is open), sent as the object's data frames.
+   * The Worker's watch (worker/wait/), sent on to the leader replica object, which accepts it
+   * through the Hibernation API and pushes as its high watermark moves: a waiting reader keeps
+   * no request open in the leader, which may sleep. A leader that cannot be reached is reported
+   * (an election may follow); a refused watch (stale metadata) refreshes this Worker's view.
    */
-  async fetch(_url: string, init?: RequestInit): Promise<Response> {
-    const watch = JSON.parse(new Headers(init?.headers).get(WATCH_HEADER) ?? '{}') as WatchRequest
-    const pair = new WebSocketPair()
-    const [client, server] = [pair[0], pair[1]]
-    server.accept()
-    let open = true
-    server.addEventListener('close', () => { open = false })
-    void (async () => {
-      let offset = watch.offset
-      try {
-        while (open) {
-          const r = await this.read(offset, watch.maxBytes, WATCH_READ_MS)
-          if (!open) return
-          if (r.batches.length === 0) continue
-          const last = r.batches[r.batches.length - 1]
-          const view = new DataView(last.buffer, last.byteOffset, last.byteLength)
-          const next = Number(view.getBigInt64(0)) + view.getInt32(23) + 1
-          const bytes = concatBytes(r.batches)
-          // Over one message's limit: `ready`, and the Worker fetches (as the partition object does).
-          if (bytes.byteLength > INLINE_MAX_BYTES) return server.send(JSON.stringify({ t: 'ready', hw: r.highWatermark, ls: r.logStartOffset }))
-          server.send(encodeData({ t: 'data', from: offset, next, count: r.batches.length, hw: r.highWatermark, ls: r.logStartOffset }, bytes))
-          if (watch.mode !== 'stream') return
-          offset = next
-        }
-      } catch (error) {
-        const e = isEdgelogError(error) ? error : new EdgelogError('UNKNOWN_SERVER_ERROR', String(error))
-        if (open) server.send(JSON.stringify({ t: 'error', code: e.code, message: e.message }))
-      }
-    })()
-    return new Response(null, { status: 101, webSocket: client })
+  async fetch(url: string, init?: RequestInit): Promise<Response> {
+    const headers = new Headers(init?.headers)
+    const watch = JSON.parse(headers.get(WATCH_HEADER) ?? '{}') as WatchRequest
+    if (this.a.leader < 0) await this.leaderUnreachable(new EdgelogError('LEADER_NOT_AVAILABLE', `${this.a.topic}-${this.a.partition} has no leader (no in-sync replica reachable)`))
+    headers.set(WATCH_HEADER, JSON.stringify({ ...watch, replica: { self: this.a.leader, assignment: this.a } }))
+    let response: Response
+    try {
+      response = await this.stub(this.a.leader).fetch(url, { ...init, headers })
+    } catch (error) {
+      await this.leaderUnreachable(new EdgelogError('NETWORK_EXCEPTION', `Replica ${this.a.leader} could not be reached: ${String(error)}`, { cause: error, retriable: true }))
+    }
+    if (!response!.webSocket) {
+      this.cluster.invalidate(this.a.topic)
+      // A leader that does not answer (a test fault here, a thrown call above) is reported, as a failed fetch would be.
+      const body = await response!.clone().json().catch(() => undefined) as { error?: { code?: string; message?: string } } | undefined
+      if (body?.error?.code === 'NETWORK_EXCEPTION') await this.leaderUnreachable(errorFromJSON(body.error))
+    }
+    return response!
   }
 
   /**
@@ -146,21 +141,22 @@ export class ReplicatedPartition {
    * high watermark; with nothing there (it hears of the newest commits with the next push), the leader
    * does, and may park the read.
    */
-  private async nearRead(offset: number, maxBytes: number, maxWaitMs: number): Promise<ReplicaReadResponse> {
+  private async nearRead(offset: number, maxBytes: number, maxWaitMs: number, isolationLevel: 0 | 1 = 0): Promise<ReplicaReadResponse> {
     const near = nearestFollower(this.a, replicaLocations(this.cluster.env), this.rack)
     if (near !== undefined) {
-      const r = await callReplica(this.stub(near), { op: 'read', self: near, assignment: this.a, offset, maxBytes, maxWaitMs: 0 }).catch(() => undefined)
+      // A follower's read_committed view is its own (it keeps the leader's transaction state from what it copied).
+      const r = await callReplica(this.stub(near), { op: 'read', self: near, assignment: this.a, offset, maxBytes, maxWaitMs: 0, isolationLevel }).catch(() => undefined)
       if (r && r.batches.length > 0) return r
     }
-    return this.read(offset, maxBytes, maxWaitMs)
+    return this.read(offset, maxBytes, maxWaitMs, isolationLevel)
   }
 
-  private read(offset: number, maxBytes: number, maxWaitMs: number): Promise<ReplicaReadResponse> {
-    return this.onLeader({ op: 'read', assignment: this.a, offset, maxBytes, maxWaitMs } as Omit<Call<'read'>, 'self'>)
+  private read(offset: number, maxBytes: number, maxWaitMs: number, isolationLevel: 0 | 1 = 0): Promise<ReplicaReadResponse> {
+    return this.onLeader({ op: 'read', assignment: this.a, offset, maxBytes, maxWaitMs, isolationLevel } as Omit<Call<'read'>, 'self'>)
   }
 
   /** A call to the leader; an unreachable (or absent) leader goes to the controller, which checks and elects. */
-  private async onLeader<K extends 'produce' | 'read' | 'listOffset'>(call: Omit<Call<K>, 'self'>): Promise<ReplicaAnswers[K]> {
+  private async onLeader<K extends 'produce' | 'read' | 'listOffset' | 'writeMarker' | 'deleteRecords'>(call: Omit<Call<K>, 'self'>): Promise<ReplicaAnswers[K]> {
     if (this.a.leader < 0) await this.leaderUnreachable(new EdgelogError('LEADER_NOT_AVAILABLE', `${this.a.topic}-${this.a.partition} has no leader (no in-sync replica reachable)`))
     try {
       return await callReplica(this.stub(this.a.leader), { ...call, self: this.a.leader } as Call<K>) as ReplicaAnswers[K]
@@ -192,7 +188,8 @@ export class ReplicatedPartition {
 }
 
 function outcome(r: ReplicaReadResponse): FetchOutcome {
-  return { bytes: concatBytes(r.batches), batchCount: r.batches.length, highWatermark: r.highWatermark, logStartOffset: r.logStartOffset }
+  const committed = r.lastStableOffset === undefined ? {} : { lastStableOffset: r.lastStableOffset, abortedTransactions: r.abortedTransactions ?? [] }
+  return { bytes: concatBytes(r.batches), batchCount: r.batches.length, highWatermark: r.highWatermark, logStartOffset: r.logStartOffset, ...committed }
 }
 
 /** The face, with every method it does not have refused as unsupported (typed, never a TypeError). */

@@ -16,6 +16,9 @@ import type { EdgelogEnv } from '../env.ts'
 import { settingsOf } from '../rpc.ts'
 import { callController, type PushAnswer, type PushRequest, type ReplicaAnswers, type ReplicaCall } from './protocol.ts'
 import { LeaderSync } from './leader-sync.ts'
+import type { WatchHub } from '../wait/hub.ts'
+import { replicaSource, ReplicaWatchers } from './watch.ts'
+import type { WatchRequest } from '../wait/protocol.ts'
 
 /** Who this object is and the newest assignment it has taken (written on changes of it only). */
 const REPLICA_KEY = 'edge/replica'
@@ -25,10 +28,15 @@ const REPLICA_KEY = 'edge/replica'
  * (Kafka's leader cut off from the rest of the cluster).
  */
 const FAULT_KEY = 'edge/replica-fault'
+/** Reassigned away at this partition epoch: older assignments (a stale leader's push) must not bring the replica back. */
+const STOPPED_KEY = 'edge/replica-stopped'
 
 interface Saved { broker: BrokerId; assignment: PartitionAssignment }
 
 export type ReplicaFault = 'unreachable' | 'isolated'
+
+/** A Worker's watch of a replicated partition (worker/wait/), addressed to the replica it believes leads. */
+export interface ReplicaWatch { self: BrokerId; assignment: PartitionAssignment }
 
 export class ReplicaHost {
   private replica: PartitionReplica | undefined
@@ -41,9 +49,34 @@ export class ReplicaHost {
   private sync: LeaderSync | undefined
   /** An alarm for retention is set (once per wake, as a factor-1 partition object does). */
   private retentionArmed = false
+  private readonly pushes: ReplicaWatchers | undefined
   readonly events: ReplicationEvent[] = []
 
-  constructor(private readonly ctx: DurableObjectState, private readonly env: EdgelogEnv, private readonly storage: SqliteStorage) {}
+  /** `watchers`: the object's hibernatable watch sockets; the leader pushes to them as its high watermark moves. */
+  constructor(private readonly ctx: DurableObjectState, private readonly env: EdgelogEnv, private readonly storage: SqliteStorage, private readonly watchers?: WatchHub) {
+    this.pushes = watchers && new ReplicaWatchers(watchers)
+  }
+
+  /**
+   * A long poll or tail of the leader (worker/wait/): accepted through the Hibernation API, so
+   * it holds no request open here and the leader may sleep; pushed to when the high watermark
+   * moves (an append committed by the ISR, or a follower's answer). Refused retriable when this
+   * replica does not lead at the Worker's epoch (its metadata is stale).
+   */
+  async watch(w: ReplicaWatch, request: WatchRequest): Promise<Response> {
+    if (!this.watchers) throw new EdgelogError('UNKNOWN_SERVER_ERROR', 'This replica object has no watch hub')
+    await this.assertReachable()
+    const replica = await this.open(w.self, w.assignment)
+    const { role, leaderEpoch } = replica.status()
+    if (role !== 'leader' || leaderEpoch !== w.assignment.leaderEpoch) {
+      throw new EdgelogError('LEADER_NOT_AVAILABLE', `${replica.label} is not the leader at epoch ${w.assignment.leaderEpoch} (it is ${role} at ${leaderEpoch})`)
+    }
+    // A leader that just woke knows its high watermark only after a first push round.
+    await this.sync?.settled()
+    return this.watchers.accept(replicaSource(replica), {
+      offset: request.offset, maxBytes: request.maxBytes, minBytes: Math.max(1, Number(request.minBytes) || 1), mode: request.mode === 'stream' ? 'stream' : 'once',
+    })
+  }
 
   async handle(call: ReplicaCall): Promise<unknown> {
     if (call?.op === 'fault') return this.setFault(call.fault)
@@ -57,15 +90,23 @@ export class ReplicaHost {
         const replica = await this.open(call.self, call.assignment)
         // A leader that just woke knows its followers' ends only after a first push round.
         await this.sync?.settled()
-        return replica.read({ topicId: call.assignment.topicId, partition: call.assignment.partition, offset: call.offset, maxBytes: call.maxBytes, maxWaitMs: call.maxWaitMs })
+        return replica.read({ topicId: call.assignment.topicId, partition: call.assignment.partition, offset: call.offset, maxBytes: call.maxBytes, maxWaitMs: call.maxWaitMs, isolationLevel: call.isolationLevel })
       }
       // With this replica's recent reports (an unclean election, truncated records: never silent).
       case 'status': return { ...(await this.open(call.self, call.assignment)).status(), events: [...this.events] }
       case 'listOffset': {
         const replica = await this.open(call.self, call.assignment)
         await this.sync?.settled()
-        return replica.offsetFor(call.spec)
+        return replica.offsetFor(call.spec, call.isolationLevel === 1 ? 1 : 0)
       }
+      case 'writeMarker': {
+        const replica = await this.open(call.self, call.assignment)
+        await this.sync?.touchCaughtUp()
+        await replica.writeMarker(call.marker, call.timeoutMs)
+        return { ok: true }
+      }
+      case 'deleteRecords': return this.deleteRecords(call)
+      case 'stop': return this.stop(call)
       case 'maintain': {
         const { deletedSegments, compactedSegments } = await (await this.open(call.self, call.assignment)).log.maintain()
         return { deletedSegments, compactedSegments }
@@ -135,6 +176,9 @@ export class ReplicaHost {
       } else if (req.from === replica.logEndOffset) {
         await replica.appendFromLeader({ batches: req.batches, highWatermark: req.highWatermark, logStartOffset: req.logStartOffset, logEndOffset: req.logEndOffset })
         if (req.batches.length > 0) await this.armRetention()
+        // The leader's DeleteRecords (Kafka's followers take the leader's log start from each fetch).
+        const start = Math.min(req.logStartOffset, replica.logEndOffset)
+        if (start > replica.log.logStartOffset) await replica.log.deleteRecordsBefore(start)
       }
       return answer()
     })
@@ -160,6 +204,13 @@ export class ReplicaHost {
     if (saved && saved.broker !== self) throw new EdgelogError('UNKNOWN_SERVER_ERROR', `Replica object of broker ${saved.broker} asked as broker ${self}`)
     const first = saved?.assignment ?? assignment
     if (!first) throw new EdgelogError('NOT_LEADER_OR_FOLLOWER', `Replica ${self} has no assignment yet`)
+    if (!saved) {
+      // A fresh object (or one reassigned away) starts only from an assignment that names it, newer than its removal.
+      const stopped = await this.storage.getMeta<number>(STOPPED_KEY)
+      if (!first.replicas.includes(self) || (stopped !== undefined && first.partitionEpoch <= stopped)) {
+        throw new EdgelogError('NOT_LEADER_OR_FOLLOWER', `Broker ${self} is not a replica of ${first.topic}-${first.partition} (replicas ${JSON.stringify(first.replicas)}, partition epoch ${first.partitionEpoch})`)
+      }
+    }
     this.saved = saved ?? { broker: self, assignment: first }
     const settings = settingsOf(this.env)
     const stream = streamId(first.topicId, first.partition)
@@ -172,7 +223,7 @@ export class ReplicaHost {
       broker: self, log, storage: this.storage, transport: this.transport(), topic: first.topic, now: Date.now,
       settings: { replicaLagTimeMaxMs: settings['replica.lag.time.max.ms'], fetchMaxWaitMs: 0, fetchMaxBytes: 1 << 20, fetchBackoffMs: 1_000 },
       events: (e) => this.report(e),
-      hooks: { pushed: true, onAppend: () => this.sync?.pushAll() },
+      hooks: { pushed: true, onAppend: () => this.sync?.pushAll(), onHighWatermark: () => { if (this.replica) this.pushes?.notify(this.replica) } },
     })
     if (!saved) await this.storage.commit({ meta: [{ key: REPLICA_KEY, value: this.saved }] })
     this.replica = replica
@@ -197,11 +248,16 @@ export class ReplicaHost {
     await replica.applyAssignment(a)
     const { role, leaderEpoch } = replica.status()
     if (role !== 'leader') {
+      // No longer leading: its watchers fetch again through the new leader.
+      if (this.sync) this.watchers?.closeAll()
       this.sync = undefined
       return
     }
     if (this.sync?.leaderEpoch === leaderEpoch) {
+      const added = a.replicas.some((r) => !this.sync!.assignment.replicas.includes(r))
       this.sync.assignment = a
+      // A reassignment added replicas: copy the log to them now (they join the ISR once caught up).
+      if (added) void this.sync.pushAll()
       return
     }
     this.sync = new LeaderSync(replica, a, this.env, this.ctx, () => this.cutOff(), () => this.refresh())
@@ -250,6 +306,57 @@ export class ReplicaHost {
     this.events.push(event)
     if (this.events.length > 20) this.events.shift()
     if (event.kind === 'unclean-leader-election' || event.kind === 'committed-records-truncated') console.warn('edgelog replication:', JSON.stringify(event))
+  }
+
+  /**
+   * Kafka's DeleteRecords on the leader: the log start moves (not past the high watermark), and
+   * the answer waits for a push round that carries it to the followers (Kafka answers once the
+   * replicas' low watermark has it; an unreachable follower learns it when it is back).
+   */
+  private async deleteRecords(call: Extract<ReplicaCall, { op: 'deleteRecords' }>): Promise<ReplicaAnswers['deleteRecords']> {
+    const replica = await this.open(call.self, call.assignment)
+    if (replica.status().role !== 'leader') throw new EdgelogError('NOT_LEADER_OR_FOLLOWER', `${replica.label} is not the leader`)
+    await this.sync?.settled()
+    const config = replica.currentAssignment?.config ?? call.assignment.config
+    if (!String(config['cleanup.policy']).includes('delete')) {
+      throw new EdgelogError('POLICY_VIOLATION', `Records of topic '${call.assignment.topic}' cannot be deleted: its cleanup.policy is compact only`)
+    }
+    const offset = call.offset === -1 ? replica.highWatermark : call.offset
+    if (offset > replica.highWatermark) {
+      throw new EdgelogError('OFFSET_OUT_OF_RANGE', `Cannot delete records before ${offset}: the high watermark of ${replica.label} is ${replica.highWatermark}`)
+    }
+    const { logStartOffset } = await replica.log.deleteRecordsBefore(offset)
+    await this.sync?.logStartMoved()
+    return { lowWatermark: logStartOffset }
+  }
+
+  /**
+   * Reassigned away: the replica stops (a leader steps down first: it was told the new
+   * assignment) and its rows are deleted; the object can serve the partition again only from a
+   * newer assignment that names it (a later reassignment back).
+   */
+  private async stop(call: Extract<ReplicaCall, { op: 'stop' }>): Promise<ReplicaAnswers['stop']> {
+    const saved = this.saved ?? await this.storage.getMeta<Saved>(REPLICA_KEY)
+    if (saved && (saved.assignment.topicId !== call.topicId || saved.assignment.partition !== call.partition)) {
+      throw new EdgelogError('UNKNOWN_SERVER_ERROR', `Replica of ${saved.assignment.topicId}/${saved.assignment.partition} asked to stop ${call.topicId}/${call.partition}`)
+    }
+    const current = this.replica?.currentAssignment ?? saved?.assignment
+    if (current && current.partitionEpoch > call.partitionEpoch && current.replicas.includes(call.self)) return { ok: true } // reassigned back since
+    const replica = this.replica
+    this.replica = undefined
+    this.opening = undefined
+    this.sync = undefined
+    this.saved = undefined
+    this.watchers?.closeAll()
+    await replica?.close()
+    const stream = `${call.topicId}/${call.partition}`
+    await this.storage.commit({
+      deleteRanges: [{ stream, fromOffset: 0, toOffset: Number.MAX_SAFE_INTEGER }],
+      deleteMetaPrefixes: [`head/${stream}`, `seg/${stream}/`, `pid/${stream}/`, `replication/${stream}`, `txnp/${stream}`, `abrt/${stream}`], // one stream per object: no prefix collision
+      meta: [{ key: REPLICA_KEY, value: undefined }, { key: STOPPED_KEY, value: call.partitionEpoch }],
+      durability: 'strict',
+    })
+    return { ok: true }
   }
 
   private async setFault(fault: ReplicaFault | null): Promise<{ fault: ReplicaFault | null }> {

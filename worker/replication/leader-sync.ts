@@ -28,7 +28,16 @@ const MAX_ALARM_DELAY_MS = 60_000
  */
 const HW_PUSH_DELAY_MS = 500
 
-interface Peer { known: boolean; leo: number; latestEpoch: number; synced: boolean; failing: boolean; hwSent: number; hwDue: boolean; hwTimer?: ReturnType<typeof setTimeout> }
+interface Peer {
+  known: boolean; leo: number; latestEpoch: number; synced: boolean; failing: boolean; hwSent: number; hwDue: boolean; hwTimer?: ReturnType<typeof setTimeout>
+  /** The log start last sent (DeleteRecords moves it: sent at once, no wait as for the high watermark). */
+  lsSent?: number
+  /** Caught up outside the ISR: quick retries left before the alarm's slower ones. */
+  isrTries?: number; isrTimer?: ReturnType<typeof setTimeout>
+}
+/** The leader proposes one ISR addition at a time (AlterPartition): a second caught-up replica asks again this soon, a few times. */
+const ISR_RETRY_MS = 1_000
+const ISR_RETRIES = 5
 
 export class LeaderSync {
   readonly leaderEpoch: number
@@ -55,8 +64,9 @@ export class LeaderSync {
     return a && a.partitionEpoch > this.assignment.partitionEpoch ? a : this.assignment
   }
 
+  /** The current replicas (a reassignment adds and removes some within an epoch), the leader aside. */
   private get followers(): BrokerId[] {
-    return this.assignment.replicas.filter((r) => r !== this.assignment.leader)
+    return this.current.replicas.filter((r) => r !== this.assignment.leader)
   }
 
   /** Pushes to every follower; resolves when each is caught up or failed (never rejects). */
@@ -64,6 +74,12 @@ export class LeaderSync {
     const round = Promise.all(this.followers.map((f) => this.syncPeer(f))).then(() => undefined)
     this.firstRound ??= round
     return round
+  }
+
+  /** DeleteRecords moved the log start: every follower is sent it now (resolves after the round). */
+  logStartMoved(): Promise<void> {
+    for (const p of this.peers.values()) p.lsSent = -1
+    return this.pushAll()
   }
 
   /** The first round after this leader started (a just-woken leader learns its followers' ends), bounded. */
@@ -77,6 +93,10 @@ export class LeaderSync {
   /** Followers whose log end is the leader's count as caught up now (no storage read: nothing to send). */
   async touchCaughtUp(): Promise<void> {
     for (const [f, p] of this.peers) {
+      if (!this.followers.includes(f)) {
+        this.peers.delete(f) // reassigned away
+        continue
+      }
       if (!p.known || !p.synced || p.failing || p.leo !== this.replica.logEndOffset) continue
       await this.replica.handleReplicaFetch(this.fetchOf(f, p.leo, 1)).catch(() => undefined)
     }
@@ -92,9 +112,10 @@ export class LeaderSync {
     else this.failures = 0
   }
 
+  /** Behind, or caught up but not in the ISR yet (a reassignment's added replica waits for its AlterPartition turn). */
   private isBehind(f: BrokerId): boolean {
     const p = this.peers.get(f)
-    return !p || !p.known || p.failing || p.leo !== this.replica.logEndOffset
+    return !p || !p.known || p.failing || p.leo !== this.replica.logEndOffset || !this.current.isr.includes(f)
   }
 
   /** One push loop per follower at a time; a call while it runs makes it go round once more. */
@@ -143,8 +164,12 @@ export class LeaderSync {
         const res = await this.replica.handleReplicaFetch(this.fetchOf(f, peer.leo, PUSH_MAX_BYTES))
         if (res.outOfRange) push = peer.leo < res.logStartOffset ? { ...base, reset: true } : { ...base, truncateTo: res.logEndOffset }
         else if (res.batches.length === 0) {
-          if (peer.hwSent >= res.highWatermark) return
-          if (!peer.hwDue) {
+          // Caught up outside the ISR: the leader proposes it one AlterPartition at a time; ask again soon, then from the alarm.
+          if (!this.current.isr.includes(f)) this.retryIsr(f, peer)
+          else peer.isrTries = undefined
+          const lsDue = peer.lsSent !== undefined && peer.lsSent < res.logStartOffset
+          if (peer.hwSent >= res.highWatermark && !lsDue) return
+          if (!peer.hwDue && !lsDue) {
             // This follower's answer may have moved the high watermark past what the others were sent.
             for (const [g, q] of this.peers) if (q.known && q.hwSent < res.highWatermark) this.scheduleHw(g, q)
             return
@@ -155,8 +180,25 @@ export class LeaderSync {
       peer.hwDue = false
       const answer = await this.call(f, push)
       Object.assign(peer, { known: true, leo: answer.logEndOffset, latestEpoch: answer.latestEpoch, synced: answer.synced })
-      if (push.from >= 0) peer.hwSent = Math.max(peer.hwSent, push.highWatermark)
+      if (push.from >= 0) {
+        peer.hwSent = Math.max(peer.hwSent, push.highWatermark)
+        peer.lsSent = Math.max(peer.lsSent ?? -1, push.logStartOffset)
+      }
     }
+  }
+
+  private retryIsr(f: BrokerId, peer: Peer): void {
+    if (peer.isrTimer !== undefined) return
+    peer.isrTries = (peer.isrTries ?? ISR_RETRIES) - 1
+    if (peer.isrTries < 0) {
+      void this.armAlarm().catch(() => undefined)
+      return
+    }
+    const lag = settingsOf(this.env)['replica.lag.time.max.ms']
+    peer.isrTimer = setTimeout(() => {
+      peer.isrTimer = undefined
+      void this.syncPeer(f)
+    }, Math.min(ISR_RETRY_MS, lag / 2))
   }
 
   private scheduleHw(f: BrokerId, peer: Peer): void {

@@ -45,10 +45,16 @@ export type ReplicaCall =
   | { op: 'assign'; self: BrokerId; assignment: PartitionAssignment }
   | { op: 'produce'; self: BrokerId; assignment: PartitionAssignment; acks: -1 | 0 | 1; batches: Uint8Array[]; timeoutMs: number }
   | { op: 'push'; self: BrokerId; push: PushRequest }
-  | { op: 'read'; self: BrokerId; assignment: PartitionAssignment; offset: number; maxBytes: number; maxWaitMs?: number }
+  | { op: 'read'; self: BrokerId; assignment: PartitionAssignment; offset: number; maxBytes: number; maxWaitMs?: number; isolationLevel?: 0 | 1 }
   | { op: 'status'; self: BrokerId; assignment: PartitionAssignment }
-  | { op: 'listOffset'; self: BrokerId; assignment: PartitionAssignment; spec: OffsetSpec }
+  | { op: 'listOffset'; self: BrokerId; assignment: PartitionAssignment; spec: OffsetSpec; isolationLevel?: 0 | 1 }
+  /** The transaction coordinator's marker, on the leader; answered once the ISR has it. */
+  | { op: 'writeMarker'; self: BrokerId; assignment: PartitionAssignment; marker: { producerId: number; producerEpoch: number; commit: boolean; coordinatorEpoch?: number }; timeoutMs: number }
+  /** Kafka's DeleteRecords on the leader (-1: the high watermark); followers follow with the next push. */
+  | { op: 'deleteRecords'; self: BrokerId; assignment: PartitionAssignment; offset: number }
   | { op: 'maintain'; self: BrokerId; assignment: PartitionAssignment }
+  /** Reassigned away (Kafka's StopReplica with delete): the replica's rows go; assignments up to `partitionEpoch` are refused after. */
+  | { op: 'stop'; self: BrokerId; topicId: string; partition: number; partitionEpoch: number }
 
 export interface ReplicaAnswers {
   heartbeat: { ok: true }
@@ -60,6 +66,9 @@ export interface ReplicaAnswers {
   status: ReplicaStatus & { events: ReplicationEvent[] }
   listOffset: { offset: number; timestamp: number }
   maintain: { deletedSegments: number; compactedSegments: number }
+  stop: { ok: true }
+  writeMarker: { ok: true }
+  deleteRecords: { lowWatermark: number }
 }
 
 export type ControllerCall =
@@ -67,11 +76,17 @@ export type ControllerCall =
   | { op: 'assignment'; topicId: string; partition: number }
   /** A Worker (or a replica) could not reach `leader`: the controller checks and elects (or brings an offline partition back). */
   | { op: 'leaderUnreachable'; topicId: string; partition: number; leader: BrokerId; leaderEpoch: number }
+  /** Kafka's preferred-leader election: the first replica leads, if it is an ISR member that answers. */
+  | { op: 'electPreferred'; topicId: string; partition: number }
+  /** Kafka's AlterPartitionReassignments for one partition; `replicas: null` cancels the one in progress. */
+  | { op: 'reassign'; topicId: string; partition: number; replicas: BrokerId[] | null }
 
 export interface ControllerAnswers {
   alterPartition: PartitionAssignment
   assignment: PartitionAssignment | undefined
   leaderUnreachable: PartitionAssignment
+  electPreferred: PartitionAssignment
+  reassign: PartitionAssignment
 }
 
 type ReplicaRpc = { replica(call: ReplicaCall): Promise<Result<unknown>> }

@@ -7,10 +7,19 @@
 import { isEdgelogError } from '../../core/errors.ts'
 import { concatBytes } from '../../core/codec/bytes.ts'
 import { lastOffsetOf } from '../../core/codec/record-batch.ts'
-import type { PartitionLog } from '../../core/log/partition-log.ts'
 import { encodeData, INLINE_MAX_BYTES, type ControlMessage, type WatchRequest, type WatchState } from './protocol.ts'
 
 type Read = { bytes: Uint8Array; count: number; next: number } | { error: { code: string; message: string } }
+
+/**
+ * What watchers read: a partition object's log, or a replicated partition's leader bounded by
+ * its high watermark (worker/replication/host.ts). `highWatermark` is where readers stop.
+ */
+export interface WatchSource {
+  readonly highWatermark: number
+  readonly logStartOffset: number
+  read(offset: number, maxBytes: number): Promise<{ batches: Array<{ bytes: Uint8Array }> }>
+}
 
 export class WatchHub {
   constructor(private readonly ctx: DurableObjectState, private readonly onPush: () => void = () => {}) {}
@@ -24,7 +33,7 @@ export class WatchHub {
    * Accepts a watch; the first message (data, `pos` or `error`) is sent at once. `ready`: there
    * is news the log does not show (a Durable Stream closed): say `ready` at once instead of `pos`.
    */
-  async accept(log: PartitionLog, request: WatchRequest, options: { ready?: boolean } = {}): Promise<Response> {
+  async accept(log: WatchSource, request: WatchRequest, options: { ready?: boolean } = {}): Promise<Response> {
     const pair = new WebSocketPair()
     const [client, server] = [pair[0], pair[1]]
     this.ctx.acceptWebSocket(server)
@@ -42,7 +51,7 @@ export class WatchHub {
   }
 
   /** The log changed (an append, retention, a reset): push what each watcher waits for. */
-  async notify(log: PartitionLog): Promise<void> {
+  async notify(log: WatchSource): Promise<void> {
     const sockets = this.ctx.getWebSockets()
     if (sockets.length > 0) await this.serve(log, sockets, new Map())
   }
@@ -52,10 +61,20 @@ export class WatchHub {
    * TTL moved): every live watcher gets a `pos`, which /v1 readers take as a position and
    * Durable Streams readers as a reason to read again.
    */
-  nudge(log: PartitionLog): void {
+  nudge(log: WatchSource): void {
     for (const ws of this.ctx.getWebSockets()) {
       if (this.stateOf(ws)?.done) continue
       this.send(ws, { t: 'pos', hw: log.highWatermark, ls: log.logStartOffset })
+    }
+  }
+
+  /**
+   * Closes every watch without an error (a replica that stopped leading): each Worker fetches
+   * again through the current leader, so nothing is missed.
+   */
+  closeAll(): void {
+    for (const ws of this.ctx.getWebSockets()) {
+      try { ws.close(1012, 'leader changed') } catch { /* already closed */ }
     }
   }
 
@@ -68,7 +87,7 @@ export class WatchHub {
   }
 
   /** Serves each socket whose offset has data; answers how many were sent a message. */
-  private async serve(log: PartitionLog, sockets: WebSocket[], reads: Map<string, Promise<Read>>): Promise<number> {
+  private async serve(log: WatchSource, sockets: WebSocket[], reads: Map<string, Promise<Read>>): Promise<number> {
     const hw = log.highWatermark
     const ls = log.logStartOffset
     let sent = 0
@@ -119,7 +138,7 @@ export class WatchHub {
   }
 }
 
-async function readAt(log: PartitionLog, offset: number, maxBytes: number): Promise<Read> {
+async function readAt(log: WatchSource, offset: number, maxBytes: number): Promise<Read> {
   try {
     const read = await log.read(offset, maxBytes)
     const parts = read.batches.map((b) => b.bytes)

@@ -1,0 +1,55 @@
+/**
+ * `edgelog leader-election` and `edgelog reassign-partitions` (Kafka's kafka-leader-election.sh
+ * and kafka-reassign-partitions.sh): their files, usage errors, and a broker without replicas
+ * (one log: LocalBroker). Against replicated topics they run in test/http/replication.test.ts.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { run } from '../../cli/main.ts'
+import { parseJson } from '../../cli/reassign.ts'
+import { LocalBroker } from '../../core/log/local-broker.ts'
+import { createClient } from '../../core/client/client.ts'
+import { MemoryStorage } from '../../adapters/memory/index.ts'
+
+function harness() {
+  const broker = new LocalBroker({ storage: new MemoryStorage(), settings: { 'log.retention.check.interval.ms': 0 } })
+  const connect = () => createClient(broker, { onClose: async () => {} })
+  const dir = mkdtempSync(join(tmpdir(), 'edgelog-reassign-'))
+  return {
+    broker,
+    file(json: unknown) {
+      const path = join(dir, `f-${Math.random().toString(36).slice(2)}.json`)
+      writeFileSync(path, typeof json === 'string' ? json : JSON.stringify(json))
+      return path
+    },
+    async cli(argv: string[]) {
+      const out: string[] = []
+      const err: string[] = []
+      const code = await run(argv, { out: (l) => out.push(l), err: (l) => err.push(l), lines: async function* () {} }, connect)
+      return { code, out, err }
+    },
+  }
+}
+
+describe('edgelog leader-election and reassign-partitions', () => {
+  it("parses Kafka's files: replicas required for a reassignment, no partition twice", () => {
+    expect(parseJson('{"version":1,"partitions":[{"topic":"t","partition":0,"replicas":[1,2],"log_dirs":["any","any"]}]}', true)).toEqual([{ topic: 't', partition: 0, replicas: [1, 2] }])
+    expect(parseJson('{"partitions":[{"topic":"t","partition":1}]}', false)).toEqual([{ topic: 't', partition: 1 }])
+    expect(() => parseJson('{"partitions":[{"topic":"t","partition":0}]}', true)).toThrow(/replicas/)
+    expect(() => parseJson('{"partitions":[{"topic":"t","partition":0},{"topic":"t","partition":0}]}', false)).toThrow(/t-0 twice/)
+    expect(() => parseJson('{"partitions":[]}', false)).toThrow(/non-empty/)
+    expect(() => parseJson('nope', false)).toThrow(/not valid JSON/)
+  })
+
+  it('usage errors and a broker with one replica per partition', async () => {
+    const h = harness()
+    await createClient(h.broker, { onClose: async () => {} }).admin().createTopics({ topics: [{ topic: 't' }] })
+    expect((await h.cli(['leader-election', '--election-type', 'UNCLEAN', '--topic', 't', '--partition', '0'])).err[0]).toMatch(/only PREFERRED/)
+    expect((await h.cli(['leader-election', '--election-type', 'PREFERRED', '--topic', 't', '--partition', '0'])).err[0]).toMatch(/UNSUPPORTED_VERSION/)
+    const path = h.file({ version: 1, partitions: [{ topic: 't', partition: 0, replicas: [0] }] })
+    expect((await h.cli(['reassign-partitions', '--reassignment-json-file', path])).err[0]).toMatch(/exactly one of --execute, --verify, --cancel/)
+    expect((await h.cli(['kafka-reassign-partitions.sh', '--reassignment-json-file', path, '--execute'])).err[0]).toMatch(/UNSUPPORTED_VERSION/)
+  })
+})
