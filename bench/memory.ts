@@ -61,7 +61,7 @@ table(`Memory adapter, ${RECORDS.toLocaleString('en')} records of 100 bytes in $
   ['record batches stored (their bytes)', MB(stored), '1.00'],
   ['the records\' values alone', MB(valueBytes), (valueBytes / stored).toFixed(2)],
   ['resident (RSS) growth', MB(grew.rss), (grew.rss / stored).toFixed(2)],
-  ['ArrayBuffer growth (slabs)', MB(grew.buffers), (grew.buffers / stored).toFixed(2)],
+  ['ArrayBuffer growth (batches, slabs)', MB(grew.buffers), (grew.buffers / stored).toFixed(2)],
   ['JS heap growth', MB(grew.heap), (grew.heap / stored).toFixed(3)],
 ])
 const first = samples[0] ?? 0

@@ -15,6 +15,8 @@
  *   mutation cannot touch what is stored, and handed out zero-copy (`capabilities.zeroCopyReads`): readers must not
  *   mutate or transfer them. A copy per read would allocate per fetch, and with gigabytes of
  *   batches in the heap the collector's work per record would grow with the log.
+ * - Except a large batch the in-process producer encoded and the log handed on (core/codec/
+ *   trusted.ts): nobody else holds it and it owns its whole buffer, so it is kept as it is.
  */
 import { EdgelogError } from '../../core/errors.ts'
 import type {
@@ -27,6 +29,7 @@ import type {
   StreamId,
 } from '../../core/storage.ts'
 import { expectationHolds, storageConflict } from '../../core/storage.ts'
+import { takeEncodedInProcess } from '../../core/codec/trusted.ts'
 import { checkWrite, metaToJSON } from './validate.ts'
 
 /**
@@ -37,6 +40,12 @@ import { checkWrite, metaToJSON } from './validate.ts'
  */
 const SLAB_BYTES = 8 << 20
 const OWN_BUFFER_BYTES = 1 << 20
+/**
+ * A batch the in-process producer made, at least this large and alone in its buffer, is kept
+ * without a copy: one buffer per such batch bounds the buffers to one per 16 KiB stored (the
+ * collector's per-buffer work stays small), and its size is exact (no slab tail, no memcpy).
+ */
+const ADOPT_BYTES = 16 << 10
 
 /** One stream's batches, sorted by lastOffset, live from `head`. */
 class StreamBatches {
@@ -45,8 +54,10 @@ class StreamBatches {
   #slab = new Uint8Array(0)
   #used = 0
 
-  /** A copy of `bytes` the store owns (in the current slab, or its own buffer when large). */
+  /** A copy of `bytes` the store owns (in the current slab, or its own buffer when large), or `bytes` itself (ADOPT_BYTES). */
   copyIn(bytes: Uint8Array): Uint8Array {
+    if (bytes.byteLength >= ADOPT_BYTES && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength &&
+      bytes.buffer instanceof ArrayBuffer && takeEncodedInProcess(bytes)) return bytes
     if (bytes.byteLength >= OWN_BUFFER_BYTES) return new Uint8Array(bytes)
     if (this.#used + bytes.byteLength > this.#slab.byteLength) {
       this.#slab = new Uint8Array(SLAB_BYTES)

@@ -244,11 +244,16 @@ export class Producer<V = Bytes, K = Bytes> {
       if (!Array.isArray(messages)) throw new EdgelogError('INVALID_REQUEST', `messages for '${topic}' must be an array`)
       const meta = await this.topicMetadata(topic)
       const byPartition = new Map<number, RecordInput[]>()
+      // Consecutive messages mostly go to one partition (one partition, sticky keyless): its list at hand.
+      let lastPartition = -1
+      let lastList: RecordInput[] | undefined
       for (const message of messages) {
         const input = toRecordInput(message, now)
         const partition = this.choosePartition(topic, meta, message)
-        let list = byPartition.get(partition)
+        let list = partition === lastPartition ? lastList : byPartition.get(partition)
         if (!list) byPartition.set(partition, (list = []))
+        lastPartition = partition
+        lastList = list
         list.push(input)
       }
       for (const [partition, records] of byPartition) placed.push({ topic, partition, records })
@@ -403,7 +408,9 @@ export class Producer<V = Bytes, K = Bytes> {
       // An idempotent log remembers a producer's last five batches per partition (Kafka's
       // max.in.flight.requests.per.connection limit): never more than that in one request.
       const remaining = encoded.slice(stored, this.idempotent ? stored + MAX_IDEMPOTENT_BATCHES : undefined)
-      const entries: ProduceEntry[] = remaining.map((c) => ({ topic, partition, batch: c.bytes }))
+      // A batch goes out once as encoded: an in-process store may keep that very array
+      // (adapters/memory), and the log writes offsets into what it is given, so a retry sends a copy.
+      const entries: ProduceEntry[] = remaining.map((c) => ({ topic, partition, batch: c.sent ? markEncodedInProcess(c.bytes.slice()) : ((c.sent = true), c.bytes) }))
       // Kafka's produce request names a transactional producer: a broker checks its batches with the coordinator.
       const results = await this.produceRequest(this.transactional ? { acks, entries, transactionalId: this.config.transactionalId } : { acks, entries })
       for (const [i, r] of results.entries()) {
@@ -441,7 +448,7 @@ export class Producer<V = Bytes, K = Bytes> {
 
   /** Encodes records as batches under maxBatchBytes, numbering them from the partition's next sequence. */
   private async encodeChunks(key: string, records: RecordInput[], compression: Compression, offsetInSend = 0, estimatedBytes?: number) {
-    const encoded: Array<{ start: number; count: number; bytes: Uint8Array; nextSequence: number; producerId: number; producerEpoch: number }> = []
+    const encoded: Array<{ start: number; count: number; bytes: Uint8Array; nextSequence: number; producerId: number; producerEpoch: number; sent?: boolean }> = []
     if (this.idempotent && this.sequences.get(key)?.epoch === EPOCH_EXHAUSTED) await this.renewProducerId()
     const current = this.sequences.get(key)
     const renewed = !current || current.producerId !== this.producerId

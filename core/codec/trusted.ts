@@ -15,3 +15,12 @@ export function markEncodedInProcess(bytes: Uint8Array): Uint8Array {
 export function wasEncodedInProcess(bytes: Uint8Array): boolean {
   return encodedInProcess.has(bytes)
 }
+
+/**
+ * For an in-process store committing `bytes`: true once if the in-process producer made them
+ * (and the log handed them on), so the store may keep this very array instead of a copy. The
+ * mark goes with the answer: the same array appended again is a stranger, validated and copied.
+ */
+export function takeEncodedInProcess(bytes: Uint8Array): boolean {
+  return encodedInProcess.delete(bytes)
+}

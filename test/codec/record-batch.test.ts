@@ -230,6 +230,26 @@ describe('record batch v2: string keys and values', () => {
     expect(decodeRecords(small).map(r => new TextDecoder().decode(r.value!))).toEqual(['b'])
     expect(decodeRecords(b)[1].value!.length).toBe(100_000)
   })
+
+  it('ASCII and non-ASCII batches, in any order, encode as their UTF-8', () => {
+    const long = 'a'.repeat(40) // past the short-string loop: TextEncoder.encodeInto
+    const kinds = [
+      () => [{ key: 'k', value: long, timestamp: T0 }, { key: 'key-2', value: 'short', timestamp: T0 }],
+      () => [{ key: 'k', value: `${long}é`, timestamp: T0 }], // not ASCII at the end of a long string
+      () => [{ key: 'ké', value: long, timestamp: T0 }], // nor in a short key
+      () => [{ key: null, value: `\ud800${long}`, timestamp: T0 }], // a lone surrogate first
+      () => [{ key: 'k', value: 'x'.repeat(200), timestamp: T0 }, { key: 'k', value: `${'y'.repeat(70)}\u00ff`, timestamp: T0 }],
+      // around the staging buffer's 1,024 units (3 bytes each at most), written with and without it
+      () => [1023, 1024, 1025].flatMap((n) => [{ key: '€'.repeat(n), value: 'z'.repeat(n), timestamp: T0 }, { key: 'k', value: '€'.repeat(n), timestamp: T0 }]),
+    ]
+    for (const order of [[0, 1, 0, 2, 0, 3, 4, 0, 5], [1, 1, 0, 5, 0, 4, 4, 3, 0]]) {
+      for (const k of order) {
+        const recs: RecordInput[] = kinds[k]()
+        const b = encodeBatch(recs, { baseSequence: 1 })
+        expect(b).toEqual(encodeBatch(recs.map(r => ({ ...r, key: asBytes(r.key), value: asBytes(r.value) })), { baseSequence: 1 }))
+      }
+    }
+  })
 })
 
 describe('record batch v2: round trips', () => {
