@@ -7,24 +7,13 @@
  */
 import { env, SELF } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
+import { BASE, json as call, unique } from './helpers.ts'
 import { connect } from '../../adapters/http/index.ts'
 import type { PartitionAssignment } from '../../core/replication/types.ts'
 import { callReplica } from '../../worker/replication/protocol.ts'
 
-const BASE = 'http://127.0.0.1'
 const open = () => connect({ url: BASE, fetch: (request: Request) => SELF.fetch(request) })
-let n = 0
-const unique = (p: string) => `${p}-${Date.now().toString(36)}-${n++}`
 
-async function call(method: string, path: string, body?: unknown) {
-  const init: RequestInit = { method, headers: {} }
-  if (body !== undefined) {
-    init.body = JSON.stringify(body)
-    ;(init.headers as Record<string, string>)['content-type'] = 'application/json'
-  }
-  const res = await SELF.fetch(`${BASE}${path}`, init)
-  return { status: res.status, data: (await res.json()) as any, headers: res.headers }
-}
 
 async function create(config: Record<string, string> = {}) {
   const topic = unique('rt')
@@ -39,7 +28,10 @@ async function assignmentOf(topic: string): Promise<PartitionAssignment & { stre
   const p = (await call('GET', `/v1/topics/${topic}`)).data.partitions[0]
   return { topic, topicId: meta.topicId, partition: 0, replicas: p.replicas, leader: p.leader, leaderEpoch: p.leaderEpoch, isr: p.isr, partitionEpoch: -1, config: meta.config, stream: `${meta.topicId}/0` }
 }
-const read = (topic: string, isolation: 'read_committed' | 'read_uncommitted', offset = 0) => call('GET', `/v1/topics/${topic}/partitions/0/records?offset=${offset}&isolation=${isolation}`)
+const read = async (topic: string, isolation: 'read_committed' | 'read_uncommitted', offset = 0) => {
+  const res = await SELF.fetch(`${BASE}/v1/topics/${topic}/partitions/0/records?offset=${offset}&isolation=${isolation}`)
+  return { status: res.status, data: (await res.json()) as any, headers: res.headers }
+}
 const values = (r: { data: any }) => r.data.records.map((x: any) => x.value)
 
 async function until<T>(get: () => Promise<T>, check: (v: T) => boolean): Promise<T> {

@@ -6,22 +6,10 @@
  */
 import { env, SELF } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
+import { BASE, json as call, unique } from './helpers.ts'
 import type { PartitionObject } from '../../worker/objects/partition.ts'
 import { callReplica } from '../../worker/replication/protocol.ts'
 
-const BASE = 'http://127.0.0.1'
-let n = 0
-const unique = (p: string) => `${p}-${Date.now().toString(36)}-${n++}`
-
-async function call(method: string, path: string, body?: unknown) {
-  const init: RequestInit = { method, headers: {} }
-  if (body !== undefined) {
-    init.body = JSON.stringify(body)
-    ;(init.headers as Record<string, string>)['content-type'] = 'application/json'
-  }
-  const res = await SELF.fetch(`${BASE}${path}`, init)
-  return { status: res.status, data: (await res.json()) as any }
-}
 
 async function create(config: Record<string, string> = {}) {
   const topic = unique('rw')

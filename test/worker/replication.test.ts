@@ -9,6 +9,7 @@
  */
 import { env, runDurableObjectAlarm, runInDurableObject, SELF } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
+import { BASE, json as call, unique } from './helpers.ts'
 import type { PartitionObject } from '../../worker/objects/partition.ts'
 import { ReplicaHost } from '../../worker/replication/host.ts'
 import { callReplica } from '../../worker/replication/protocol.ts'
@@ -20,19 +21,6 @@ import { Cluster } from '../../worker/cluster.ts'
 import { replicatedFace } from '../../worker/replication/face.ts'
 import { connect } from '../../adapters/http/index.ts'
 
-const BASE = 'http://127.0.0.1'
-let counter = 0
-const unique = (p: string) => `${p}-${Date.now().toString(36)}-${counter++}`
-
-async function call(method: string, path: string, body?: unknown) {
-  const init: RequestInit = { method, headers: {} }
-  if (body !== undefined) {
-    init.body = JSON.stringify(body)
-    ;(init.headers as Record<string, string>)['content-type'] = 'application/json'
-  }
-  const res = await SELF.fetch(`${BASE}${path}`, init)
-  return { status: res.status, data: (await res.json()) as any }
-}
 
 async function create(partitions: number, rf: number, config: Record<string, string> = {}) {
   const name = unique('rep')
