@@ -7,6 +7,7 @@ import { SELF } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
 import { connect } from '../../adapters/http/index.ts'
 import { encodeBatch } from '../../core/codec/record-batch.ts'
+import { activity, until } from './helpers.ts'
 
 const BASE = 'http://127.0.0.1'
 const open = () => connect({ url: BASE, fetch: (request: Request) => SELF.fetch(request) })
@@ -96,6 +97,25 @@ describe('transactions at the edge', () => {
     expect(await offsetsOf()).toBe('-1')
     await committed.commit()
     expect(await offsetsOf()).toBe('7')
+    await log.close()
+  })
+
+  it('a read_committed long poll waits in the Worker: the object sleeps, an open transaction does not answer it, its commit does', async () => {
+    const log = open()
+    const topic = unique('poll')
+    await log.admin().createTopics({ topics: [{ topic, numPartitions: 1 }] })
+    const polling = SELF.fetch(`${BASE}/v1/topics/${topic}/partitions/0/records?offset=0&maxWaitMs=20000&isolation=read_committed`)
+    const idle = await until(() => activity(topic), (a) => a.watchers === 1)
+    expect([idle.inFlight, idle.parked]).toEqual([0, 0])
+    const producer = log.producer({ transactionalId: unique('tx'), idempotent: true, maxInFlightRequests: 1 })
+    const txn = await producer.transaction()
+    await txn.send({ topic, messages: [{ value: 'x' }] })
+    // Woken by the append, it finds nothing committed and waits again (a new watch, still nothing parked).
+    const rearmed = await until(() => activity(topic), (a) => a.watchers === 1 && a.requests > idle.requests + 1)
+    expect(rearmed.parked).toBe(0)
+    await txn.commit()
+    const body = await (await polling).json<any>()
+    expect(body.records.map((r: any) => r.value)).toEqual(['x'])
     await log.close()
   })
 

@@ -32,6 +32,7 @@ import { BATCH_TARGET_BYTES, encodingOf, toJsonRecords, toPartitionBatches } fro
 import { tail } from './sse.ts'
 import { DEFAULT_TAIL_CREDIT, MAX_TAIL_CREDIT, webSocketTail } from './ws-tail.ts'
 import { fetchThroughCache } from '../cache.ts'
+import { fetchCommittedWaiting } from '../wait/committed.ts'
 import { mountActivityRoute } from '../wait/routes.ts'
 import { mountTiersRoute } from './tiers.ts'
 
@@ -221,9 +222,10 @@ export function createApp(): Hono<AppEnv> {
     const committed = isolationParam(c.req.query('isolation')) === 1
     // Sealed segments from the Workers Cache API (worker/cache.ts); a long poll waits here in the
     // Worker, not inside the partition object (worker/wait/). read_committed reads from the
-    // object, which alone knows the last stable offset and the aborted transactions.
+    // object, which alone knows the last stable offset and the aborted transactions, and waits
+    // in the Worker too (worker/wait/committed.ts).
     const raw = committed
-      ? { ...await broker.fetchRaw({ topic, partition, offset, maxBytes, maxWaitMs, minBytes, isolationLevel: 1 }), maxAge: 0, cache: 'bypass' }
+      ? { ...await fetchCommittedWaiting(broker, { topic, partition, offset, maxBytes, maxWaitMs, minBytes }, c.req.raw.signal), maxAge: 0, cache: 'bypass' }
       : await fetchThroughCache(broker, { topic, partition, offset, maxBytes, maxWaitMs, minBytes }, {
         origin: new URL(c.req.url).origin, signal: c.req.raw.signal, waitUntil: (p) => { try { c.executionCtx.waitUntil(p) } catch { /* no execution context (app.request): the put goes on alone */ } },
       })
