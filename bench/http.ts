@@ -18,10 +18,14 @@
  * static-assets set-up (bench/null/): it reads each body and answers in edgelog's shapes,
  * storing nothing — wrangler dev's own cost per request, which edgelog cannot remove. And a
  * fourth: the same null Worker handing each request's body to a Durable Object that only
- * answers (the hop to a partition object, without its work).
+ * answers (the hop to a partition object, without its work). And a fifth, the limit for a
+ * durable log: the hop to an object that stores each batch as one BLOB row in SQLite and reads
+ * the rows back (bench/null/wrangler-store.jsonc) — the least storage work an append can do.
+ * Every workload runs EDGELOG_BENCH_ROUNDS times (3) on every server, alternating the order;
+ * medians.
  */
-import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { execFileSync, spawn } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { decodeBatch, encodeBatch, readBatchHeader, splitBatches, validateBatch } from '../core/codec/record-batch.ts'
@@ -36,6 +40,8 @@ const BATCHES_PER_REQUEST = Number(process.argv[4] ?? 1)
 const DEV_ARGS = (process.env.WRANGLER_DEV_ARGS ?? '--log-level warn').split(' ').filter(Boolean)
 /** EDGELOG_ACKS=1 (or 0) to measure without acks=all's storage.sync() per request. */
 const ACKS = process.env.EDGELOG_ACKS ?? 'all'
+/** EDGELOG_BENCH_ROUNDS: rounds of every workload on every server (medians). */
+const ROUNDS = Number(process.env.EDGELOG_BENCH_ROUNDS ?? 3)
 
 /** Runs `fn` over `items`, CONCURRENCY at a time, in order of start. */
 async function pool<T>(items: T[], fn: (item: T) => Promise<void>): Promise<void> {
@@ -46,7 +52,7 @@ async function pool<T>(items: T[], fn: (item: T) => Promise<void>): Promise<void
 }
 const value = (i: number) => `${i}`.padStart(10, '0').padEnd(RECORD, 'x')
 
-async function startDurableStreams(dataDir: string): Promise<{ url: string; stop: () => void }> {
+async function startDurableStreams(dataDir: string): Promise<{ url: string; pid: number; stop: () => void }> {
   const port = await freePort()
   const code = `import { DurableStreamTestServer } from '@durable-streams/server'
 const s = new DurableStreamTestServer({ port: ${port}, host: '127.0.0.1', dataDir: ${JSON.stringify(dataDir)}, compression: false })
@@ -56,10 +62,32 @@ await s.start(); console.log('ready')`
     child.stdout!.on('data', (d) => { if (String(d).includes('ready')) resolve() })
     child.once('exit', (c) => reject(new Error(`durable-streams server exited ${c}`)))
   })
-  return { url: `http://127.0.0.1:${port}`, stop: () => child.kill('SIGKILL') }
+  return { url: `http://127.0.0.1:${port}`, pid: child.pid!, stop: () => child.kill('SIGKILL') }
 }
 
-type Timing = { records: number; seconds: number; perSecond: number }
+/**
+ * CPU seconds (user + system) used so far by a process and its descendants (Linux /proc): what
+ * a server spent on the requests, which other tenants' load on a shared machine moves far less
+ * than wall time.
+ */
+function treeCpuSeconds(root: number): number {
+  const pids = [root]
+  for (let i = 0; i < pids.length; i++) {
+    try {
+      for (const c of execFileSync('pgrep', ['-P', String(pids[i])]).toString().trim().split('\n')) if (c) pids.push(Number(c))
+    } catch { /* no children */ }
+  }
+  let ticks = 0
+  for (const pid of pids) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+      ticks += Number(fields[11]) + Number(fields[12])
+    } catch { /* gone */ }
+  }
+  return ticks / 100
+}
+
+type Timing = { records: number; seconds: number; perSecond: number; cpuSeconds?: number }
 
 /** Times `run` (what `prepare` returns: the request bodies are built before the clock starts). */
 async function timed(prepare: () => Promise<() => Promise<number>> | (() => Promise<number>)): Promise<Timing> {
@@ -186,41 +214,90 @@ async function verifyEdgelog(url: string, topic: string): Promise<void> {
   if (missing >= 0) throw new Error(`${topic}: record ${missing} is missing`)
 }
 
+type Server = { name: string; url: string; kind: 'edgelog' | 'ds'; pid: number }
+type Workload = { name: string; run: (server: Server, round: number) => Promise<Timing> }
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]
+
 async function main(): Promise<void> {
   const tmp = mkdtempSync(join(tmpdir(), 'edgelog-bench-http-'))
+  const vars = { TOTAL: String(REQUESTS * PER_REQUEST) }
   const dev = await startWranglerDev(join(tmp, 'wrangler'), { args: DEV_ARGS })
-  const nul = await startWranglerDev(join(tmp, 'null'), { args: [...DEV_ARGS, '-c', 'bench/null/wrangler.jsonc'], vars: { TOTAL: String(REQUESTS * PER_REQUEST) } })
-  const nulObject = await startWranglerDev(join(tmp, 'null-object'), { args: [...DEV_ARGS, '-c', 'bench/null/wrangler-object.jsonc'], vars: { TOTAL: String(REQUESTS * PER_REQUEST) } })
+  const nul = await startWranglerDev(join(tmp, 'null'), { args: [...DEV_ARGS, '-c', 'bench/null/wrangler.jsonc'], vars })
+  const nulObject = await startWranglerDev(join(tmp, 'null-object'), { args: [...DEV_ARGS, '-c', 'bench/null/wrangler-object.jsonc'], vars })
+  const store = await startWranglerDev(join(tmp, 'store'), { args: [...DEV_ARGS, '-c', 'bench/null/wrangler-store.jsonc'], vars })
   const ds = await startDurableStreams(join(tmp, 'ds'))
+  const servers: Server[] = [
+    { name: 'edgelog', url: dev.url, kind: 'edgelog', pid: dev.child.pid! },
+    { name: 'durable-streams', url: ds.url, kind: 'ds', pid: ds.pid },
+    { name: 'null Worker', url: nul.url, kind: 'edgelog', pid: nul.child.pid! },
+    { name: '+ null object', url: nulObject.url, kind: 'edgelog', pid: nulObject.child.pid! },
+    { name: '+ store object', url: store.url, kind: 'edgelog', pid: store.child.pid! },
+  ]
   try {
-    for (const t of ['bench-bin', 'bench-json']) {
-      await ok(await fetch(`${dev.url}/v1/topics`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: t, config: { 'max.message.bytes': '2000000' } }) }))
-    }
-    // Warm both servers (JIT, object start-up) on a separate stream/topic.
-    await ok(await fetch(`${dev.url}/v1/topics/warm/records`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ records: [{ value: 'w' }] }) }))
+    // Warm every server (JIT, object start-up) on a separate stream/topic.
     await ok(await fetch(`${ds.url}/warm`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' } }))
-
-    for (const u of [nul.url, nulObject.url]) await ok(await fetch(`${u}/v1/topics/warm/records`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ records: [{ value: 'w' }] }) }))
-
-    const rows: Array<[string, Timing, Timing, Timing, Timing]> = []
-    rows.push([`append, binary${BATCHES_PER_REQUEST > 1 ? ` (${BATCHES_PER_REQUEST}k records/request)` : ''}`, await timed(() => edgelogAppendBinary(dev.url, 'bench-bin')), await timed(() => dsAppend(ds.url, '/bench-bin', false)), await timed(() => edgelogAppendBinary(nul.url, 'bench-bin')), await timed(() => edgelogAppendBinary(nulObject.url, 'bench-bin'))])
-    rows.push(['append, JSON', await timed(() => edgelogAppendJson(dev.url, 'bench-json')), await timed(() => dsAppend(ds.url, '/bench-json', true)), await timed(() => edgelogAppendJson(nul.url, 'bench-json')), await timed(() => edgelogAppendJson(nulObject.url, 'bench-json'))])
-    rows.push(['read, binary', await timed(() => () => edgelogReadBinary(dev.url, 'bench-bin')), await timed(() => () => dsRead(ds.url, '/bench-bin', false)), await timed(() => () => edgelogReadBinary(nul.url, 'bench-bin')), await timed(() => () => edgelogReadBinary(nulObject.url, 'bench-bin'))])
-    rows.push(['read, JSON', await timed(() => () => edgelogReadJson(dev.url, 'bench-json')), await timed(() => () => dsRead(ds.url, '/bench-json', true)), await timed(() => () => edgelogReadJson(nul.url, 'bench-json')), await timed(() => () => edgelogReadJson(nulObject.url, 'bench-json'))])
-    await verifyEdgelog(dev.url, 'bench-bin')
-    await verifyEdgelog(dev.url, 'bench-json')
+    for (const s of servers) {
+      if (s.kind === 'ds') continue
+      await ok(await fetch(`${s.url}/v1/topics/warm/records`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ records: [{ value: 'w' }] }) }))
+    }
+    const topic = (kind: string, round: number) => `bench-${kind}-${round}`
+    const workloads: Workload[] = [
+      { name: `append, binary${BATCHES_PER_REQUEST > 1 ? ` (${BATCHES_PER_REQUEST}k records/request)` : ''}`, run: async (s, r) => {
+        if (s.name === 'edgelog') {
+          for (const kind of ['bin', 'json']) {
+            await ok(await fetch(`${s.url}/v1/topics`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: topic(kind, r), config: { 'max.message.bytes': '2000000' } }) }))
+          }
+        }
+        return s.kind === 'ds' ? timed(() => dsAppend(s.url, `/${topic('bin', r)}`, false)) : timed(() => edgelogAppendBinary(s.url, topic('bin', r)))
+      } },
+      { name: 'append, JSON', run: (s, r) => s.kind === 'ds' ? timed(() => dsAppend(s.url, `/${topic('json', r)}`, true)) : timed(() => edgelogAppendJson(s.url, topic('json', r))) },
+      { name: 'read, binary', run: (s, r) => s.kind === 'ds' ? timed(() => () => dsRead(s.url, `/${topic('bin', r)}`, false)) : timed(() => () => edgelogReadBinary(s.url, topic('bin', r))) },
+      { name: 'read, JSON', run: (s, r) => s.kind === 'ds' ? timed(() => () => dsRead(s.url, `/${topic('json', r)}`, true)) : timed(() => () => edgelogReadJson(s.url, topic('json', r))) },
+    ]
+    // Rounds: each workload on every server, in an order that alternates between rounds.
+    const rates = workloads.map(() => servers.map(() => [] as number[]))
+    const cpus = workloads.map(() => servers.map(() => [] as number[]))
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [w, workload] of workloads.entries()) {
+        const order = servers.map((_, i) => i)
+        if (round % 2 === 1) order.reverse()
+        for (const i of order) {
+          const cpu0 = treeCpuSeconds(servers[i].pid)
+          const t = await workload.run(servers[i], round)
+          if (t.records !== REQUESTS * PER_REQUEST) throw new Error(`${servers[i].name} ${workload.name}: ${t.records} records`)
+          rates[w][i].push(t.perSecond)
+          cpus[w][i].push((treeCpuSeconds(servers[i].pid) - cpu0) * 1e6 / t.records)
+        }
+      }
+    }
+    for (let round = 0; round < ROUNDS; round++) {
+      await verifyEdgelog(dev.url, topic('bin', round))
+      await verifyEdgelog(dev.url, topic('json', round))
+    }
 
     const k = (n: number) => `${(n / 1000).toFixed(0)}k`
-    console.log(`\n${TOTAL.toLocaleString('en')} records of ${RECORD} bytes, batches of ${PER_REQUEST}, ${BATCHES_PER_REQUEST} batch(es) per binary request, appends ${CONCURRENCY} in flight (reads sequential)`)
-    console.log(`edgelog: wrangler dev ${DEV_ARGS.join(' ')} (workerd, SQLite Durable Objects, acks=${ACKS}); durable-streams: @durable-streams/server file store; every edgelog record read back and checked\n`)
-    console.log('| workload | edgelog rec/s | durable-streams rec/s | edgelog / durable-streams | null Worker rec/s | edgelog / null Worker | null Worker + null object rec/s | edgelog / that |')
-    console.log('|---|---|---|---|---|---|---|---|')
-    for (const [name, e, d, n, o] of rows) {
-      if (e.records !== d.records || e.records !== n.records || e.records !== o.records) console.log(`(record counts differ: ${e.records} vs ${d.records} vs ${n.records} vs ${o.records})`)
-      console.log(`| ${name} | ${k(e.perSecond)} | ${k(d.perSecond)} | ${(e.perSecond / d.perSecond).toFixed(2)}x | ${k(n.perSecond)} | ${(e.perSecond / n.perSecond).toFixed(2)}x | ${k(o.perSecond)} | ${(e.perSecond / o.perSecond).toFixed(2)}x |`)
+    console.log(`\n${TOTAL.toLocaleString('en')} records of ${RECORD} bytes, batches of ${PER_REQUEST}, ${BATCHES_PER_REQUEST} batch(es) per binary request, appends ${CONCURRENCY} in flight (reads sequential); medians of ${ROUNDS} rounds, servers in alternating order`)
+    console.log(`edgelog: wrangler dev ${DEV_ARGS.join(' ')} (workerd, SQLite Durable Objects, acks=${ACKS}); durable-streams: @durable-streams/server file store; every edgelog record read back and checked`)
+    console.log('null Worker: reads each body and answers; + null object: hands it to a Durable Object that answers; + store object: to one that stores it as BLOB rows (reads: the rows)\n')
+    console.log(`| workload | ${servers.map((s) => `${s.name} rec/s`).join(' | ')} | edgelog / ${servers.slice(1).map((s) => s.name).join(' | edgelog / ')} |`)
+    console.log(`|---|${servers.map(() => '---|').join('')}${servers.slice(1).map(() => '---|').join('')}`)
+    for (const [w, workload] of workloads.entries()) {
+      const m = rates[w].map(median)
+      console.log(`| ${workload.name} | ${m.map(k).join(' | ')} | ${m.slice(1).map((x) => `${(m[0] / x).toFixed(2)}x`).join(' | ')} |`)
+    }
+    // CPU per record of each server's processes (workerd and wrangler's; the Node process of
+    // durable-streams): the same comparison by the work done, less moved by others' load.
+    console.log(`\nCPU µs per record (the server's process tree, user + system; medians)\n`)
+    console.log(`| workload | ${servers.map((s) => s.name).join(' | ')} | edgelog / + store object (by CPU) |`)
+    console.log(`|---|${servers.map(() => '---|').join('')}---|`)
+    for (const [w, workload] of workloads.entries()) {
+      const m = cpus[w].map(median)
+      console.log(`| ${workload.name} | ${m.map((x) => x.toFixed(2)).join(' | ')} | ${(m[4] / m[0]).toFixed(2)}x |`)
     }
   } finally {
     ds.stop()
+    await store.kill()
     await nulObject.kill()
     await nul.kill()
     await dev.kill()

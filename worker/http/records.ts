@@ -4,6 +4,7 @@ import { utf8Length } from '../../core/codec/bytes.ts'
 import { BATCH_HEADER_BYTES, decodeBatch, encodeBatch, readBatchHeader, type DecodedRecord, type RecordInput } from '../../core/codec/record-batch.ts'
 import { CommittedFilter } from '../../core/client/consumer/committed-filter.ts'
 import { keyBytes, murmur2, toPositive } from '../../core/partitioner.ts'
+import { utf8InScratch } from '../../core/client/messages.ts'
 
 export type Encoding = 'utf8' | 'base64'
 
@@ -54,10 +55,21 @@ export function encodingOf(raw: string | undefined): Encoding {
   return bad(`encoding must be utf8 or base64, got ${JSON.stringify(raw)}`)
 }
 
-function toBytes(value: unknown, what: string, encoding: Encoding): Uint8Array | null {
+/**
+ * A key, value or header value as the record encoder takes it: utf8 text stays a string (the
+ * encoder writes it straight into the batch, with no array per string), base64 becomes bytes.
+ */
+function toField(value: unknown, what: string, encoding: Encoding): Uint8Array | string | null {
   if (value === null || value === undefined) return null
   if (typeof value !== 'string') bad(`${what} must be a string or null`)
-  if (encoding === 'utf8') return encoder.encode(value)
+  if (encoding === 'utf8') return value
+  return fromBase64(value, what)
+}
+
+/** Encoded length of a field: UTF-8 bytes of a string, or the bytes' length. */
+const fieldBytes = (field: Uint8Array | string | null): number => field === null ? 0 : typeof field === 'string' ? utf8Length(field) : field.byteLength
+
+function fromBase64(value: string, what: string): Uint8Array {
   try {
     const bin = atob(value)
     const out = new Uint8Array(bin.length)
@@ -100,8 +112,8 @@ export function toPartitionBatches(
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) bad(`records[${i}] must be an object`)
     const r = raw as Record<string, unknown>
     if (!('value' in r)) bad(`records[${i}].value is required (a string, or null for a tombstone)`)
-    const key = toBytes(r.key, `records[${i}].key`, options.encoding)
-    const value = toBytes(r.value, `records[${i}].value`, options.encoding)
+    const key = toField(r.key, `records[${i}].key`, options.encoding)
+    const value = toField(r.value, `records[${i}].value`, options.encoding)
     if (key === null && options.requireKeys) throw new EdgelogError('INVALID_RECORD', `records[${i}] has no key: a compacted topic takes only records with a key; nothing was stored`)
     let timestamp = now
     if (r.timestamp !== undefined) {
@@ -111,6 +123,7 @@ export function toPartitionBatches(
       timestamp = r.timestamp
     }
     const headers: Array<{ key: string; value: Uint8Array | null }> = []
+    let headerBytes = 0
     if (r.headers !== undefined && r.headers !== null) {
       const list = Array.isArray(r.headers)
         ? r.headers.map((h, j) => {
@@ -118,7 +131,13 @@ export function toPartitionBatches(
           return [(h as { key: string }).key, (h as { value?: unknown }).value] as const
         })
         : typeof r.headers === 'object' ? Object.entries(r.headers as object) : bad(`records[${i}].headers must be an object or an array`)
-      for (const [k, v] of list) headers.push({ key: k, value: toBytes(v, `records[${i}].headers.${k}`, options.encoding) })
+      for (const [k, v] of list) {
+        const field = toField(v, `records[${i}].headers.${k}`, options.encoding)
+        // Header values are bytes in the record encoder.
+        const bytes = typeof field === 'string' ? encoder.encode(field) : field
+        headers.push({ key: k, value: bytes })
+        headerBytes += HEADER_OVERHEAD_BYTES + utf8Length(k) + (bytes?.byteLength ?? 0)
+      }
     }
     let partition: number
     if (options.forcedPartition !== undefined) {
@@ -130,7 +149,7 @@ export function toPartitionBatches(
       if (r.partition >= partitions) throw new EdgelogError('UNKNOWN_TOPIC_OR_PARTITION', `records[${i}].partition ${r.partition}: the topic has ${partitions} partitions`)
       partition = r.partition
     } else if (key !== null) {
-      partition = toPositive(murmur2(keyBytes(key))) % partitions
+      partition = toPositive(murmur2(typeof key === 'string' ? utf8InScratch(key) : keyBytes(key))) % partitions
     } else {
       partition = sticky
     }
@@ -138,8 +157,7 @@ export function toPartitionBatches(
     if (!group) byPartition.set(partition, (group = { indexes: [], inputs: [], sizes: [] }))
     group.indexes.push(i)
     group.inputs.push({ key, value, timestamp, headers })
-    group.sizes.push(RECORD_OVERHEAD_BYTES + (key?.byteLength ?? 0) + (value?.byteLength ?? 0)
-      + headers.reduce((n, h) => n + HEADER_OVERHEAD_BYTES + utf8Length(h.key) + (h.value?.byteLength ?? 0), 0))
+    group.sizes.push(RECORD_OVERHEAD_BYTES + fieldBytes(key) + fieldBytes(value) + headerBytes)
   })
   // Every batch fits the limit: records are packed (to the target size) by an upper bound of
   // their encoded size, and a record that needs a batch of its own is measured exactly. One
