@@ -582,6 +582,24 @@ export class PartitionLog {
     }
   }
 
+  /**
+   * The segment holding `offset` (a copy), and whether it is the active one; undefined outside
+   * every segment. A binary search: what a read asks per request, whatever the log's length.
+   */
+  segmentOf(offset: number): { segment: SegmentInfo; active: boolean } | undefined {
+    const segments = this.segments
+    let lo = 0
+    let hi = segments.length - 1
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1
+      const s = segments[mid]
+      if (offset < s.baseOffset) hi = mid - 1
+      else if (offset >= s.endOffset) lo = mid + 1
+      else return { segment: { ...s }, active: mid === segments.length - 1 }
+    }
+    return undefined
+  }
+
   /** Another context appended (shared stores): move the high watermark and wake readers. */
   observeAppend(nextOffset: number): void {
     if (nextOffset > this.head.nextOffset) {

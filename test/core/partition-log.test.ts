@@ -130,6 +130,20 @@ describe('segments', () => {
     for (let i = 1; i < segments.length; i++) expect(segments[i].baseOffset).toBe(segments[i - 1].endOffset)
   })
 
+  it('segmentOf finds the segment holding an offset, as a scan of state() does', async () => {
+    const { log } = await openPartition({ 'segment.bytes': 300, 'retention.bytes': 900 })
+    for (let i = 0; i < 12; i++) await log.append(batchOf(['x'.repeat(100)]))
+    await log.maintain() // the oldest segments go: the first no longer starts at 0
+    const segments = log.state().segments
+    expect(segments[0].baseOffset).toBeGreaterThan(0)
+    for (let offset = -1; offset <= log.highWatermark + 1; offset++) {
+      const at = segments.findIndex((s) => s.baseOffset <= offset && offset < s.endOffset)
+      const found = log.segmentOf(offset)
+      expect(found === undefined ? -1 : segments.findIndex((s) => s.baseOffset === found.segment.baseOffset)).toBe(at)
+      if (found) expect(found.active).toBe(at === segments.length - 1)
+    }
+  })
+
   it('roll when segment.ms has passed', async () => {
     const time = clock()
     const { log } = await openPartition({ 'segment.ms': 1000 }, { now: time.now })

@@ -241,10 +241,9 @@ export class PartitionObject extends DurableObject<EdgelogEnv> {
       }
       const policy = String(this.info?.config?.['cleanup.policy'] ?? target.config['cleanup.policy'])
       if (policy.includes('compact') || read.batches.length === 0) return answer(read.batches)
-      const { segments } = log.state()
-      const at = segments.findIndex((s) => s.baseOffset <= req.offset && req.offset < s.endOffset)
-      if (at < 0 || at === segments.length - 1) return answer(read.batches)
-      const segment = segments[at]
+      const found = log.segmentOf(req.offset)
+      if (!found || found.active) return answer(read.batches)
+      const { segment } = found
       const inside = read.batches.filter((b) => b.baseOffset < segment.endOffset)
       return { ...answer(inside), sealed: { baseOffset: segment.baseOffset, endOffset: segment.endOffset, maxTimestamp: segment.maxTimestamp } }
     }))
