@@ -1,33 +1,10 @@
 /** `edgelog delete-records --offset-json-file FILE`, as Kafka's kafka-delete-records.sh. */
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { run } from '../../cli/main.ts'
 import { parseOffsetJson } from '../../cli/delete-records.ts'
-import { LocalBroker } from '../../core/log/local-broker.ts'
 import { createClient } from '../../core/client/client.ts'
-import { MemoryStorage } from '../../adapters/memory/index.ts'
+import { cliHarness } from './harness.ts'
 
-function harness() {
-  const broker = new LocalBroker({ storage: new MemoryStorage(), settings: { 'log.retention.check.interval.ms': 0 } })
-  const connect = () => createClient(broker, { onClose: async () => {} })
-  const dir = mkdtempSync(join(tmpdir(), 'edgelog-delete-records-'))
-  return {
-    broker,
-    file(json: unknown) {
-      const path = join(dir, `offsets-${Math.random().toString(36).slice(2)}.json`)
-      writeFileSync(path, typeof json === 'string' ? json : JSON.stringify(json))
-      return path
-    },
-    async cli(argv: string[]) {
-      const out: string[] = []
-      const err: string[] = []
-      const code = await run(argv, { out: (l) => out.push(l), err: (l) => err.push(l), lines: async function* () {} }, connect)
-      return { code, out, err }
-    },
-  }
-}
+const harness = cliHarness
 
 describe('edgelog delete-records', () => {
   it("deletes records before each offset and prints Kafka's report (offset -1: the high watermark)", async () => {

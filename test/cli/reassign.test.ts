@@ -3,35 +3,14 @@
  * and kafka-reassign-partitions.sh): their files, usage errors, and a broker without replicas
  * (one log: LocalBroker). Against replicated topics they run in test/http/replication.test.ts.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { run } from '../../cli/main.ts'
 import { parseJson } from '../../cli/reassign.ts'
 import { LocalBroker } from '../../core/log/local-broker.ts'
 import { createClient } from '../../core/client/client.ts'
-import { MemoryStorage } from '../../adapters/memory/index.ts'
+import { cliHarness } from './harness.ts'
 
-function harness() {
-  const broker = new LocalBroker({ storage: new MemoryStorage(), settings: { 'log.retention.check.interval.ms': 0 } })
-  const connect = () => createClient(broker, { onClose: async () => {} })
-  const dir = mkdtempSync(join(tmpdir(), 'edgelog-reassign-'))
-  return {
-    broker,
-    file(json: unknown) {
-      const path = join(dir, `f-${Math.random().toString(36).slice(2)}.json`)
-      writeFileSync(path, typeof json === 'string' ? json : JSON.stringify(json))
-      return path
-    },
-    async cli(argv: string[]) {
-      const out: string[] = []
-      const err: string[] = []
-      const code = await run(argv, { out: (l) => out.push(l), err: (l) => err.push(l), lines: async function* () {} }, connect)
-      return { code, out, err }
-    },
-  }
-}
+const harness = cliHarness
 
 describe('edgelog leader-election and reassign-partitions', () => {
   it("parses Kafka's files: replicas required for a reassignment, no partition twice", () => {

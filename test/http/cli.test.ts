@@ -2,37 +2,12 @@
  * `npx edgelog` as a user runs it: the built CLI (bin/edgelog.mjs → dist/) against `wrangler dev`,
  * Kafka's tools end to end over the HTTP API.
  */
-import { execFile } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ROOT, startWranglerDev, type WranglerDev } from './wrangler-dev.ts'
+import { describe, expect, it } from 'vitest'
+import { useWranglerDev, runCli } from './wrangler-suite.ts'
 
-const dir = mkdtempSync(join(tmpdir(), 'edgelog-cli-'))
-let dev: WranglerDev
+const dev = useWranglerDev('edgelog-cli-', { buildDist: true })
 
-beforeAll(async () => {
-  // dist/ is what `npm install` builds (the prepare script); build it if a checkout lacks it.
-  if (!existsSync(join(ROOT, 'dist/cli/node.js'))) {
-    await new Promise<void>((resolve, reject) => execFile(process.execPath, ['scripts/build.mjs'], { cwd: ROOT }, (e) => (e ? reject(e) : resolve())))
-  }
-  dev = await startWranglerDev(dir)
-}, 120_000)
-
-afterAll(async () => {
-  await dev?.kill()
-  rmSync(dir, { recursive: true, force: true })
-})
-
-function edgelog(args: string[], stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, [join(ROOT, 'bin/edgelog.mjs'), ...args, '--bootstrap-server', dev.url], { cwd: ROOT, timeout: 60_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr })
-    })
-    child.stdin!.end(stdin ?? '')
-  })
-}
+const edgelog = (args: string[], stdin?: string) => runCli(dev.url, args, stdin)
 
 describe('npx edgelog against wrangler dev', () => {
   it('creates and describes a topic, produces keyed lines, consumes them in a group, shows its lag, dumps the log', async () => {

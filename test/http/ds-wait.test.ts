@@ -4,31 +4,14 @@
  * no request in progress and none is made while they wait (its own accounting), and the next
  * append wakes both.
  */
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { topicOfPath } from '../../worker/ds/protocol.ts'
-import { startWranglerDev, type WranglerDev } from './wrangler-dev.ts'
+import { until } from '../until.ts'
+import { useWranglerDev } from './wrangler-suite.ts'
 
-let dev: WranglerDev
-const dir = mkdtempSync(join(tmpdir(), 'edgelog-ds-wait-'))
-beforeAll(async () => { dev = await startWranglerDev(dir) }, 60_000)
-afterAll(async () => {
-  await dev?.kill()
-  rmSync(dir, { recursive: true, force: true })
-})
+const dev = useWranglerDev('edgelog-ds-wait-')
 
 const activity = async (topic: string) => (await (await fetch(`${dev.url}/v1/topics/${topic}/partitions/0/activity`)).json()) as any
-async function until<T>(probe: () => Promise<T>, ok: (v: T) => boolean, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const v = await probe()
-    if (ok(v)) return v
-    if (Date.now() > deadline) throw new Error(`condition not met: ${JSON.stringify(v)}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
 
 describe('wrangler dev: Durable Streams live modes wait outside the partition object', () => {
   it('an idle long poll and an idle SSE reader: no request in progress in the object; the next append wakes both', async () => {
@@ -43,7 +26,7 @@ describe('wrangler dev: Durable Streams live modes wait outside the partition ob
     const reader = sse.body!.pipeThrough(new TextDecoderStream()).getReader()
     let text = ''
     while (!text.includes('first')) text += (await reader.read()).value ?? ''
-    const idle = await until(() => activity(topic), (a) => a.watchers === 2)
+    const idle = await until(() => activity(topic), (a) => a.watchers === 2, 10_000, 20)
     expect(idle.inFlight).toBe(0)
     expect(idle.parked).toBe(0)
 

@@ -4,13 +4,10 @@
  * long-poll and SSE. The same records are edgelog's: readable and writable through /v1 and the
  * KafkaJS-shaped client, guarded by the same tokens.
  */
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { DurableStream, IdempotentProducer, stream } from '@durable-streams/client'
 import { connect } from '../../adapters/http/index.ts'
-import { startWranglerDev, type WranglerDev } from './wrangler-dev.ts'
+import { useWranglerDev } from './wrangler-suite.ts'
 
 const ADMIN = 'ds-admin-token'
 const READER = 'ds-reader-token'
@@ -20,18 +17,7 @@ const TOKENS = {
 }
 const auth = (token: string) => ({ Authorization: `Bearer ${token}` })
 
-let dev: WranglerDev
-let dir: string
-
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'edgelog-ds-client-'))
-  dev = await startWranglerDev(dir, { vars: { EDGELOG_TOKENS: JSON.stringify(TOKENS), EDGELOG_DS_LONG_POLL_MS: '2000' } })
-}, 60_000)
-
-afterAll(async () => {
-  await dev?.kill()
-  rmSync(dir, { recursive: true, force: true })
-})
+const dev = useWranglerDev('edgelog-ds-client-', { vars: { EDGELOG_TOKENS: JSON.stringify(TOKENS), EDGELOG_DS_LONG_POLL_MS: '2000' } })
 
 describe('@durable-streams/client against /ds/', () => {
   it('appends, reads, resumes from an offset, and tails live (long-poll and SSE)', async () => {

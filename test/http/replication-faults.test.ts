@@ -6,23 +6,11 @@
  * acknowledged record is still there. Faults go through
  * POST /v1/test/topics/:topic/partitions/:p/replicas/:b/fault (worker/replication/test-route.ts).
  */
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startWranglerDev, type WranglerDev } from './wrangler-dev.ts'
+import { describe, expect, it } from 'vitest'
+import { until } from '../until.ts'
+import { useWranglerDev } from './wrangler-suite.ts'
 
-const dir = mkdtempSync(join(tmpdir(), 'edgelog-replication-faults-'))
-let dev: WranglerDev
-
-beforeAll(async () => {
-  dev = await startWranglerDev(dir, { vars: { EDGELOG_TEST_REPLICA_FAULTS: 'true', EDGELOG_SETTINGS: JSON.stringify({ 'replica.lag.time.max.ms': 1000 }) } })
-}, 120_000)
-
-afterAll(async () => {
-  await dev?.kill()
-  rmSync(dir, { recursive: true, force: true })
-})
+const dev = useWranglerDev('edgelog-replication-faults-', { vars: { EDGELOG_TEST_REPLICA_FAULTS: 'true', EDGELOG_SETTINGS: JSON.stringify({ 'replica.lag.time.max.ms': 1000 }) } })
 
 async function call(method: string, path: string, body?: unknown): Promise<{ status: number; data: any }> {
   const res = await fetch(`${dev.url}${path}`, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) })
@@ -34,13 +22,6 @@ const partition0 = async (topic: string) => (await call('GET', `/v1/topics/${top
 const values = async (topic: string) => (await call('GET', `/v1/topics/${topic}/partitions/0/records?offset=0`)).data.records.map((r: any) => r.value)
 const fault = (topic: string, b: number, f: 'unreachable' | null) => call('POST', `/v1/test/topics/${topic}/partitions/0/replicas/${b}/fault`, { fault: f })
 
-async function until<T>(get: () => Promise<T>, check: (v: T) => boolean): Promise<T> {
-  for (;;) {
-    const v = await get()
-    if (check(v)) return v
-    await new Promise((r) => setTimeout(r, 200))
-  }
-}
 
 describe('replication faults against wrangler dev', () => {
   it('a follower unreachable: the ISR shrinks in describe, acks=all under min.insync.replicas=3 fails NOT_ENOUGH_REPLICAS and stores nothing', async () => {
@@ -48,13 +29,13 @@ describe('replication faults against wrangler dev', () => {
     expect((await produce('F', ['a'], 'all')).status).toBe(200)
     expect((await fault('F', 2, 'unreachable')).data).toEqual({ fault: 'unreachable' })
     expect((await produce('F', ['b'], 'all')).data.error.code).toBe('NOT_ENOUGH_REPLICAS_AFTER_APPEND')
-    expect((await until(() => partition0('F'), (p) => p.isr.length === 2)).isr).toEqual([0, 1])
+    expect((await until(() => partition0('F'), (p) => p.isr.length === 2, 50_000, 200)).isr).toEqual([0, 1])
     const refused = await produce('F', ['never'], 'all')
     expect(refused.status).toBe(503)
     expect(refused.data.error.code).toBe('NOT_ENOUGH_REPLICAS')
     await fault('F', 2, null)
     await produce('F', ['c'], '1')
-    await until(() => partition0('F'), (p) => p.isr.length === 3 && p.highWatermark === 3)
+    await until(() => partition0('F'), (p) => p.isr.length === 3 && p.highWatermark === 3, 50_000, 200)
     expect(await values('F')).toEqual(['a', 'b', 'c'])
   }, 120_000)
 
@@ -67,7 +48,7 @@ describe('replication faults against wrangler dev', () => {
     expect(failed.data.error.code).toBe('LEADER_NOT_AVAILABLE')
     const p = await partition0('L')
     expect([p.leader, p.leaderEpoch, p.isr]).toEqual([1, 1, [1, 2]])
-    await until(() => partition0('L'), (q) => q.highWatermark >= acked.length)
+    await until(() => partition0('L'), (q) => q.highWatermark >= acked.length, 50_000, 200)
     expect((await values('L')).slice(0, acked.length)).toEqual(acked)
     expect((await produce('L', ['after'], 'all')).status).toBe(200)
     expect(await values('L')).toEqual([...acked, 'after'])

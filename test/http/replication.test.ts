@@ -5,37 +5,16 @@
  * `GET /v1/topics/:topic`; records produced with acks=all and consumed back (the consumer's
  * long polls wait on the leader replica).
  */
-import { execFile } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { connect } from '../../adapters/http/index.ts'
-import { ROOT, startWranglerDev, type WranglerDev } from './wrangler-dev.ts'
+import { useWranglerDev, runCli } from './wrangler-suite.ts'
 
-const dir = mkdtempSync(join(tmpdir(), 'edgelog-replication-'))
-let dev: WranglerDev
+const dev = useWranglerDev('edgelog-replication-', { buildDist: true })
 
-beforeAll(async () => {
-  if (!existsSync(join(ROOT, 'dist/cli/node.js'))) {
-    await new Promise<void>((resolve, reject) => execFile(process.execPath, ['scripts/build.mjs'], { cwd: ROOT }, (e) => (e ? reject(e) : resolve())))
-  }
-  dev = await startWranglerDev(dir)
-}, 120_000)
-
-afterAll(async () => {
-  await dev?.kill()
-  rmSync(dir, { recursive: true, force: true })
-})
-
-function edgelog(args: string[], stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, [join(ROOT, 'bin/edgelog.mjs'), ...args, '--bootstrap-server', dev.url], { cwd: ROOT, timeout: 60_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr })
-    })
-    child.stdin!.end(stdin ?? '')
-  })
-}
+const edgelog = (args: string[], stdin?: string) => runCli(dev.url, args, stdin)
 
 describe('replication against wrangler dev', () => {
   it('kafka-topics --create --partitions 3 --replication-factor 3, then --describe shows Leader, Replicas, Isr', async () => {
@@ -85,7 +64,7 @@ describe('replication against wrangler dev', () => {
     await producer.send({ topic: 'R', acks: -1, messages: Array.from({ length: 20 }, (_, i) => ({ value: `m${i}` })) })
     expect((await kafka.admin().describeCluster()).brokers.map((b) => b.host)).toEqual(['enam', 'weur', 'apac', 'wnam', 'eeur'])
     // 0, 1, 2 → 3, 4, 1: two replicas added (they copy the log), the leader 0 and 2 removed; 3 preferred.
-    const file = join(dir, 'reassign.json')
+    const file = join(mkdtempSync(join(tmpdir(), 'edgelog-reassign-')), 'reassign.json')
     writeFileSync(file, JSON.stringify({ version: 1, partitions: [{ topic: 'R', partition: 0, replicas: [3, 4, 1], log_dirs: ['any', 'any', 'any'] }] }))
     const executed = await edgelog(['reassign-partitions', '--reassignment-json-file', file, '--execute'])
     expect(executed.stderr).toBe('')

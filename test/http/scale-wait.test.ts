@@ -4,35 +4,17 @@
  * GET …/activity), and the next append reaches both within milliseconds, nothing missed. A
  * repeated read of a sealed segment comes from the Cache API without reaching the object.
  */
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startWranglerDev, type WranglerDev } from './wrangler-dev.ts'
+import { describe, expect, it } from 'vitest'
+import { until } from '../until.ts'
+import { useWranglerDev } from './wrangler-suite.ts'
 
-const dir = mkdtempSync(join(tmpdir(), 'edgelog-scale-'))
-let dev: WranglerDev
-
-beforeAll(async () => { dev = await startWranglerDev(dir) }, 60_000)
-afterAll(async () => {
-  await dev?.kill()
-  rmSync(dir, { recursive: true, force: true })
-})
+const dev = useWranglerDev('edgelog-scale-')
 
 async function call(method: string, path: string, body?: unknown): Promise<any> {
   const res = await fetch(`${dev.url}${path}`, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) })
   return { status: res.status, headers: res.headers, data: await res.json() }
 }
 const activity = async (topic: string) => (await call('GET', `/v1/topics/${topic}/partitions/0/activity`)).data
-async function until<T>(probe: () => Promise<T>, ok: (v: T) => boolean, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const v = await probe()
-    if (ok(v)) return v
-    if (Date.now() > deadline) throw new Error(`condition not met: ${JSON.stringify(v)}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
 
 describe('wrangler dev: waiting outside the partition object', () => {
   it('an idle long poll and an idle tail: no request in progress in the object; the next append wakes both', async () => {
@@ -43,7 +25,7 @@ describe('wrangler dev: waiting outside the partition object', () => {
     const pollStarted = fetch(`${dev.url}/v1/topics/${topic}/partitions/0/records?offset=1&maxWaitMs=30000`)
     const tail = await fetch(`${dev.url}/v1/topics/${topic}/partitions/0/tail?offset=1&maxWaitMs=30000`)
     const reader = tail.body!.pipeThrough(new TextDecoderStream()).getReader()
-    const idle = await until(() => activity(topic), (a) => a.watchers === 2)
+    const idle = await until(() => activity(topic), (a) => a.watchers === 2, 10_000, 20)
     expect(idle.inFlight).toBe(0)
     expect(idle.parked).toBe(0)
     // Still idle a moment later: nothing polls the object.

@@ -31,13 +31,4 @@ export const produce = (topic: string, values: string[]) => json('POST', `/v1/to
 /** Partition 0's object's own accounting (worker/wait/activity.ts). */
 export const activity = async (topic: string) => (await json('GET', `/v1/topics/${topic}/partitions/0/activity`)).data
 
-/** Probes until `ok` holds (or fails after `ms`), answering the last value probed. */
-export async function until<T>(probe: () => T | Promise<T>, ok: (v: T) => boolean, ms = 5_000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const v = await probe()
-    if (ok(v)) return v
-    if (Date.now() > deadline) throw new Error(`condition not met: ${JSON.stringify(v)}`)
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}
+export { until } from '../until.ts'

@@ -7,7 +7,7 @@
  */
 import { env, runDurableObjectAlarm, SELF } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
-import { BASE, json as call, unique } from './helpers.ts'
+import { BASE, json as call, unique, until } from './helpers.ts'
 import { callReplica } from '../../worker/replication/protocol.ts'
 import { DEFAULT_REPLICA_LOCATIONS } from '../../worker/replication/placement.ts'
 import type { PartitionAssignment } from '../../core/replication/types.ts'
@@ -44,13 +44,6 @@ async function valuesOn(stream: string, broker: number, assignment: PartitionAss
 }
 
 /** Waits (no time limit of its own: the test's) until `check` holds: ISR changes and the reassignment's completion are asynchronous. */
-async function until<T>(get: () => Promise<T>, check: (v: T) => boolean): Promise<T> {
-  for (;;) {
-    const v = await get()
-    if (check(v)) return v
-    await new Promise((r) => setTimeout(r, 100))
-  }
-}
 
 describe('replica tools at the edge', { timeout: 60_000 }, () => {
   it('describeCluster lists a broker per region: node id = broker index, host = location hint', async () => {
@@ -77,7 +70,7 @@ describe('replica tools at the edge', { timeout: 60_000 }, () => {
     const a = await assignmentOf(topic)
     expect(await callReplica(stubOf(a.stream, 0), { op: 'status', self: 0, assignment: a })).toMatchObject({ role: 'follower', leaderEpoch: 1 })
     expect((await produce(topic, ['c'])).data.offsets[0].offset).toBe(2)
-    expect((await until(() => readAll(topic), (r) => r.records.length === 3)).records.map((r: any) => r.value)).toEqual(['a', 'b', 'c'])
+    expect((await until(() => readAll(topic), (r) => r.records.length === 3, 50_000, 100)).records.map((r: any) => r.value)).toEqual(['a', 'b', 'c'])
 
     // Kafka's answers: the preferred replica leads already; an election type other than PREFERRED; an unknown partition.
     const again = await call('POST', '/v1/elect-leaders', { partitions: [{ topic, partition: 0 }] })
@@ -94,7 +87,7 @@ describe('replica tools at the edge', { timeout: 60_000 }, () => {
     await callReplica(stubOf(a.stream, 2), { op: 'fault', fault: 'unreachable' })
     try {
       await produce(topic, ['y'])
-      await until(() => partitionOf(topic), (p) => !p.isr.includes(2))
+      await until(() => partitionOf(topic), (p) => !p.isr.includes(2), 50_000, 100)
       const refused = await call('POST', '/v1/elect-leaders', { partitions: [{ topic, partition: 0 }] })
       expect(refused.data.error.code).toBe('PREFERRED_LEADER_NOT_AVAILABLE')
       expect((await partitionOf(topic)).leader).toBe(0)
@@ -116,14 +109,14 @@ describe('replica tools at the edge', { timeout: 60_000 }, () => {
     const admin = client.admin()
     await admin.alterPartitionReassignments({ topics: [{ topic, partitionAssignment: [{ partition: 0, replicas: [1, 3, 4] }] }] })
     // Done when the leader's AlterPartition brought 3 and 4 into the ISR (no append needed: the leader pushes at once).
-    const done = await until(() => partitionOf(topic), (p) => p.replicas.length === 3 && p.replicas.includes(3))
+    const done = await until(() => partitionOf(topic), (p) => p.replicas.length === 3 && p.replicas.includes(3), 50_000, 100)
     expect([done.replicas, done.leader, done.leaderEpoch]).toEqual([[1, 3, 4], 1, 1])
     expect(done.isr.slice().sort()).toEqual([1, 3, 4])
     expect(await admin.listPartitionReassignments({ topics: [{ topic, partitions: [0] }] })).toEqual({ topics: [] })
     const a = await assignmentOf(topic)
-    for (const b of [3, 4]) expect(await until(() => valuesOn(a.stream, b, a), (v) => v.length === acked.length)).toEqual(acked)
+    for (const b of [3, 4]) expect(await until(() => valuesOn(a.stream, b, a), (v) => v.length === acked.length, 50_000, 100)).toEqual(acked)
     expect((await produce(topic, ['after'])).status).toBe(200)
-    expect((await until(() => readAll(topic), (r) => r.records.length === acked.length + 1)).records.map((r: any) => r.value)).toEqual([...acked, 'after'])
+    expect((await until(() => readAll(topic), (r) => r.records.length === acked.length + 1, 50_000, 100)).records.map((r: any) => r.value)).toEqual([...acked, 'after'])
     // The removed replicas were stopped: their rows are gone, and the old assignment does not bring them back.
     for (const b of [0, 2]) {
       await expect(callReplica(stubOf(before.stream, b), { op: 'read', self: b, assignment: { ...before, partitionEpoch: 0 }, offset: 0, maxBytes: 1 << 20 }))
@@ -140,7 +133,7 @@ describe('replica tools at the edge', { timeout: 60_000 }, () => {
     try {
       // 2 goes, 3 comes: the reassignment completes once 3 is in sync, but 2 cannot be told to stop.
       await call('POST', '/v1/partition-reassignments', { topics: [{ topic, partitionAssignment: [{ partition: 0, replicas: [0, 1, 3] }] }] })
-      await until(() => partitionOf(topic), (p) => p.replicas.join() === '0,1,3')
+      await until(() => partitionOf(topic), (p) => p.replicas.join() === '0,1,3', 50_000, 100)
     } finally {
       await callReplica(stubOf(before.stream, 2), { op: 'fault', fault: null })
     }

@@ -7,7 +7,7 @@
  */
 import { env, SELF } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
-import { BASE, json as call, unique } from './helpers.ts'
+import { BASE, json as call, unique, until } from './helpers.ts'
 import { connect } from '../../adapters/http/index.ts'
 import type { PartitionAssignment } from '../../core/replication/types.ts'
 import { callReplica } from '../../worker/replication/protocol.ts'
@@ -34,13 +34,6 @@ const read = async (topic: string, isolation: 'read_committed' | 'read_uncommitt
 }
 const values = (r: { data: any }) => r.data.records.map((x: any) => x.value)
 
-async function until<T>(get: () => Promise<T>, check: (v: T) => boolean): Promise<T> {
-  for (;;) {
-    const v = await get()
-    if (check(v)) return v
-    await new Promise((r) => setTimeout(r, 100))
-  }
-}
 
 describe('DeleteRecords and transactions on replicated topics', { timeout: 60_000 }, () => {
   it('DeleteRecords: the leader moves its log start, every follower has it when the answer comes; bad offsets change nothing', async () => {
@@ -63,7 +56,7 @@ describe('DeleteRecords and transactions on replicated topics', { timeout: 60_00
       await callReplica(stubOf(a.stream, 2), { op: 'fault', fault: null })
     }
     await call('POST', `/v1/topics/${topic}/partitions/0/records?acks=1`, { records: [{ value: 'after' }] })
-    await until(() => callReplica(stubOf(a.stream, 2), { op: 'status', self: 2, assignment: a }), (s) => s.logStartOffset === 6 && s.logEndOffset === 7)
+    await until(() => callReplica(stubOf(a.stream, 2), { op: 'status', self: 2, assignment: a }), (s) => s.logStartOffset === 6 && s.logEndOffset === 7, 50_000, 100)
     expect(values(await read(topic, 'read_uncommitted', 6))).toEqual(['after'])
 
     const compact = await create({ 'cleanup.policy': 'compact' })
@@ -99,7 +92,7 @@ describe('DeleteRecords and transactions on replicated topics', { timeout: 60_00
 
     // Every replica holds the three markers at the leader's offsets, and a follower's read_committed view is the leader's.
     const a = await assignmentOf(topic)
-    const ends = await until(() => Promise.all(a.replicas.map((b) => callReplica(stubOf(a.stream, b), { op: 'status', self: b, assignment: a }))), (s) => s.every((x) => x.highWatermark === 7))
+    const ends = await until(() => Promise.all(a.replicas.map((b) => callReplica(stubOf(a.stream, b), { op: 'status', self: b, assignment: a }))), (s) => s.every((x) => x.highWatermark === 7), 50_000, 100)
     expect(ends.map((s) => s.logEndOffset)).toEqual([7, 7, 7])
     const follower = await callReplica(stubOf(a.stream, 1), { op: 'read', self: 1, assignment: a, offset: 0, maxBytes: 1 << 20, isolationLevel: 1 })
     expect(follower.lastStableOffset).toBe(7)

@@ -9,7 +9,7 @@
  */
 import { env, runDurableObjectAlarm, runInDurableObject, SELF } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
-import { BASE, json as call, unique } from './helpers.ts'
+import { BASE, json as call, unique, until } from './helpers.ts'
 import type { PartitionObject } from '../../worker/objects/partition.ts'
 import { ReplicaHost } from '../../worker/replication/host.ts'
 import { callReplica } from '../../worker/replication/protocol.ts'
@@ -57,13 +57,6 @@ async function assignmentOf(topic: string): Promise<PartitionAssignment & { stre
 }
 
 /** Waits (no time limit of its own: the test's) until `check` holds; the asynchronous parts are the ISR changes. */
-async function until<T>(get: () => Promise<T>, check: (v: T) => boolean): Promise<T> {
-  for (;;) {
-    const v = await get()
-    if (check(v)) return v
-    await new Promise((r) => setTimeout(r, 100))
-  }
-}
 
 describe('replicated topics at the edge', { timeout: 60_000 }, () => {
   it('kafka-topics --create --replication-factor 3: Leader, Replicas, Isr per partition in describe and metadata', async () => {
@@ -123,7 +116,7 @@ describe('replicated topics at the edge', { timeout: 60_000 }, () => {
       // Appended while the ISR still had 3, answered once the ISR dropped the follower: after append.
       const during = await produce(topic, ['x1'], 'all')
       expect(during.data.error.code).toBe('NOT_ENOUGH_REPLICAS_AFTER_APPEND')
-      const shrunk = await until(() => partitionOf(topic), (p) => p.isr.length === 2)
+      const shrunk = await until(() => partitionOf(topic), (p) => p.isr.length === 2, 50_000, 100)
       expect(shrunk.isr).toEqual([a.replicas[0], a.replicas[1]])
       const before = await statusOf(a.stream, a.leader, a)
       const refused = await produce(topic, ['x2'], 'all')
@@ -136,9 +129,9 @@ describe('replicated topics at the edge', { timeout: 60_000 }, () => {
     }
     // Back: the next append reaches it, it catches up and the leader asks the controller to add it again.
     await produce(topic, ['x4'], '1')
-    await until(() => partitionOf(topic), (p) => p.isr.length === 3)
+    await until(() => partitionOf(topic), (p) => p.isr.length === 3, 50_000, 100)
     expect((await produce(topic, ['x5'], 'all')).status).toBe(200)
-    const values = (await until(() => readAll(topic), (r) => r.records.length === 5)).records.map((r: any) => r.value)
+    const values = (await until(() => readAll(topic), (r) => r.records.length === 5, 50_000, 100)).records.map((r: any) => r.value)
     expect(values).toEqual(['x0', 'x1', 'x3', 'x4', 'x5'])
     expect((await statusOf(a.stream, follower, a)).logEndOffset).toBe(5)
   })
@@ -161,7 +154,7 @@ describe('replicated topics at the edge', { timeout: 60_000 }, () => {
     expect(failed.data.error.message).toMatch(/replica 1 leads now \(epoch 1\)/)
     const next = await partitionOf(topic)
     expect([next.leader, next.leaderEpoch, next.isr]).toEqual([a.replicas[1], 1, [a.replicas[1], a.replicas[2]]])
-    const read = await until(() => readAll(topic), (r) => r.highWatermark >= acked.length)
+    const read = await until(() => readAll(topic), (r) => r.highWatermark >= acked.length, 50_000, 100)
     expect(read.records.map((r: any) => r.value)).toEqual(acked)
     expect((await produce(topic, ['after'], 'all')).status).toBe(200)
     // A push of the old epoch is refused by a follower: the deposed leader can acknowledge nothing.
@@ -170,12 +163,12 @@ describe('replicated topics at the edge', { timeout: 60_000 }, () => {
     // Back, the old leader follows the new one at its epoch, and rejoins the ISR.
     await fault(a.stream, a.leader, null)
     await produce(topic, ['back'], '1')
-    await until(() => partitionOf(topic), (p) => p.isr.length === 3)
+    await until(() => partitionOf(topic), (p) => p.isr.length === 3, 50_000, 100)
     const fresh = await assignmentOf(topic)
     const old = await statusOf(a.stream, a.leader, fresh)
     expect([old.role, old.leaderEpoch, old.logEndOffset]).toEqual(['follower', 1, acked.length + 2])
     // KIP-101: the old leader cut its log where epoch 0 ended on the new leader, dropping 'leader-only', then copied epoch 1.
-    await until(() => statusOf(a.stream, a.leader, fresh), (s) => s.highWatermark === acked.length + 2)
+    await until(() => statusOf(a.stream, a.leader, fresh), (s) => s.highWatermark === acked.length + 2, 50_000, 100)
     expect(await valuesOn(a.stream, a.leader, fresh)).toEqual([...acked, 'after', 'back'])
     expect((await readAll(topic)).records.map((r: any) => r.value)).toEqual([...acked, 'after', 'back'])
   })
@@ -225,7 +218,7 @@ describe('replicated topics at the edge', { timeout: 60_000 }, () => {
     await fault(a.stream, 2, 'unreachable')
     // Replica 2 leaves the ISR after the lag time: 'gone' is committed on 0 and 1 only.
     expect((await produce(topic, ['kept'], 'all')).status).toBe(200)
-    await until(() => partitionOf(topic), (p) => p.isr.length === 2)
+    await until(() => partitionOf(topic), (p) => p.isr.length === 2, 50_000, 100)
     await fault(a.stream, 2, null)
     await fault(a.stream, 0, 'unreachable')
     await fault(a.stream, 1, 'unreachable')
@@ -254,7 +247,7 @@ describe('replicated topics at the edge', { timeout: 60_000 }, () => {
     await produce(topic, ['old'], 'all')
     await fault(a.stream, 2, 'unreachable')
     expect((await produce(topic, ['only-on-0-and-1'], 'all')).status).toBe(200)
-    await until(() => partitionOf(topic), (p) => p.isr.length === 2)
+    await until(() => partitionOf(topic), (p) => p.isr.length === 2, 50_000, 100)
     await fault(a.stream, 2, null)
     await fault(a.stream, 0, 'unreachable')
     await fault(a.stream, 1, 'unreachable')
