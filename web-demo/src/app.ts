@@ -578,7 +578,7 @@ export class App {
       return
     }
     try {
-      this.syncState = await store.client.sync.status() as SyncStateView
+      this.syncState = await store.client.sync.status()
       const pending = await store.client.sync.pending()
       replace(this.el.sync, renderSync(this.syncState, this.options.online(), this.options.now()))
       replace(this.el.pendingList, pending.length === 0 ? h('li', { class: 'muted' }, 'Nothing: everything produced here is at the edge.') : null,

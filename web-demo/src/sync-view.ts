@@ -2,16 +2,18 @@
  * The followed topic's sync, as a person wants to see it: online or offline, records waiting in
  * the outbox, how far the browser's replica is behind the edge, and when it last heard from it.
  */
+import type { SyncState } from '../../core/sync/view.ts'
+import type { ReplicaPartitionStatus } from '../../core/log/replicas.ts'
 import { ago, h } from './dom.ts'
 
-export interface SyncStateView {
-  online: boolean
-  follower: string
-  forwarder: string
-  error?: { code: string; message: string }
-  lastSyncAt: number
-  outbox: { waiting: number; deadLetters: number }
-  topics: Array<{ topic: string; source: string; partitions: Array<{ partition: number; highWatermark: number; leaderHighWatermark: number; lag: number; syncedAt: number }> }>
+/**
+ * What the view reads of the sync's status (core's SyncState, `log.sync.status()`): derived from
+ * core's types, so a renamed field there fails here at compile time.
+ */
+export type SyncStateView = Omit<SyncState, 'recent' | 'topics'> & {
+  topics: Array<Pick<SyncState['topics'][number], 'topic' | 'source'> & {
+    partitions: Array<Pick<ReplicaPartitionStatus, 'partition' | 'highWatermark' | 'leaderHighWatermark' | 'lag' | 'syncedAt'>>
+  }>
 }
 
 /** When the browser last heard from the edge: the sync's own time, or the newest replica's. */
