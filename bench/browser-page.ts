@@ -61,6 +61,115 @@ async function throughBrowserLog(p: Params): Promise<unknown> {
   }]
 }
 
+interface ConsumerRun {
+  coldMs: number
+  openMs: number
+  fromRunRecPerSec: number
+  afterFirstRecPerSec: number
+  firstBatchRecords: number
+  fetchMs: number
+  handlerMs: number
+}
+type ReadAhead = { fetches?: number; getsInFlight?: number }
+interface LargeParams {
+  records: number
+  rounds: number
+  maxBytes: number
+  rawWays: string[]
+  readAhead: ReadAhead
+  /** The same in-worker consumer with other settings, in the same rounds. */
+  variants: Array<{ label: string; maxBytes?: number; readAhead?: ReadAhead }>
+  /** Also the consumer on this page through openBrowserLog (the log in edgelog's worker). */
+  page: boolean
+  profile?: boolean
+}
+
+/**
+ * Issue 18, part 2 (bench/browser.ts): one bench worker kept for the run writes `records` once,
+ * then each round reads them in turn, starting one step later each round: the raw IndexedDB
+ * reads and a cold group consumer in that worker (the log in the consumer's own worker), the
+ * variants, and a cold group consumer on this page through openBrowserLog (the client here, the
+ * log and IndexedDB in edgelog's worker: how an application runs it).
+ */
+async function large(p: LargeParams): Promise<unknown> {
+  const worker = new Worker('/bench-worker.js', { type: 'module' })
+  const call = (step: object) => new Promise<any>((resolve, reject) => {
+    worker.onmessage = (e) => (e.data.ok ? resolve(e.data.rows) : reject(new Error(e.data.error)))
+    worker.onerror = (e) => reject(new Error(e.message))
+    worker.postMessage({ durability: 'relaxed', perTx: 1000, ...p, variants: undefined, ...step })
+  })
+  try {
+    const name = (await call({ op: 'write' })) as string
+    const rounds = []
+    for (let round = 0; round < p.rounds; round++) {
+      let raw: Record<string, number> = {}
+      let consumer: ConsumerRun | undefined
+      let viaPage: ConsumerRun | undefined
+      const variants: Record<string, ConsumerRun> = {}
+      const steps: Array<() => Promise<void>> = [
+        async () => { raw = await call({ op: 'raw', name }) },
+        async () => { consumer = await call({ op: 'consume', name, groupId: `large-${round}` }) },
+        ...(p.page ? [async () => {
+          await pagePhase(p, 'page-consume')
+          viaPage = await consumeOnPage(name, p.records, `page-${round}`, p.maxBytes, () => pagePhase(p, 'page-consumed'))
+        }] : []),
+        ...p.variants.map((v, i) => async () => {
+          variants[v.label] = await call({ op: 'consume', name, groupId: `large-${round}-${i}`, maxBytes: v.maxBytes ?? p.maxBytes, readAhead: v.readAhead })
+        }),
+      ]
+      for (let i = 0; i < steps.length; i++) await steps[(i + round) % steps.length]!()
+      rounds.push({ raw, ...consumer!, viaPage, variants })
+    }
+    await call({ op: 'delete', name })
+    return rounds
+  } finally {
+    worker.terminate()
+  }
+}
+
+/** For bench/browser.ts --profile: the phase, and time to see it. */
+async function pagePhase(p: LargeParams, name: string): Promise<void> {
+  ;(globalThis as { __pagePhase?: string }).__pagePhase = name
+  if (p.profile) await new Promise((r) => setTimeout(r, 300))
+}
+
+/** A cold group consumer on this page, the log in edgelog's worker (openBrowserLog): open, join, read to the end. */
+async function consumeOnPage(name: string, records: number, groupId: string, maxBytes: number, read = async () => {}): Promise<ConsumerRun> {
+  const t0 = performance.now()
+  const log = await openBrowserLog({ name })
+  const openMs = performance.now() - t0
+  const consumer = log.consumer({ groupId, maxWaitTimeInMs: 0, maxBytesPerPartition: maxBytes })
+  await consumer.connect()
+  await consumer.subscribe({ topics: ['bench'], fromBeginning: true })
+  let n = 0
+  let firstAt = 0
+  let firstBatchRecords = 0
+  let handlerMs = 0
+  let runAt = 0
+  await new Promise<void>((resolve) => {
+    runAt = performance.now()
+    void consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        const th = performance.now()
+        if (firstAt === 0) { firstAt = th; firstBatchRecords = batch.messages.length }
+        for (const m of batch.messages) if (m.value?.byteLength === 100) n++
+        handlerMs += performance.now() - th
+        if (n >= records) resolve()
+      },
+    })
+  })
+  const end = performance.now()
+  await read() // (the log's worker ends with log.close)
+  await consumer.disconnect()
+  await log.close()
+  if (n !== records) throw new Error(`page consumer read ${n}`)
+  return {
+    coldMs: firstAt - t0, openMs, fromRunRecPerSec: rate(records, end - runAt),
+    afterFirstRecPerSec: rate(records - firstBatchRecords, end - firstAt), firstBatchRecords, fetchMs: 0, handlerMs,
+  }
+}
+
 const g = globalThis as Record<string, unknown>
-g.bench = { inWorker, throughBrowserLog }
+g.bench = { inWorker, throughBrowserLog, large }
 g.edgelogReady = true

@@ -8,16 +8,20 @@
  *     runs), through the KafkaJS-shaped client: producer.send of 1,000 records at a time,
  *     consumer.run(eachBatch) (records decoded) — and the raw broker fetch of whole batches.
  * Each run uses fresh databases; the page posts { records, durability } and gets the figures.
+ * The large read (issue 18, part 2) runs in steps the page posts one at a time ({ op }: write,
+ * raw, consume, delete), with the page's own consumer through openBrowserLog in between.
  */
 import { openDB } from 'idb'
 import { openLog } from '../core/open-log.ts'
 import { decodeRecords, encodeBatch } from '../core/codec/record-batch.ts'
 import { IndexedDBStorage } from '../adapters/indexeddb/storage.ts'
 
-interface Params { records: number; durability: 'relaxed' | 'strict'; perTx: number; heapOnly?: boolean }
+interface Params { records: number; durability: 'relaxed' | 'strict'; perTx: number; heapOnly?: boolean; maxBytes?: number; rawWays?: string[]; readAhead?: { fetches?: number; getsInFlight?: number }; profile?: boolean }
 type Row = { name: string; writeRecPerSec?: number; readRecPerSec?: number; note?: string }
 
 const VALUE_BYTES = 100
+/** The read-ahead settings of the large read's consumer, for the adapter-alone reference too. */
+let adapterReadAhead: Params['readAhead']
 
 function values(n: number): Uint8Array[] {
   const out: Uint8Array[] = []
@@ -191,7 +195,7 @@ async function edgelog(p: Params, vals: Uint8Array[]): Promise<Row[]> {
  * database, no edgelog code), several ways, each in its own transaction: the limit the
  * consumer's read is measured against. Counts the records in the stored batches' headers.
  */
-async function rawReads(name: string, records: number): Promise<Row[]> {
+async function rawReads(name: string, records: number, only?: string[], times = 2): Promise<Row[]> {
   const db = await new Promise<IDBDatabase>((resolve, reject) => {
     const q = indexedDB.open(name)
     q.onsuccess = () => resolve(q.result)
@@ -244,6 +248,32 @@ async function rawReads(name: string, records: number): Promise<Row[]> {
       }
       return n
     },
+    // A reference, not a raw read (bench/browser.ts leaves it out of "fastest raw"): the fastest
+    // raw read plus the decoding every consumer does (decodeRecords of each batch).
+    'getAllKeys, then gets 16 in flight, + decodeRecords': async () => {
+      const store = db.transaction('batches').objectStore('batches')
+      const keys = await req(store.getAllKeys(all))
+      let n = 0
+      for (let i = 0; i < keys.length; i += 16) {
+        const values = await Promise.all(keys.slice(i, i + 16).map((k) => req(store.get(k))))
+        for (const v of values) for (const r of decodeRecords(v.bytes)) if (r.value!.byteLength === VALUE_BYTES) n++
+      }
+      return n
+    },
+    // A reference too: edgelog's adapter alone (readBatches of 4 MiB from where the last ended, no decoding).
+    'edgelog adapter alone: readBatches loop': async () => {
+      const storage = await IndexedDBStorage.open(name, { readAhead: adapterReadAhead })
+      let n = 0
+      let from = 0
+      for (;;) {
+        const got = await storage.readBatches(firstKey[0], from, { maxBytes: 4 << 20 })
+        if (got.length === 0) break
+        for (const b of got) n += countOf(b)
+        from = got[got.length - 1]!.lastOffset + 1
+      }
+      await storage.close()
+      return n
+    },
     'a cursor': async () => {
       const store = db.transaction('batches').objectStore('batches')
       let n = 0
@@ -260,10 +290,11 @@ async function rawReads(name: string, records: number): Promise<Row[]> {
   const firstKey = (await req(db.transaction('batches').objectStore('batches').getAllKeys(all, 1)))[0] as [string, number]
   const keyStream = (_v: unknown) => firstKey[0]
   const rows: Row[] = []
-  // Twice each, alternating; the faster of the two counts.
+  // Twice each (or `times`), alternating; the faster counts.
   const best: Record<string, number> = {}
-  for (let round = 0; round < 2; round++) {
+  for (let round = 0; round < times; round++) {
     for (const [way, read] of Object.entries(ways)) {
+      if (only && !only.includes(way)) continue
       const t = performance.now()
       const n = await read()
       const ms = performance.now() - t
@@ -362,9 +393,130 @@ async function heapWhileReading(p: Params): Promise<Row[]> {
   return [{ name: 'group consumer reading them', readRecPerSec: rate(p.records, ms), note: 'includes 30 ms pauses every 50,000 records for the heap sampler' }]
 }
 
+/** The large read's partition: `records` 100-byte records through the producer, 1,000 per send (relaxed); returns the database name. */
+async function largeWrite(p: Params): Promise<string> {
+  const name = `large-${Date.now()}-${Math.random()}`
+  const storage = await IndexedDBStorage.open(name)
+  const log = await openLog({ storage })
+  await log.admin().createTopics({ topics: [{ topic: 'bench', numPartitions: 1 }] })
+  const producer = log.producer()
+  await producer.connect()
+  const pool = new Uint8Array(VALUE_BYTES * 1000)
+  for (let base = 0; base < p.records; base += 1000) {
+    for (let at = 0; at < pool.length; at += 65536) crypto.getRandomValues(pool.subarray(at, at + 65536))
+    const messages = []
+    for (let i = 0; i < Math.min(1000, p.records - base); i++) messages.push({ partition: 0, value: pool.subarray(i * VALUE_BYTES, (i + 1) * VALUE_BYTES) })
+    await producer.send({ topic: 'bench', acks: 1, messages })
+  }
+  await producer.disconnect()
+  await log.close()
+  return name
+}
+
+/** For a profiler attached from outside (bench/browser.ts --profile): the phase, and time to see it. */
+async function phase(p: Params, name: string): Promise<void> {
+  ;(globalThis as { __benchPhase?: string }).__benchPhase = name
+  if (p.profile) await new Promise((r) => setTimeout(r, 300))
+}
+
+/**
+ * Issue 18, part 2, at a size where the join does not dominate (bench/browser-page.ts runs the
+ * rounds; this worker answers one step at a time): `records` written once through the producer
+ * (relaxed, 1,000 per send); then per round the fastest raw IndexedDB reads of the stored values
+ * (no edgelog code, `rawReads`), and a group consumer as a page load runs it (`consumeCold`).
+ */
+async function largeStep(p: LargeStep): Promise<unknown> {
+  adapterReadAhead = p.readAhead
+  switch (p.op) {
+    case 'write': return largeWrite(p)
+    case 'raw': {
+      await phase(p, 'raw')
+      const raw: Record<string, number> = {}
+      for (const row of await rawReads(p.name!, p.records, p.rawWays, 1)) raw[row.name.replace('raw IndexedDB: ', '')] = row.readRecPerSec!
+      await phase(p, 'rawed')
+      return raw
+    }
+    case 'consume': {
+      await phase(p, 'consume')
+      const result = await consumeCold(p.name!, p.records, p.groupId!, p.maxBytes, p.readAhead)
+      await phase(p, 'consumed')
+      return result
+    }
+    case 'delete':
+      await new Promise((r) => { const q = indexedDB.deleteDatabase(p.name!); q.onsuccess = q.onerror = q.onblocked = r })
+      return undefined
+  }
+}
+
+interface LargeStep extends Params { op: 'write' | 'raw' | 'consume' | 'delete'; name?: string; groupId?: string }
+
+/** A cold group consumer's read (bench/browser.ts prints them). */
+interface ConsumerRun {
+  /** Open the log, join a new group, first batch handed to eachBatch. */
+  coldMs: number
+  openMs: number
+  /** From run() to the last record (join included). */
+  fromRunRecPerSec: number
+  /** From the first batch handed out to the last record (join and first fetch excluded). */
+  afterFirstRecPerSec: number
+  firstBatchRecords: number
+  fetchMs: number
+  handlerMs: number
+}
+
+/** A group consumer on the stored database, as on page load: open, join, read to the end. */
+async function consumeCold(name: string, records: number, groupId: string, maxBytes = 4 << 20, readAhead?: Params['readAhead']): Promise<ConsumerRun> {
+  const t0 = performance.now()
+  const storage = await IndexedDBStorage.open(name, { readAhead })
+  const log = await openLog({ storage })
+  const openMs = performance.now() - t0
+  const broker = log.broker as unknown as Record<string, (req: any, o?: any) => Promise<any>>
+  const realFetch = broker.fetch.bind(broker)
+  let fetchMs = 0
+  broker.fetch = async (req, o) => {
+    const tf = performance.now()
+    try { return await realFetch(req, o) } finally { fetchMs += performance.now() - tf }
+  }
+  const consumer = log.consumer({ groupId, maxWaitTimeInMs: 0, maxBytesPerPartition: maxBytes })
+  await consumer.connect()
+  await consumer.subscribe({ topics: ['bench'], fromBeginning: true })
+  let n = 0
+  let firstAt = 0
+  let firstBatchRecords = 0
+  let handlerMs = 0
+  let runAt = 0
+  await new Promise<void>((resolve) => {
+    runAt = performance.now()
+    void consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }: any) => {
+        const th = performance.now()
+        if (firstAt === 0) { firstAt = th; firstBatchRecords = batch.messages.length }
+        for (const m of batch.messages) if (m.value.byteLength === VALUE_BYTES) n++
+        handlerMs += performance.now() - th
+        if (n >= records) resolve()
+      },
+    })
+  })
+  const end = performance.now()
+  await consumer.disconnect()
+  await log.close()
+  if (n !== records) throw new Error(`consumer read ${n}`)
+  return {
+    coldMs: firstAt - t0, openMs,
+    fromRunRecPerSec: rate(records, end - runAt),
+    afterFirstRecPerSec: rate(records - firstBatchRecords, end - firstAt),
+    firstBatchRecords, fetchMs, handlerMs,
+  }
+}
+
 self.onmessage = async (event: MessageEvent<Params>) => {
   try {
     const p = event.data
+    if ((p as LargeStep).op) {
+      ;(self as unknown as Worker).postMessage({ ok: true, rows: await largeStep(p as LargeStep) })
+      return
+    }
     if (p.heapOnly) {
       ;(self as unknown as Worker).postMessage({ ok: true, rows: await heapWhileReading(p) })
       return

@@ -10,12 +10,14 @@
  *   `get`s issued first in the same transaction, the writes queued right behind them; a
  *   mismatch seen in a `get`'s success callback aborts the transaction (undoing the queued
  *   writes) and the commit rejects with STORAGE_CONFLICT. No lock, one transaction.
- * - `readBatches` is one `getAllKeys` over `[stream, from] … [stream, ∞]` with a count
- *   estimated from `maxBytes` and the batch sizes seen so far, then one `get` per key, all in
- *   flight in the same transaction (much faster in Chromium than one `getAll` of many large
- *   values), repeated (doubling) only if the limits are not reached yet: a read touches about
- *   what it returns. A read that stopped at `maxBytes` starts the next one ahead (a consumer
- *   catching up asks for it next), dropped by any write that deletes or overwrites the stream.
+ * - `readBatches` reads through a read-ahead per reader (see ReadAhead): one `getAllKeys` over
+ *   `[stream, from] … [stream, ∞]` with a count estimated from the bytes wanted and the batch
+ *   sizes seen so far, then one `get` per key, 32 in flight in the same transaction (much faster
+ *   in Chromium than one `getAll` of many large values), repeated while more is wanted: a first
+ *   read touches about what it returns. A read that stopped at `maxBytes` with more stored keeps
+ *   reading on, two fetches ahead of its reader (a consumer catching up asks for it next, and
+ *   decodes meanwhile), across fetches; dropped by any write that deletes or overwrites what it
+ *   read, and by any other tab's metadata change.
  * - Shared by every tab of the origin: `lock` is a Web Lock `edgelog:<db>:<name>`, `watch`
  *   listens on `BroadcastChannel('edgelog:<db>')`, to which every commit posts its changes
  *   (one message per commit) after the transaction completed.
@@ -54,61 +56,70 @@ export interface IndexedDBStorageOptions {
    * before failing with STORAGE_ERROR (default 10 s).
    */
   blockedTimeoutMs?: number
+  /**
+   * Reading ahead: a read that stops at its `maxBytes` with more stored keeps reading on, up
+   * to `fetches` times that `maxBytes` (default 2; 0 reads only what each read asks for), with
+   * `getsInFlight` value requests in flight at once (default 32); all read-aheads together
+   * stop reading on past `totalBytes` held (default 32 MiB).
+   */
+  readAhead?: { fetches?: number; getsInFlight?: number; totalBytes?: number }
 }
 
 /** Largest value Chromium keeps inline in LevelDB (bigger ones become separate blob files). */
 const PREFERRED_BATCH_BYTES = 60 * 1024
 const MAX_GETALL = 4096
 
-/** `get`s issued at once by a read (Chromium: as fast as all at once, docs/benchmarks.md). */
-const GETS_IN_FLIGHT = 16
+/**
+ * `get`s a read keeps in flight (in one readonly transaction, after one `getAllKeys`): in
+ * Chromium several small answers in flight read ~2–4x faster than one `getAll` of many large
+ * values. Issued half a window at a time: a `get` issued alone from each answer costs the
+ * worker's thread about twice as much as `get`s issued together (docs/benchmarks.md).
+ */
+const GETS_IN_FLIGHT = 32
 
-/** At most this many streams keep a prefetched read (a consumer reads a few partitions at a time). */
-const MAX_PREFETCHED_STREAMS = 16
+/** A read that found more stored past what it returned keeps reading ahead this many times its `maxBytes`. */
+const READ_AHEAD_FETCHES = 2
 
-interface Prefetch {
-  from: number
-  toOffset: number
-  /** Cleared when a write may have changed what it read. */
+/** At most this many read-aheads are kept (a consumer reads a few partitions at a time; several readers of one stream each have one). */
+const MAX_READ_AHEADS = 16
+
+/** Bytes all read-aheads together hold before they stop reading on (one a read waits on still reads what that read needs). */
+const MAX_READ_AHEAD_BYTES = 32 * 1024 * 1024
+
+/**
+ * A stream read on ahead of its reader, from `next` (where the next read is expected to start):
+ * the batches read so far in `buffer` (from `head`), and a pump (one readonly transaction at a
+ * time) that reads on while `bytes` is at most `budget`, until the stored batches end. Used only
+ * by a read from exactly `next`; dropped (`valid` false) by any write that may have changed what
+ * it read (a delete of the stream, a put at or below `reach`, another context's meta change).
+ */
+interface ReadAhead {
+  stream: StreamId
+  next: number
+  buffer: StoredBatch[]
+  head: number
+  /** Bytes of buffer[head…]. */
+  bytes: number
+  /** The pump reads on while `bytes` is at most this. */
+  budget: number
+  /** The highest lastOffset whose key the pump has fetched (it continues after it); next - 1 before any. */
+  reach: number
+  /** The pump's transaction in progress. */
+  pumping: boolean
+  /** The last pump found no stored batch past `reach`. */
+  ended: boolean
+  failed: unknown
   valid: boolean
-  read: Promise<{ batches: StoredBatch[]; more: boolean }>
+  /** A read is being served from it (others at the same offset read on their own). */
+  claimed: boolean
+  /** A read waits for it to read more (it reads on whatever the others hold). */
+  waiting: boolean
+  /** Called on every change (batches read, pump stopped, dropped). */
+  wake: (() => void) | undefined
 }
 
-function request<T>(r: IDBRequest<T>): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    r.onsuccess = () => resolve(r.result)
-    r.onerror = () => reject(r.error)
-  })
-}
-
-/** One `get` per key, all issued at once in the store's transaction; the values in key order. */
-function getEach(store: IDBObjectStore, keys: IDBValidKey[]): Promise<BatchValue[]> {
-  const values = new Array<BatchValue>(keys.length)
-  if (keys.length === 0) return Promise.resolve(values)
-  return new Promise<BatchValue[]>((resolve, reject) => {
-    let left = keys.length
-    for (let i = 0; i < keys.length; i++) {
-      const r = store.get(keys[i]!)
-      r.onsuccess = () => {
-        values[i] = r.result as BatchValue
-        if (--left === 0) resolve(values)
-      }
-      r.onerror = () => reject(r.error)
-    }
-  })
-}
-
-/** The leading batches within a request's limits (the first always, as readBatches does). */
-function limit(batches: StoredBatch[], maxBytes: number, toOffset: number, maxBatches: number): StoredBatch[] {
-  let bytes = 0
-  let n = 0
-  for (; n < batches.length && n < maxBatches; n++) {
-    const b = batches[n]!
-    if (b.baseOffset >= toOffset || (n > 0 && bytes + b.bytes.byteLength > maxBytes)) break
-    bytes += b.bytes.byteLength
-  }
-  return n === batches.length ? batches : batches.slice(0, n)
-}
+/** A key whose value was gone (not in one transaction; never expected). */
+const MISSING = {} as BatchValue
 
 /** Exactly the view's bytes in a buffer of their own (a view would clone its whole buffer). */
 function ownBytes(bytes: Uint8Array): Uint8Array {
@@ -137,6 +148,9 @@ export class IndexedDBStorage implements StorageAdapter {
 
   readonly #factory: IDBFactory
   readonly #blockedTimeoutMs: number
+  readonly #readAheadFetches: number
+  readonly #getsInFlight: number
+  readonly #readAheadCap: number
   #db: EdgelogDB | undefined
   #reopening: Promise<EdgelogDB> | undefined
   #closed = false
@@ -144,20 +158,25 @@ export class IndexedDBStorage implements StorageAdapter {
   readonly #listeners = new Set<(change: StorageChange) => void>()
   /** Running estimate of stored batch size, to size `getAll` counts. */
   #avgBatchBytes = 4096
-  /** Per stream, the read started ahead of the next request (see #prefetch). */
-  readonly #prefetched = new Map<StreamId, Prefetch>()
+  /** Reads kept ahead of their readers (see ReadAhead), oldest first. */
+  readonly #readAheads: ReadAhead[] = []
+  /** The bytes they hold together. */
+  #readAheadBytes = 0
 
-  private constructor(name: string, factory: IDBFactory, db: EdgelogDB, blockedTimeoutMs: number) {
+  private constructor(name: string, factory: IDBFactory, db: EdgelogDB, blockedTimeoutMs: number, options: IndexedDBStorageOptions) {
     this.name = name
     this.#factory = factory
     this.#blockedTimeoutMs = blockedTimeoutMs
+    this.#readAheadFetches = Math.max(0, options.readAhead?.fetches ?? READ_AHEAD_FETCHES)
+    this.#getsInFlight = Math.max(1, Math.floor(options.readAhead?.getsInFlight ?? GETS_IN_FLIGHT))
+    this.#readAheadCap = Math.max(0, options.readAhead?.totalBytes ?? MAX_READ_AHEAD_BYTES)
     this.#adopt(db)
     this.#channel = new BroadcastChannel(`edgelog:${name}`)
     this.#channel.onmessage = (event: MessageEvent) => {
       const changes = event.data as StorageChange[]
       if (!Array.isArray(changes)) return
       // Another context wrote: it may have deleted what a prefetch read (deletes show as meta changes).
-      if (changes.some((c) => c.kind === 'meta')) for (const stream of [...this.#prefetched.keys()]) this.#drop(stream)
+      if (changes.some((c) => c.kind === 'meta')) for (const ra of [...this.#readAheads]) this.#drop(ra)
       for (const change of changes) for (const listener of this.#listeners) listener(change)
     }
   }
@@ -167,7 +186,7 @@ export class IndexedDBStorage implements StorageAdapter {
     if (!factory) throw new EdgelogError('STORAGE_ERROR', 'IndexedDB is not available here', { retriable: false })
     const blockedTimeoutMs = options.blockedTimeoutMs ?? 10_000
     const db = await IndexedDBStorage.#connect(name, factory, blockedTimeoutMs)
-    return new IndexedDBStorage(name, factory, db, blockedTimeoutMs)
+    return new IndexedDBStorage(name, factory, db, blockedTimeoutMs, options)
   }
 
   static #connect(name: string, factory: IDBFactory, blockedTimeoutMs: number): Promise<EdgelogDB> {
@@ -345,115 +364,234 @@ export class IndexedDBStorage implements StorageAdapter {
   async readBatches(stream: StreamId, fromOffset: number, options: ReadBatchesOptions): Promise<StoredBatch[]> {
     const { maxBytes, toOffset = Number.POSITIVE_INFINITY, maxBatches = Number.POSITIVE_INFINITY } = options
     if (!(maxBatches > 0) || Number.isNaN(fromOffset)) return []
-    const connection = this.#connection()
-    const db = connection instanceof Promise ? await connection : connection
-    const prefetched = this.#prefetched.get(stream)
-    if (prefetched) {
-      this.#prefetched.delete(stream)
-      if (prefetched.from === fromOffset) {
-        const read = await prefetched.read.catch(() => undefined)
-        // Still valid (no delete or overwrite of the stream since it started) and not empty:
-        // served from it, within this request's limits; otherwise read now.
-        if (read && prefetched.valid) {
-          const out = limit(read.batches, maxBytes, toOffset, maxBatches)
-          if (out.length > 0) {
-            if (out.length === read.batches.length && read.more) this.#prefetch(db, stream, out, maxBytes, toOffset)
-            return out
+    // What a read keeps buffered ahead of its reader once it found more stored than it returned.
+    const ahead = Math.min(Number.MAX_SAFE_INTEGER, maxBytes * Math.max(1, this.#readAheadFetches))
+    for (;;) {
+      const connection = this.#connection()
+      const db = connection instanceof Promise ? await connection : connection
+      // Continue a read-ahead standing exactly here, or start one (reading what this read needs).
+      let ra = this.#readAheads.find((r) => r.stream === stream && r.next === fromOffset && !r.claimed && r.valid)
+      const fresh = ra === undefined
+      if (ra) {
+        this.#readAheads.splice(this.#readAheads.indexOf(ra), 1)
+        this.#readAheads.push(ra)
+      } else {
+        ra = this.#startReadAhead(stream, fromOffset)
+      }
+      ra.claimed = true
+      try {
+        // Stored batches may have been appended since a pump found the end: look once more.
+        if (ra.ended && !ra.pumping && !this.#enough(ra, maxBytes, toOffset, maxBatches)) ra.ended = false
+        while (ra.valid && ra.failed === undefined && !this.#enough(ra, maxBytes, toOffset, maxBatches) && !(ra.ended && !ra.pumping)) {
+          // At least one batch more than buffered (the first batch may be bigger than maxBytes).
+          ra.budget = Math.max(fresh ? maxBytes : ahead, ra.bytes)
+          ra.waiting = true
+          this.#pump(db, ra)
+          if (!ra.pumping) break
+          await new Promise<void>((resolve) => { ra!.wake = resolve })
+          ra.waiting = false
+        }
+        if (ra.failed !== undefined) {
+          const failed = ra.failed
+          this.#drop(ra)
+          // A read-ahead that failed on its own (its connection closed since): read afresh, once.
+          if (!fresh) continue
+          throw toEdgelogError(failed, `reading ${stream}`)
+        }
+        // Dropped while this read waited (a write changed the stream): read again, afresh.
+        if (!ra.valid) continue
+        const out = this.#take(ra, maxBytes, toOffset, maxBatches)
+        if (out.length > 0) ra.next = out[out.length - 1]!.lastOffset + 1
+        // Stopped at maxBytes (more stored, or still being read): the next read most likely starts
+        // where this one ended (a consumer catching up): keep reading ahead while it decodes.
+        if (out.length > 0 && (ra.head < ra.buffer.length || !ra.ended) && this.#readAheadFetches > 0) {
+          ra.budget = ahead
+          if (!ra.ended) this.#pump(db, ra)
+        }
+        return out
+      } finally {
+        ra.claimed = false
+        ra.waiting = false
+      }
+    }
+  }
+
+  #startReadAhead(stream: StreamId, from: number): ReadAhead {
+    const ra: ReadAhead = {
+      stream, next: from, buffer: [], head: 0, bytes: 0, budget: 0, reach: from - 1,
+      pumping: false, ended: false, failed: undefined, valid: true, claimed: false, waiting: false, wake: undefined,
+    }
+    // Oldest first: the least recently used one no read is served from goes (none: over the count for a while).
+    if (this.#readAheads.length >= MAX_READ_AHEADS) {
+      const evict = this.#readAheads.find((r) => !r.claimed)
+      if (evict) this.#drop(evict)
+    }
+    this.#readAheads.push(ra)
+    return ra
+  }
+
+  /** Whether the buffer answers a read with these limits (it holds a batch the read stops before). */
+  #enough(ra: ReadAhead, maxBytes: number, toOffset: number, maxBatches: number): boolean {
+    let bytes = 0
+    for (let i = ra.head, n = 0; i < ra.buffer.length; i++, n++) {
+      const b = ra.buffer[i]!
+      if (n >= maxBatches || b.baseOffset >= toOffset || (n > 0 && bytes + b.bytes.byteLength > maxBytes)) return true
+      bytes += b.bytes.byteLength
+    }
+    return false
+  }
+
+  /** The leading buffered batches within a read's limits (the first always), taken out of the buffer. */
+  #take(ra: ReadAhead, maxBytes: number, toOffset: number, maxBatches: number): StoredBatch[] {
+    const out: StoredBatch[] = []
+    let bytes = 0
+    while (ra.head < ra.buffer.length && out.length < maxBatches) {
+      const b = ra.buffer[ra.head]!
+      if (b.baseOffset >= toOffset || (out.length > 0 && bytes + b.bytes.byteLength > maxBytes)) break
+      bytes += b.bytes.byteLength
+      out.push(b)
+      ra.buffer[ra.head++] = undefined as unknown as StoredBatch
+    }
+    ra.bytes -= bytes
+    this.#readAheadBytes -= bytes
+    if (ra.head === ra.buffer.length) {
+      ra.buffer = []
+      ra.head = 0
+    } else if (ra.head >= 1024) {
+      ra.buffer = ra.buffer.slice(ra.head)
+      ra.head = 0
+    }
+    return out
+  }
+
+  /**
+   * Reads on from `ra.reach` in one readonly transaction while the buffer holds at most
+   * `ra.budget` bytes: `getAllKeys` for about as many batches as the budget holds, then one
+   * `get` per key, up to the window in flight (half a window issued at a time), appended to the buffer
+   * in key order as they arrive. Stops at the end of the stored batches (`ended`), or over budget
+   * (a later read starts it again). Nothing to do if a pump runs already.
+   */
+  #pump(db: EdgelogDB, ra: ReadAhead): void {
+    if (ra.pumping || ra.ended || !ra.valid || ra.failed !== undefined || !this.#wantsMore(ra)) return
+    let tx: IDBTransaction
+    try {
+      tx = unwrap(db).transaction('batches', 'readonly')
+    } catch (error) {
+      ra.failed = error
+      this.#wake(ra)
+      return
+    }
+    ra.pumping = true
+    const store = tx.objectStore('batches')
+    /** This pump's own end (a later pump has its own transaction and its own `active`). */
+    let active = true
+    const stop = (failed?: unknown) => {
+      if (!active) return
+      active = false
+      ra.pumping = false
+      if (failed !== undefined && ra.valid) ra.failed = failed
+      this.#wake(ra)
+    }
+    tx.onabort = () => stop(tx.error ?? new DOMException('the transaction was aborted', 'AbortError'))
+    const fetchKeys = () => {
+      const want = Math.min(MAX_GETALL, Math.max(1, Math.ceil(Math.max(0, ra.budget - ra.bytes) / this.#avgBatchBytes) + 1))
+      const range = IDBKeyRange.bound([ra.stream, ra.reach], [ra.stream, Number.POSITIVE_INFINITY], true, false)
+      const keysRequest = store.getAllKeys(range, want)
+      keysRequest.onerror = () => stop(keysRequest.error)
+      keysRequest.onsuccess = () => {
+        if (!ra.valid) return stop()
+        const keys = keysRequest.result as Array<[string, number]>
+        if (keys.length === 0) {
+          ra.ended = true
+          return stop()
+        }
+        readValues(keys, keys.length < want)
+      }
+    }
+    const readValues = (keys: Array<[string, number]>, last: boolean) => {
+      // Keys fetched: a write of any batch up to here drops this read-ahead (see #invalidate).
+      ra.reach = keys[keys.length - 1]![1]
+      const values = new Array<BatchValue | undefined>(keys.length)
+      let issued = 0
+      let delivered = 0
+      let seen = 0
+      const issue = () => {
+        while (issued < keys.length && issued - delivered < this.#getsInFlight) {
+          const i = issued++
+          const r = store.get(keys[i]!)
+          r.onerror = () => stop(r.error)
+          r.onsuccess = () => {
+            values[i] = (r.result as BatchValue | undefined) ?? MISSING
+            deliver()
           }
         }
       }
-    }
-    try {
-      const read = await this.#read(db, stream, fromOffset, maxBytes, toOffset, maxBatches)
-      if (read.more) this.#prefetch(db, stream, read.batches, maxBytes, toOffset)
-      return read.batches
-    } catch (error) {
-      throw toEdgelogError(error, `reading ${stream}`)
-    }
-  }
-
-  /**
-   * A read that stopped at `maxBytes` with more stored after it is most likely followed by a
-   * read from where it ended (a consumer catching up): start that read now, in its own
-   * transaction, while the caller decodes and hands out these batches. Kept per stream, used
-   * only by a read from exactly that offset, dropped by any delete or overwrite of the stream.
-   */
-  #prefetch(db: EdgelogDB, stream: StreamId, got: StoredBatch[], maxBytes: number, toOffset: number): void {
-    if (got.length === 0 || this.#prefetched.size >= MAX_PREFETCHED_STREAMS) return
-    const from = got[got.length - 1]!.lastOffset + 1
-    const entry: Prefetch = { from, toOffset, valid: true, read: this.#read(db, stream, from, maxBytes, toOffset, Number.POSITIVE_INFINITY) }
-    entry.read.catch(() => {})
-    this.#prefetched.set(stream, entry)
-  }
-
-  /** Drops prefetched reads that a write may have made stale (deletes, or puts below their end). */
-  #invalidate(write: StorageWrite): void {
-    if (this.#prefetched.size === 0) return
-    for (const range of write.deleteRanges ?? []) this.#drop(range.stream)
-    for (const { stream, batch } of write.batches ?? []) {
-      const entry = this.#prefetched.get(stream)
-      if (entry && batch.baseOffset < entry.toOffset) this.#drop(stream)
-    }
-  }
-
-  #drop(stream: StreamId): void {
-    const entry = this.#prefetched.get(stream)
-    if (entry) entry.valid = false
-    this.#prefetched.delete(stream)
-  }
-
-  /**
-   * Batches from `fromOffset` in one readonly transaction: `getAllKeys` for the keys of about
-   * as many batches as `maxBytes` holds, then one `get` per key, 16 in flight at once — in
-   * Chromium several small answers in flight read ~2–4x faster than one `getAll` of many large
-   * values (docs/benchmarks.md). Repeats (doubling the count) while the limits are not reached.
-   * `more`: it stopped at `maxBytes` with batches left below `toOffset`.
-   */
-  async #read(db: EdgelogDB, stream: StreamId, fromOffset: number, maxBytes: number, toOffset: number, maxBatches: number): Promise<{ batches: StoredBatch[]; more: boolean }> {
-    const out: StoredBatch[] = []
-    const store = unwrap(db).transaction('batches', 'readonly').objectStore('batches')
-    let bytes = 0
-    let lower: [string, number] = [stream, fromOffset]
-    let lowerOpen = false
-    let count = Math.min(MAX_GETALL, Math.max(1, Math.ceil(Math.max(0, maxBytes) / this.#avgBatchBytes) + 1))
-    for (;;) {
-      count = Math.min(count, maxBatches - out.length)
-      const range = IDBKeyRange.bound(lower, [stream, Number.POSITIVE_INFINITY], lowerOpen, false)
-      const keys = (await request(store.getAllKeys(range, count))) as Array<[string, number]>
-      let values: BatchValue[] = []
-      let seen = 0
-      let looked = 0
-      for (let i = 0; i < keys.length; i++) {
-        // The values in windows of GETS_IN_FLIGHT: a count estimated too high (the first read,
-        // before any batch size is known) costs at most one window past maxBytes.
-        if (i % GETS_IN_FLIGHT === 0) values = await getEach(store, keys.slice(i, i + GETS_IN_FLIGHT))
-        const value = values[i % GETS_IN_FLIGHT]!
-        const size = value.bytes.byteLength
-        seen += size
-        looked++
-        if (value.baseOffset >= toOffset) {
-          this.#learn(seen, looked)
-          return { batches: out, more: false }
+      const deliver = () => {
+        if (!ra.valid) return stop()
+        const before = delivered
+        while (delivered < keys.length && values[delivered] !== undefined) {
+          const value = values[delivered]!
+          values[delivered] = undefined
+          const lastOffset = keys[delivered]![1]
+          delivered++
+          if (value === MISSING) continue
+          const bytes = value.bytes instanceof Uint8Array ? value.bytes : new Uint8Array(value.bytes as ArrayBufferLike)
+          seen += bytes.byteLength
+          ra.buffer.push({ baseOffset: value.baseOffset, lastOffset, maxTimestamp: value.maxTimestamp, bytes })
+          ra.bytes += bytes.byteLength
+          this.#readAheadBytes += bytes.byteLength
         }
-        if (out.length > 0 && bytes + size > maxBytes) {
-          this.#learn(seen, looked)
-          return { batches: out, more: true }
+        if (delivered > before) this.#wake(ra)
+        // Issued in chunks (half the window at a time): in Chromium a get issued on its own from
+        // each answer costs the worker's thread about twice as much as gets issued together.
+        if (delivered < keys.length) {
+          if (issued - delivered <= this.#getsInFlight / 2) issue()
+          return
         }
-        bytes += size
-        out.push({
-          baseOffset: value.baseOffset,
-          lastOffset: keys[i]![1],
-          maxTimestamp: value.maxTimestamp,
-          bytes: value.bytes instanceof Uint8Array ? value.bytes : new Uint8Array(value.bytes as ArrayBufferLike),
-        })
-        if (out.length >= maxBatches) break
+        this.#learn(seen, keys.length)
+        if (last) {
+          ra.ended = true
+          stop()
+        } else if (this.#wantsMore(ra)) {
+          fetchKeys()
+        } else {
+          stop()
+        }
       }
-      this.#learn(seen, looked)
-      if (keys.length < count || out.length >= maxBatches) return { batches: out, more: false }
-      lower = [stream, out[out.length - 1]!.lastOffset]
-      lowerOpen = true
-      count = Math.min(MAX_GETALL, count * 2)
+      issue()
     }
+    fetchKeys()
+  }
+
+  /** Under its budget, and under the bytes all read-aheads may hold unless a read waits on it. */
+  #wantsMore(ra: ReadAhead): boolean {
+    return ra.bytes <= ra.budget && (ra.waiting || this.#readAheadBytes <= this.#readAheadCap)
+  }
+
+  #wake(ra: ReadAhead): void {
+    const wake = ra.wake
+    ra.wake = undefined
+    wake?.()
+  }
+
+  /** Drops read-aheads that a write may have made stale: deletes, or puts at or below what they read. */
+  #invalidate(write: StorageWrite): void {
+    if (this.#readAheads.length === 0) return
+    for (const range of write.deleteRanges ?? []) for (const ra of this.#readAheads.filter((r) => r.stream === range.stream)) this.#drop(ra)
+    for (const { stream, batch } of write.batches ?? []) {
+      for (const ra of this.#readAheads.filter((r) => r.stream === stream && batch.baseOffset <= r.reach)) this.#drop(ra)
+    }
+  }
+
+  #drop(ra: ReadAhead): void {
+    if (ra.valid) this.#readAheadBytes -= ra.bytes
+    ra.valid = false
+    ra.buffer = []
+    ra.head = 0
+    ra.bytes = 0
+    const at = this.#readAheads.indexOf(ra)
+    if (at >= 0) this.#readAheads.splice(at, 1)
+    this.#wake(ra)
   }
 
   #learn(bytes: number, batches: number): void {
@@ -499,7 +637,7 @@ export class IndexedDBStorage implements StorageAdapter {
     if (this.#closed) return
     this.#closed = true
     this.#listeners.clear()
-    this.#prefetched.clear()
+    for (const ra of [...this.#readAheads]) this.#drop(ra)
     this.#channel.close()
     this.#db?.close()
     this.#db = undefined
