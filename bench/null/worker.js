@@ -148,11 +148,12 @@ async function storeRoute(request, env) {
   const stub = /** @type {any} */ (env.OBJECT).get(/** @type {any} */ (env.OBJECT).idFromName(topic))
   const json = (request.headers.get('content-type') ?? '').includes('json')
   if (request.method === 'POST') {
-    const first = nextIndex.get(topic) ?? 0
     const body = json ? await request.text() : await request.arrayBuffer()
     // A JSON body is parsed (a log must at least know it holds records) and stored as its text.
     if (typeof body === 'string' && !Array.isArray(JSON.parse(body).records)) return Response.json({ error: 'no records' }, { status: 400 })
     const batches = json ? 1 : Math.max(1, Math.round(body.byteLength / 110_000))
+    // Reserved with no await in between: concurrent appends take consecutive ranges.
+    const first = nextIndex.get(topic) ?? 0
     nextIndex.set(topic, first + batches * RECORDS_PER_BATCH)
     await stub.store(body, first)
     if (json) return Response.json({ offsets: [{ partition: 0, offset: first }] })
