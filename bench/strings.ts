@@ -7,9 +7,11 @@
  *   - consume: a group consumer with eachBatch reading every key and value as a string
  *     (`message.value.toString()`, what a KafkaJS user does before JSON.parse), and one that
  *     only touches the values
- * Rounds alternate between the paths; medians. Run:
- *   npx tsx bench/strings.ts [--records N] [--rounds R]
+ * Rounds alternate between the paths; medians of wall time, and (Linux) each path's records per
+ * second of main-thread CPU time over all rounds, which the machine's other load moves less. Run:
+ *   node bench/node.mjs bench/strings.ts [--records N] [--rounds R]
  */
+import { existsSync, readFileSync } from 'node:fs'
 import { core, memory } from './built.ts'
 import { median, report, table } from './report.ts'
 
@@ -46,6 +48,29 @@ const avgValue = messages.reduce((s, m) => s + m.value.length, 0) / messages.len
 const avgKey = messages.reduce((s, m) => s + m.key.length, 0) / messages.length
 
 const rate = (n: number, ms: number) => Math.round(n / (ms / 1000))
+
+/**
+ * The main thread's CPU time in ms (Linux: /proc/self/task/<pid>/stat, 10 ms ticks), or NaN
+ * elsewhere. On a shared machine wall time also counts the time other processes, and this
+ * process's own garbage-collector threads, took the cores; the main thread's CPU time does not.
+ */
+const statPath = `/proc/self/task/${process.pid}/stat`
+const hasThreadStat = existsSync(statPath)
+function mainThreadMs(): number {
+  if (!hasThreadStat) return NaN
+  const fields = readFileSync(statPath, 'utf8').split(') ')[1].split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 10
+}
+/** Main-thread CPU ms per path and round, beside `times` (wall ms). */
+const cpuTimes: Record<string, number[]> = {}
+async function timed(name: string, round: number, run: () => number | Promise<number>): Promise<void> {
+  const cpu0 = mainThreadMs()
+  const ms = await run()
+  const cpu = mainThreadMs() - cpu0
+  if (round < 0) return
+  times[name].push(ms)
+  ;(cpuTimes[name] ??= []).push(cpu)
+}
 
 /** The limit: strings written straight into one reused buffer with encodeInto, then CRC32C. */
 const encoder = new TextEncoder()
@@ -184,27 +209,34 @@ const firstBatch: Record<string, number[]> = { consumeDecoded: [], consumeRaw: [
 const times: Record<string, number[]> = { decodeLoop: [], loop: [], strings: [], binary: [], consumeDecoded: [], consumeRaw: [] }
 // One warm-up round, then ROUNDS rounds, each path once per round in the same order.
 for (let round = -1; round < ROUNDS; round++) {
-  const keep = (name: string, ms: number) => { if (round >= 0) times[name].push(ms) }
-  keep('loop', plainLoop())
-  keep('decodeLoop', decodeLoop())
+  await timed('loop', round, plainLoop)
+  await timed('decodeLoop', round, decodeLoop)
   const stringTopic = await newTopic()
-  keep('strings', await produceStrings(stringTopic))
-  keep('binary', await produceBinary(await newTopic()))
-  keep('consumeDecoded', await consumeGroup(stringTopic, true))
-  keep('consumeRaw', await consumeGroup(stringTopic, false))
+  await timed('strings', round, () => produceStrings(stringTopic))
+  const binaryTopic = await newTopic()
+  await timed('binary', round, () => produceBinary(binaryTopic))
+  await timed('consumeDecoded', round, () => consumeGroup(stringTopic, true))
+  await timed('consumeRaw', round, () => consumeGroup(stringTopic, false))
   // Let go of the round's topics: keeps the heap (and the collector's work) the same each round.
   await log.admin().deleteTopics({ topics: [`t${topicCounter - 2}`, `t${topicCounter - 1}`] })
 }
 await log.close()
 
 const loop = rate(RECORDS, median(times.loop))
+/** Main-thread CPU over all rounds (mean, not median: single rounds are a few 10 ms ticks). */
+const cpuRate = (key: string) => rate(RECORDS * cpuTimes[key].length, cpuTimes[key].reduce((a, b) => a + b, 0))
+const loopCpu = hasThreadStat ? cpuRate('loop') : NaN
 const rows: Array<Array<string | number>> = []
 const result: Record<string, number> = {}
+const resultCpu: Record<string, number> = {}
 const add = (name: string, key: string, aim: string) => {
   const r = rate(RECORDS, median(times[key]))
+  const c = hasThreadStat ? cpuRate(key) : NaN
   result[key] = r
+  if (hasThreadStat) resultCpu[key] = c
   const first = firstBatch[key] ? `; first batch after ${median(firstBatch[key]).toFixed(1)} ms` : ''
-  rows.push([name + first, r, key === 'loop' ? '1.00x' : `${(r / loop).toFixed(2)}x`, aim])
+  const cpuCells = hasThreadStat ? [c, key === 'loop' ? '1.00x' : `${(c / loopCpu).toFixed(2)}x`] : []
+  rows.push([name + first, r, key === 'loop' ? '1.00x' : `${(r / loop).toFixed(2)}x`, ...cpuCells, aim])
 }
 add('plain loop: encodeInto into one buffer + CRC32C (the limit)', 'loop', '')
 add('producer.send, string key + JSON string value, acks=1', 'strings', '≥ 0.5x')
@@ -215,8 +247,13 @@ add('plain loop: TextDecoder.decode of each key and value (what toString() alone
 table(
   `String messages (${RECORDS.toLocaleString('en')} records, keys ~${avgKey.toFixed(0)} chars, JSON values ~${avgValue.toFixed(0)} chars, ` +
     `1,000 per send, memory storage, 1 partition, median of ${ROUNDS}; records/s)`,
-  ['path', 'records/s', 'vs loop', 'aim'],
+  ['path', 'records/s', 'vs loop', ...(hasThreadStat ? ['main-thread CPU, records/s', 'vs loop'] : []), 'aim'],
   rows,
 )
+if (hasThreadStat) {
+  console.log('(main-thread CPU: records per second of the main thread\'s CPU time over all rounds; the garbage collector\'s helper threads and other processes left out)')
+}
 report.strings = { records: RECORDS, ...result }
+if (hasThreadStat) report.stringsMainThreadCpu = { records: RECORDS, ...resultCpu }
 console.log(`\n${JSON.stringify({ strings: report.strings })}${sink === 0.5 ? ' ' : ''}`)
+if (hasThreadStat) console.log(JSON.stringify({ stringsMainThreadCpu: report.stringsMainThreadCpu }))

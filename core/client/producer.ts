@@ -284,6 +284,8 @@ export class Producer<V = Bytes, K = Bytes> {
       }
       return message.partition
     }
+    // A built-in partitioner can only answer 0 for a topic of one partition: no key to hash.
+    if (count === 1 && this.hashesKeys) return 0
     let partition: number
     if (this.hashesKeys) {
       // A built-in partitioner keeps nothing it is given and hashes a string key's UTF-8 bytes:

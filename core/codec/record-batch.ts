@@ -552,7 +552,6 @@ function parseHeaders(buf: Uint8Array, pos: number, end: number, count: number, 
 /** Shared by every decoded record without headers (frozen: copy before adding headers). */
 const NO_HEADERS = Object.freeze([]) as unknown as RecordHeaderEntry[]
 
-/** Parses `count` records from `buf[start, end)`, which they must fill exactly. */
 /**
  * Makes the view a decoded key or value is handed as. Callers may pass their own (a Uint8Array
  * subclass, say) so that records need no second wrapping; it gets the underlying buffer.
@@ -560,7 +559,20 @@ const NO_HEADERS = Object.freeze([]) as unknown as RecordHeaderEntry[]
 export type ViewFactory = (buffer: ArrayBuffer, byteOffset: number, length: number) => Uint8Array
 const plainView: ViewFactory = (buffer, byteOffset, length) => new Uint8Array(buffer, byteOffset, length)
 
-function parseRecords(buf: Uint8Array, start: number, end: number, header: BatchHeader, makeView: ViewFactory = plainView): DecodedRecord[] {
+/**
+ * Builds what a decoded record is handed out as (a DecodedRecord, or the consumer's message
+ * built straight from the fields, with no intermediate object).
+ */
+export type RecordMaker<T> = (offset: number, timestamp: number, key: Uint8Array | null, value: Uint8Array | null, headers: RecordHeaderEntry[], attributes: number) => T
+const decodedRecord: RecordMaker<DecodedRecord> = (offset, timestamp, key, value, headers, attributes) => ({ offset, timestamp, key, value, headers, attributes })
+
+/**
+ * Parses `count` records from `buf[start, end)`, which they must fill exactly, into `out`.
+ * Records below offset `from` are checked as the others but not built (no views, no object).
+ */
+function parseRecords<T>(
+  buf: Uint8Array, start: number, end: number, header: BatchHeader, makeView: ViewFactory, make: RecordMaker<T>, out: T[], from: number,
+): T[] {
   const count = header.recordCount
   // Read once per batch: `.buffer` and `.byteOffset` per record cost more than the view itself.
   const arrayBuffer = buf.buffer as ArrayBuffer
@@ -572,7 +584,8 @@ function parseRecords(buf: Uint8Array, start: number, end: number, header: Batch
   const logAppendTime = header.timestampType === 'LogAppendTime'
   const maxTimestamp = header.maxTimestamp
   const lastOffsetDelta = header.lastOffsetDelta
-  const out: DecodedRecord[] = []
+  // Offsets below this delta are skipped (built neither views nor records).
+  const fromDelta = from - baseOffset
   let prevDelta = -1
   let pos = start
   let b = 0
@@ -592,12 +605,13 @@ function parseRecords(buf: Uint8Array, start: number, end: number, header: Batch
     if (offsetDelta <= prevDelta) throw invalid(`record ${i}: offsetDelta ${offsetDelta} not greater than the previous ${prevDelta}`)
     if (offsetDelta > lastOffsetDelta) throw invalid(`record ${i}: offsetDelta ${offsetDelta} past lastOffsetDelta ${lastOffsetDelta}`)
     prevDelta = offsetDelta
+    const build = offsetDelta >= fromDelta
     // key
     if (pos < rend && (b = buf[pos]) < 0x80) { rv = (b >>> 1) ^ -(b & 1); pos++ } else pos = readVarintAt(buf, pos, rend)
     let key: Uint8Array | null = null
     if (rv >= 0) {
       if (rv > rend - pos) throw corrupt(`record ${i}: key length ${rv} past the end of the record`)
-      key = makeView(arrayBuffer, base + pos, rv)
+      if (build) key = makeView(arrayBuffer, base + pos, rv)
       pos += rv
     } else if (rv !== -1) throw corrupt(`record ${i}: key length ${rv}`)
     // value
@@ -605,7 +619,7 @@ function parseRecords(buf: Uint8Array, start: number, end: number, header: Batch
     let value: Uint8Array | null = null
     if (rv >= 0) {
       if (rv > rend - pos) throw corrupt(`record ${i}: value length ${rv} past the end of the record`)
-      value = makeView(arrayBuffer, base + pos, rv)
+      if (build) value = makeView(arrayBuffer, base + pos, rv)
       pos += rv
     } else if (rv !== -1) throw corrupt(`record ${i}: value length ${rv}`)
     // headers
@@ -616,14 +630,7 @@ function parseRecords(buf: Uint8Array, start: number, end: number, header: Batch
       pos = parseHeaders(buf, pos, rend, rv, headers)
     }
     if (pos !== rend) throw corrupt(`record ${i}: ${rend - pos} bytes left over inside the record`)
-    out.push({
-      offset: baseOffset + offsetDelta,
-      timestamp: logAppendTime ? maxTimestamp : baseTimestamp + tsDelta,
-      key,
-      value,
-      headers,
-      attributes,
-    })
+    if (build) out.push(make(baseOffset + offsetDelta, logAppendTime ? maxTimestamp : baseTimestamp + tsDelta, key, value, headers, attributes))
   }
   if (pos !== end) throw corrupt(`${end - pos} bytes after the last of ${count} records`)
   return out
@@ -644,13 +651,21 @@ function safe<T>(f: () => T): T {
  * UNSUPPORTED_FOR_MESSAGE_FORMAT: use decodeBatch.
  */
 export function decodeRecords(bytes: Uint8Array, header?: BatchHeader, makeView?: ViewFactory): DecodedRecord[] {
+  return decodeRecordsInto(bytes, header, [], decodedRecord, makeView)
+}
+
+/**
+ * decodeRecords, with each record built by `make` (no DecodedRecord in between) and appended to
+ * `out`; records below offset `from` are checked but not built. Returns `out`.
+ */
+export function decodeRecordsInto<T>(bytes: Uint8Array, header: BatchHeader | undefined, out: T[], make: RecordMaker<T>, makeView: ViewFactory = plainView, from = -Infinity): T[] {
   return safe(() => {
     const h = header ?? readBatchHeader(bytes, 0)
     if (h.compression !== 'none') {
       throw new EdgelogError('UNSUPPORTED_FOR_MESSAGE_FORMAT', `decodeRecords reads uncompressed batches only (this one is ${h.compression}): use decodeBatch`)
     }
     if (h.sizeBytes > bytes.length) throw corrupt(`record batch length ${h.batchLength} past the end`)
-    return parseRecords(bytes, BATCH_HEADER_BYTES, h.sizeBytes, h, makeView)
+    return parseRecords(bytes, BATCH_HEADER_BYTES, h.sizeBytes, h, makeView, make, out, from)
   })
 }
 
@@ -660,9 +675,16 @@ export function decodeRecords(bytes: Uint8Array, header?: BatchHeader, makeView?
  */
 export async function decodeBatch(bytes: Uint8Array, makeView?: ViewFactory, maxInflatedBytes?: number): Promise<{ header: BatchHeader; records: DecodedRecord[] }> {
   const header = safe(() => readBatchHeader(bytes, 0))
-  if (header.compression === 'none') return { header, records: decodeRecords(bytes, header, makeView) }
+  return { header, records: await decodeBatchInto(bytes, header, [], decodedRecord, makeView, -Infinity, maxInflatedBytes) }
+}
+
+/** decodeBatch as decodeRecordsInto: records built by `make` into `out`, those below `from` skipped. */
+export async function decodeBatchInto<T>(
+  bytes: Uint8Array, header: BatchHeader, out: T[], make: RecordMaker<T>, makeView: ViewFactory = plainView, from = -Infinity, maxInflatedBytes?: number,
+): Promise<T[]> {
+  if (header.compression === 'none') return decodeRecordsInto(bytes, header, out, make, makeView, from)
   const raw = await decompress(header.compression, bytes.subarray(BATCH_HEADER_BYTES, header.sizeBytes), maxInflatedBytes)
-  return { header, records: safe(() => parseRecords(raw, 0, raw.length, header, makeView)) }
+  return safe(() => parseRecords(raw, 0, raw.length, header, makeView, make, out, from))
 }
 
 /**
@@ -682,7 +704,7 @@ export async function validateBatch(bytes: Uint8Array, maxInflatedBytes?: number
     return h
   })
   if (header.compression === 'none') {
-    safe(() => parseRecords(bytes, BATCH_HEADER_BYTES, bytes.length, header))
+    safe(() => parseRecords(bytes, BATCH_HEADER_BYTES, bytes.length, header, plainView, decodedRecord, [], Infinity))
   } else {
     let raw: Uint8Array
     try {
@@ -691,7 +713,7 @@ export async function validateBatch(bytes: Uint8Array, maxInflatedBytes?: number
       if (e instanceof EdgelogError) throw e
       throw corrupt(`cannot decompress record batch: ${(e as Error)?.message ?? e}`)
     }
-    safe(() => parseRecords(raw, 0, raw.length, header))
+    safe(() => parseRecords(raw, 0, raw.length, header, plainView, decodedRecord, [], Infinity))
   }
   return header
 }

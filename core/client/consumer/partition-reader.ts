@@ -5,8 +5,8 @@
  * them is dropped rather than applied.
  */
 import { EdgelogError, isEdgelogError } from '../../errors.ts'
-import { decodeBatch, decodeRecords, readBatchHeader } from '../../codec/record-batch.ts'
-import { recordBytesView, toKafkaMessage, type KafkaMessage } from '../messages.ts'
+import { decodeBatchInto, decodeRecordsInto, readBatchHeader } from '../../codec/record-batch.ts'
+import { kafkaMessageOf, recordBytesView, type KafkaMessage } from '../messages.ts'
 import { deserializeMessages } from '../serializers.ts'
 import { CONSUMER_EVENTS } from './api.ts'
 import { CommittedFilter } from './committed-filter.ts'
@@ -226,8 +226,9 @@ async function decodeFetched(batches: Uint8Array[], from: number, filter: Commit
     const header = readBatchHeader(bytes)
     nextOffset = Math.max(nextOffset, header.baseOffset + header.lastOffsetDelta + 1)
     if (!filter.keep(header, bytes)) continue
-    const records = header.compression === 'none' ? decodeRecords(bytes, header, recordBytesView) : (await decodeBatch(bytes, recordBytesView)).records
-    for (const record of records) if (record.offset >= from) messages.push(toKafkaMessage(record))
+    // Straight into messages (records below `from` are checked, not built).
+    if (header.compression === 'none') decodeRecordsInto(bytes, header, messages, kafkaMessageOf, recordBytesView, from)
+    else await decodeBatchInto(bytes, header, messages, kafkaMessageOf, recordBytesView, from)
     nextOffset = Math.max(nextOffset, header.baseOffset + header.lastOffsetDelta + 1)
   }
   return { messages, nextOffset }
