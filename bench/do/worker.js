@@ -19,15 +19,27 @@
  *              metadata row (head) instead of two
  *   append     PartitionLog.append of an untrusted batch (validation, idempotence check,
  *              offsets, segment roll, commit): the partition object's own work per batch
+ * Reads (per read of about 1 MiB: nine batches of 30 stored, each kind's object filled once):
+ *   raw-read   SELECT of the BLOB rows from the offset's row on, stopping past 1 MiB, and their
+ *              bytes concatenated into one buffer (what a fetch answer carries): the limit
+ *   read       PartitionLog.read of 1 MiB and the same concatenation (what the partition
+ *              object does for a fetch)
  */
 import { DurableObject } from 'cloudflare:workers'
 import { crc32c } from '../../core/codec/crc32c.ts'
 import { setBaseOffset, validateBatch } from '../../core/codec/record-batch.ts'
+import { concatBytes } from '../../core/codec/bytes.ts'
 import { TOPIC_CONFIG_DEFAULTS } from '../../core/config.ts'
 import { PartitionLog } from '../../core/log/partition-log.ts'
 import { SqliteStorage } from '../../adapters/durable-object/sqlite-storage.ts'
 
 /** @typedef {{ BENCH: DurableObjectNamespace }} Env */
+
+/** Reads: 30 stored 1,000-record batches, 1 MiB per read, from offsets 0, 9,000, 18,000 in turn. */
+const READ_BATCHES = 30
+const READ_BYTES = 1 << 20
+/** @param {number} i */
+const readOffset = (i) => (i % 3) * 9000
 
 export class BenchObject extends DurableObject {
   /** @type {SqliteStorage} */ #storage
@@ -127,6 +139,33 @@ export class BenchObject extends DurableObject {
         this.#log ??= PartitionLog.open({ storage: this.#storage, stream: 'append/0', config: () => TOPIC_CONFIG_DEFAULTS })
         const log = await this.#log
         for (let i = 0; i < n; i++) await log.append(bytes.slice())
+        break
+      }
+      case 'raw-read': {
+        if (sql.exec('SELECT count(*) AS n FROM raw').one().n === 0) {
+          for (let k = 0; k < READ_BATCHES; k++) this.ctx.storage.transactionSync(() => sql.exec('INSERT INTO raw (k, data) VALUES (?, ?)', k * 1000, bytes.slice().buffer))
+        }
+        for (let i = 0; i < n; i++) {
+          const parts = []
+          let size = 0
+          for (const row of sql.exec('SELECT k, data FROM raw WHERE k >= ? ORDER BY k', readOffset(i))) {
+            const data = new Uint8Array(/** @type {ArrayBuffer} */ (row.data))
+            if (parts.length > 0 && size + data.byteLength > READ_BYTES) break
+            parts.push(data)
+            size += data.byteLength
+          }
+          sink ^= concatBytes(parts).byteLength
+        }
+        break
+      }
+      case 'read': {
+        this.#log ??= PartitionLog.open({ storage: this.#storage, stream: 'read/0', config: () => TOPIC_CONFIG_DEFAULTS })
+        const log = await this.#log
+        while (log.highWatermark < READ_BATCHES * 1000) await log.append(bytes.slice())
+        for (let i = 0; i < n; i++) {
+          const read = await log.read(readOffset(i), READ_BYTES)
+          sink ^= concatBytes(read.batches.map((b) => b.bytes)).byteLength
+        }
         break
       }
       default:
