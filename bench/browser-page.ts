@@ -3,6 +3,7 @@
  * openBrowserLog (page → edgelog's worker, batches transferred) for the end-to-end path.
  */
 import { openBrowserLog } from '../adapters/indexeddb/browser-log.ts'
+import { timeConsumerRun, type ConsumerRun } from './consumer-run.ts'
 
 interface Params { records: number; durability: 'relaxed' | 'strict'; perTx: number }
 const rate = (n: number, ms: number) => Math.round((n / ms) * 1000)
@@ -61,15 +62,6 @@ async function throughBrowserLog(p: Params): Promise<unknown> {
   }]
 }
 
-interface ConsumerRun {
-  coldMs: number
-  openMs: number
-  fromRunRecPerSec: number
-  afterFirstRecPerSec: number
-  firstBatchRecords: number
-  fetchMs: number
-  handlerMs: number
-}
 type ReadAhead = { fetches?: number; getsInFlight?: number }
 interface LargeParams {
   records: number
@@ -138,36 +130,10 @@ async function consumeOnPage(name: string, records: number, groupId: string, max
   const t0 = performance.now()
   const log = await openBrowserLog({ name })
   const openMs = performance.now() - t0
-  const consumer = log.consumer({ groupId, maxWaitTimeInMs: 0, maxBytesPerPartition: maxBytes })
-  await consumer.connect()
-  await consumer.subscribe({ topics: ['bench'], fromBeginning: true })
-  let n = 0
-  let firstAt = 0
-  let firstBatchRecords = 0
-  let handlerMs = 0
-  let runAt = 0
-  await new Promise<void>((resolve) => {
-    runAt = performance.now()
-    void consumer.run({
-      autoCommit: false,
-      eachBatch: async ({ batch }) => {
-        const th = performance.now()
-        if (firstAt === 0) { firstAt = th; firstBatchRecords = batch.messages.length }
-        for (const m of batch.messages) if (m.value?.byteLength === 100) n++
-        handlerMs += performance.now() - th
-        if (n >= records) resolve()
-      },
-    })
-  })
-  const end = performance.now()
+  const run = await timeConsumerRun(log, { records, valueBytes: 100, groupId, maxBytes, t0, openMs })
   await read() // (the log's worker ends with log.close)
-  await consumer.disconnect()
   await log.close()
-  if (n !== records) throw new Error(`page consumer read ${n}`)
-  return {
-    coldMs: firstAt - t0, openMs, fromRunRecPerSec: rate(records, end - runAt),
-    afterFirstRecPerSec: rate(records - firstBatchRecords, end - firstAt), firstBatchRecords, fetchMs: 0, handlerMs,
-  }
+  return run
 }
 
 const g = globalThis as Record<string, unknown>

@@ -15,6 +15,7 @@ import { openDB } from 'idb'
 import { openLog } from '../core/open-log.ts'
 import { decodeRecords, encodeBatch } from '../core/codec/record-batch.ts'
 import { IndexedDBStorage } from '../adapters/indexeddb/storage.ts'
+import { timeConsumerRun, type ConsumerRun } from './consumer-run.ts'
 
 interface Params { records: number; durability: 'relaxed' | 'strict'; perTx: number; heapOnly?: boolean; maxBytes?: number; rawWays?: string[]; readAhead?: { fetches?: number; getsInFlight?: number }; profile?: boolean }
 type Row = { name: string; writeRecPerSec?: number; readRecPerSec?: number; note?: string }
@@ -450,19 +451,6 @@ async function largeStep(p: LargeStep): Promise<unknown> {
 
 interface LargeStep extends Params { op: 'write' | 'raw' | 'consume' | 'delete'; name?: string; groupId?: string }
 
-/** A cold group consumer's read (bench/browser.ts prints them). */
-interface ConsumerRun {
-  /** Open the log, join a new group, first batch handed to eachBatch. */
-  coldMs: number
-  openMs: number
-  /** From run() to the last record (join included). */
-  fromRunRecPerSec: number
-  /** From the first batch handed out to the last record (join and first fetch excluded). */
-  afterFirstRecPerSec: number
-  firstBatchRecords: number
-  fetchMs: number
-  handlerMs: number
-}
 
 /** A group consumer on the stored database, as on page load: open, join, read to the end. */
 async function consumeCold(name: string, records: number, groupId: string, maxBytes = 4 << 20, readAhead?: Params['readAhead']): Promise<ConsumerRun> {
@@ -477,37 +465,9 @@ async function consumeCold(name: string, records: number, groupId: string, maxBy
     const tf = performance.now()
     try { return await realFetch(req, o) } finally { fetchMs += performance.now() - tf }
   }
-  const consumer = log.consumer({ groupId, maxWaitTimeInMs: 0, maxBytesPerPartition: maxBytes })
-  await consumer.connect()
-  await consumer.subscribe({ topics: ['bench'], fromBeginning: true })
-  let n = 0
-  let firstAt = 0
-  let firstBatchRecords = 0
-  let handlerMs = 0
-  let runAt = 0
-  await new Promise<void>((resolve) => {
-    runAt = performance.now()
-    void consumer.run({
-      autoCommit: false,
-      eachBatch: async ({ batch }: any) => {
-        const th = performance.now()
-        if (firstAt === 0) { firstAt = th; firstBatchRecords = batch.messages.length }
-        for (const m of batch.messages) if (m.value.byteLength === VALUE_BYTES) n++
-        handlerMs += performance.now() - th
-        if (n >= records) resolve()
-      },
-    })
-  })
-  const end = performance.now()
-  await consumer.disconnect()
+  const run = await timeConsumerRun(log, { records, valueBytes: VALUE_BYTES, groupId, maxBytes, t0, openMs, fetchMs: () => fetchMs })
   await log.close()
-  if (n !== records) throw new Error(`consumer read ${n}`)
-  return {
-    coldMs: firstAt - t0, openMs,
-    fromRunRecPerSec: rate(records, end - runAt),
-    afterFirstRecPerSec: rate(records - firstBatchRecords, end - firstAt),
-    firstBatchRecords, fetchMs, handlerMs,
-  }
+  return run
 }
 
 self.onmessage = async (event: MessageEvent<Params>) => {

@@ -12,6 +12,7 @@
  */
 import type { Page } from 'playwright-core'
 import { Browser, bundle, serve } from '../test/browser/harness.ts'
+import type { ConsumerRun } from './consumer-run.ts'
 
 const args = process.argv.slice(2)
 const flag = (name: string, fallback: number) => {
@@ -154,19 +155,11 @@ async function profileBenchWorker(page: Page) {
   return { result: async () => { await done; return out.join('\n') } }
 }
 
-interface LargeRound {
+interface LargeRound extends ConsumerRun {
   raw: Record<string, number>
   variants: Record<string, ConsumerRun>
   viaPage?: ConsumerRun
-  coldMs: number
-  openMs: number
-  fromRunRecPerSec: number
-  afterFirstRecPerSec: number
-  firstBatchRecords: number
-  fetchMs: number
-  handlerMs: number
 }
-type ConsumerRun = Omit<LargeRound, 'raw' | 'variants' | 'viaPage'>
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b)
