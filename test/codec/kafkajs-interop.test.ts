@@ -58,7 +58,9 @@ function edgelogInput(g: Generated): RecordInput[] {
     key: r.key,
     value: r.value,
     timestamp: g.baseTimestamp + r.timestampDelta,
-    headers: r.headers.map(([key, value]) => ({ key, value })),
+    // In the order KafkaJS writes them: it folds headers into a plain object, whose integer-like
+    // keys come first ('0' before ' '), so byte-for-byte comparisons see the same order.
+    headers: Object.entries(Object.fromEntries(r.headers)).map(([key, value]) => ({ key, value })),
   }))
 }
 
