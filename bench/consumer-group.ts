@@ -7,17 +7,13 @@
  */
 import type { EdgelogClient } from '../core/client/client.ts'
 import { core, memory } from './built.ts'
-import { median, report, table } from './report.ts'
+import { median, report, table, numberOption } from './report.ts'
 
 const { openLog } = core
 const { MemoryStorage } = memory
 
-const args = process.argv.slice(2)
-const option = (name: string, fallback: number) => {
-  const i = args.indexOf(`--${name}`)
-  return i >= 0 ? Number(args[i + 1]) : fallback
-}
-const quick = args.includes('--quick')
+const option = numberOption
+const quick = process.argv.slice(2).includes('--quick')
 const RECORDS = option('records', quick ? 200_000 : 1_000_000)
 const PARTITIONS = option('partitions', 1)
 const RUNS = quick ? 1 : 3

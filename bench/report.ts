@@ -15,3 +15,10 @@ export function table(title: string, header: string[], rows: Array<Array<string 
     if (i === 0) console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|')
   }
 }
+
+/** A numeric `--name N` option of the command line, or `fallback`. */
+export function numberOption(name: string, fallback: number): number {
+  const args = process.argv.slice(2)
+  const i = args.indexOf(`--${name}`)
+  return i >= 0 ? Number(args[i + 1]) : fallback
+}

@@ -10,17 +10,13 @@
  *   node bench/node.mjs bench/schemas.ts [--records N] [--rounds R]
  */
 import { core, memory, schemas } from './built.ts'
-import { median, report, table } from './report.ts'
+import { median, report, table, numberOption } from './report.ts'
 
 const { openLog } = core
 const { MemoryStorage } = memory
 const { SchemaRegistry, SchemaSerde } = schemas
 
-const args = process.argv.slice(2)
-const option = (name: string, fallback: number) => {
-  const i = args.indexOf(`--${name}`)
-  return i >= 0 ? Number(args[i + 1]) : fallback
-}
+const option = numberOption
 const RECORDS = option('records', 200_000)
 const ROUNDS = option('rounds', 5)
 const PER_SEND = 1000

@@ -13,16 +13,12 @@
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { core, memory } from './built.ts'
-import { median, report, table } from './report.ts'
+import { median, report, table, numberOption } from './report.ts'
 
 const { openLog, crc32c } = core
 const { MemoryStorage } = memory
 
-const args = process.argv.slice(2)
-const option = (name: string, fallback: number) => {
-  const i = args.indexOf(`--${name}`)
-  return i >= 0 ? Number(args[i + 1]) : fallback
-}
+const option = numberOption
 const RECORDS = option('records', 1_000_000)
 const ROUNDS = option('rounds', 5)
 const PER_SEND = 1000
